@@ -1,0 +1,175 @@
+"""Padding, batches and length-bucketed batch sampling."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
+BATCH_UNITS = ("sentences", "tokens")
+
+
+def pad_sequences(sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """:return: ids (batch, max_len) padded with PAD_ID, and lengths (batch,)."""
+    lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.long)
+    width = max((len(seq) for seq in sequences), default=1) or 1
+    padded = torch.full((len(sequences), width), PAD_ID, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        padded[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return padded, lengths
+
+
+@dataclass
+class TranslationBatch:
+    """A padded batch of sentence pairs.
+
+    :ivar src: (batch, src_len) source ids. :ivar src_lengths: (batch,).
+    :ivar tgt_in: (batch, tgt_len + 1) BOS + target ids (decoder input).
+    :ivar tgt_out: (batch, tgt_len + 1) target ids + EOS (what the decoder must predict).
+    :ivar references: the raw target sentences (for BLEU), in batch order.
+    """
+
+    src: torch.Tensor
+    src_lengths: torch.Tensor
+    tgt_in: torch.Tensor
+    tgt_out: torch.Tensor
+    references: list[str]
+
+    @property
+    def num_target_tokens(self) -> int:
+        return int((self.tgt_out != PAD_ID).sum())
+
+
+class PairDataset(Dataset):
+    """Encoded sentence pairs; item ``i`` is ``(src_ids, tgt_ids, target_text)``."""
+
+    def __init__(
+        self, src_ids: list[list[int]], tgt_ids: list[list[int]], tgt_texts: list[str]
+    ) -> None:
+        if not len(src_ids) == len(tgt_ids) == len(tgt_texts):
+            raise ValueError("source, target and text lists differ in length")
+        self.src_ids, self.tgt_ids, self.tgt_texts = src_ids, tgt_ids, tgt_texts
+
+    def __len__(self) -> int:
+        return len(self.src_ids)
+
+    def __getitem__(self, index: int) -> tuple[list[int], list[int], str]:
+        return self.src_ids[index], self.tgt_ids[index], self.tgt_texts[index]
+
+    def lengths(self) -> list[int]:
+        """Per pair, the longer side plus one (BOS/EOS): what a pair costs in a batch."""
+        return [max(len(s), len(t)) + 1 for s, t in zip(self.src_ids, self.tgt_ids)]
+
+
+def collate_pairs(items: Sequence[tuple[list[int], list[int], str]]) -> TranslationBatch:
+    """Pad a list of :class:`PairDataset` items into a :class:`TranslationBatch`."""
+    src, src_lengths = pad_sequences([item[0] or [PAD_ID] for item in items])
+    src_lengths = src_lengths.clamp(min=1)
+    tgt_in, _ = pad_sequences([[BOS_ID, *item[1]] for item in items])
+    tgt_out, _ = pad_sequences([[*item[1], EOS_ID] for item in items])
+    return TranslationBatch(src, src_lengths, tgt_in, tgt_out, [item[2] for item in items])
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar length, so that padding stays small.
+
+    Training order: each epoch shuffles the items (seeded by ``seed + epoch``), sorts them by
+    length inside pools of ``pool_batches`` batches, cuts batches, and shuffles the batches.
+    Evaluation order (``shuffle=False``): sorted by length, deterministic.
+    ``batch_size`` counts sentences, or tokens (``max_len * n_sentences`` per batch) when
+    ``unit="tokens"``. Under DDP each replica takes every ``num_replicas``-th batch.
+    After a mid-epoch resume, :meth:`skip` drops the batches already trained on.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        unit: str = "sentences",
+        shuffle: bool = True,
+        seed: int = 0,
+        pool_batches: int = 100,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        if unit not in BATCH_UNITS:
+            raise ValueError(f"unknown batch unit {unit!r}: use data.batch_unit=sentences or tokens")
+        if batch_size < 1:
+            raise ValueError(f"batch size must be positive, got {batch_size}")
+        if unit == "tokens" and lengths and batch_size < max(lengths):
+            raise ValueError(
+                f"a token budget of {batch_size} cannot hold the longest pair ({max(lengths)} "
+                "tokens): raise data.batch_size or lower data.max_length"
+            )
+        self.lengths = list(lengths)
+        self.batch_size, self.unit, self.shuffle, self.seed = batch_size, unit, shuffle, seed
+        self.pool_batches = pool_batches
+        self.num_replicas, self.rank = num_replicas, rank
+        self.epoch = 0
+        self._skip = 0
+        self._cache: tuple[int, list[list[int]]] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of each epoch."""
+        self.epoch = epoch
+
+    def skip(self, num_batches: int) -> None:
+        """Leave out the first ``num_batches`` batches of the next pass (mid-epoch resume)."""
+        self._skip = num_batches
+
+    def _cut(self, ordered: list[int]) -> list[list[int]]:
+        batches, current, longest = [], [], 0
+        for index in ordered:
+            length = self.lengths[index]
+            if self.unit == "sentences":
+                full = len(current) >= self.batch_size
+            else:
+                full = bool(current) and max(longest, length) * (len(current) + 1) > self.batch_size
+            if full:
+                batches.append(current)
+                current, longest = [], 0
+            current.append(index)
+            longest = max(longest, length)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _epoch_batches(self) -> list[list[int]]:
+        if self._cache is not None and self._cache[0] == self.epoch:
+            return self._cache[1]
+        indices = list(range(len(self.lengths)))
+        if not self.shuffle:
+            batches = self._cut(sorted(indices, key=lambda i: (self.lengths[i], i)))
+        else:
+            rng = random.Random(self.seed + self.epoch)
+            rng.shuffle(indices)
+            pool = self.pool_batches * (self.batch_size if self.unit == "sentences" else 
+                                        max(1, self.batch_size // max(1, _mean(self.lengths))))
+            batches = []
+            for start in range(0, len(indices), pool):
+                chunk = sorted(indices[start : start + pool], key=lambda i: self.lengths[i])
+                batches.extend(self._cut(chunk))
+            rng.shuffle(batches)
+        if self.num_replicas > 1:
+            usable = len(batches) - len(batches) % self.num_replicas
+            batches = batches[self.rank : usable : self.num_replicas]
+        self._cache = (self.epoch, batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._epoch_batches()[self._skip :]
+        self._skip = 0
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return len(self._epoch_batches())
+
+
+def _mean(values: Sequence[int]) -> int:
+    return max(1, round(sum(values) / max(1, len(values))))

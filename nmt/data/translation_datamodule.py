@@ -1,0 +1,186 @@
+"""Corpus -> grouped split -> tokenizers -> length-bucketed batches, for translation."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any, Mapping
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from nmt.data.batching import BucketBatchSampler, PairDataset, collate_pairs
+from nmt.data.corpora import ReadReport, read_translation_pairs
+from nmt.data.download import data_dir, resolve_dataset
+from nmt.data.split import cached_grouped_split
+from nmt.data.text import fold_for_grouping
+from nmt.data.tokenizers import Tokenizer, build_tokenizers
+
+log = logging.getLogger("nmt.data")
+
+
+class TranslationDataModule(L.LightningDataModule):
+    """Sentence pairs for training, validation (loss + BLEU subset) and test.
+
+    :param data: the ``data`` config group (path, split, length limit, batching).
+    :param tokenizer: the ``tokenizer`` config group, used when ``tokenizers`` is None.
+    :param tokenizers: (source, target) tokenizers to reuse, e.g. from a checkpoint.
+    :param seed: shuffling seed for the training batches.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        tokenizer: Mapping[str, Any] | None = None,
+        tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.cfg = data
+        self.tokenizer_cfg = tokenizer
+        self.tokenizers = tokenizers
+        self.seed = seed
+        self.splits: dict[str, list[tuple[str, str]]] = {}
+        self.report: ReadReport | None = None
+        self.datasets: dict[str, PairDataset] = {}
+        self.num_filtered = 0
+        self._train_sampler: BucketBatchSampler | None = None
+
+    # -- corpus and tokenizers -------------------------------------------------------------
+    def corpus_path(self) -> Path:
+        return resolve_dataset("fra", self.cfg.get("path"), download=self.cfg.get("download", True))
+
+    def split_cache_dir(self) -> Path | None:
+        cache = self.cfg.get("split_cache", "auto")
+        if cache is None:
+            return None
+        return data_dir() / "splits" if cache == "auto" else Path(cache)
+
+    def prepare_corpus(self) -> dict[str, list[tuple[str, str]]]:
+        """Read, normalise and split the corpus (idempotent)."""
+        if self.splits:
+            return self.splits
+        pairs, self.report = read_translation_pairs(self.corpus_path(), strict=self.cfg.get("strict", False))
+        log.info(self.report.summary())
+        if self.cfg.get("limit"):
+            pairs = pairs[: int(self.cfg["limit"])]
+        if not pairs:
+            raise ValueError(f"no usable sentence pairs in {self.corpus_path()}")
+        indices = cached_grouped_split(
+            [fold_for_grouping(src) for src, _ in pairs],
+            dict(self.cfg["split"]),
+            int(self.cfg["split_seed"]),
+            self.split_cache_dir(),
+        )
+        self.splits = {name: [pairs[i] for i in idx] for name, idx in indices.items()}
+        log.info("split sizes: %s", {name: len(rows) for name, rows in self.splits.items()})
+        return self.splits
+
+    def build_tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
+        """Train tokenizers on the training split only, unless they were given."""
+        if self.tokenizers is None:
+            train = self.prepare_corpus()["train"]
+            self.tokenizers = build_tokenizers(
+                self.tokenizer_cfg, [s for s, _ in train], [t for _, t in train]
+            )
+        return self.tokenizers
+
+    # -- datasets ----------------------------------------------------------------------------
+    def encode_split(self, name: str, max_length: int | None) -> PairDataset:
+        source_tok, target_tok = self.build_tokenizers()
+        rows = self.prepare_corpus()[name]
+        src_ids = source_tok.encode_batch([s for s, _ in rows])
+        tgt_ids = target_tok.encode_batch([t for _, t in rows])
+        keep = range(len(rows))
+        if max_length:
+            keep = [
+                i for i in keep if 0 < len(src_ids[i]) <= max_length and len(tgt_ids[i]) <= max_length
+            ]
+        if name == "train":
+            self.num_filtered = len(rows) - len(keep)
+            if self.num_filtered:
+                log.info("dropped %d training pairs longer than %d tokens", self.num_filtered, max_length)
+        return PairDataset(
+            [src_ids[i] for i in keep], [tgt_ids[i] for i in keep], [rows[i][1] for i in keep]
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        max_length = self.cfg.get("max_length")
+        self.datasets["train"] = self.encode_split("train", max_length)
+        # Evaluation keeps every pair: dropping long ones would flatter the scores.
+        self.datasets["dev"] = self.encode_split("dev", None)
+        self.datasets["test"] = self.encode_split("test", None)
+        self.datasets["dev_bleu"] = self._subset(self.datasets["dev"], self.cfg.get("bleu_sentences"))
+
+    def _subset(self, dataset: PairDataset, size: int | None) -> PairDataset:
+        """A seeded random subset: BLEU on the first sentences would see only short ones."""
+        if not size or size >= len(dataset):
+            return dataset
+        chosen = sorted(random.Random(self.seed).sample(range(len(dataset)), size))
+        return PairDataset(
+            [dataset.src_ids[i] for i in chosen],
+            [dataset.tgt_ids[i] for i in chosen],
+            [dataset.tgt_texts[i] for i in chosen],
+        )
+
+    # -- loaders -----------------------------------------------------------------------------
+    def _replicas(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return trainer.world_size, trainer.global_rank
+
+    def _loader(self, dataset: PairDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        replicas, rank = self._replicas() if shuffle else (1, 0)
+        sampler = BucketBatchSampler(
+            dataset.lengths(),
+            batch_size,
+            unit=self.cfg.get("batch_unit", "sentences"),
+            shuffle=shuffle,
+            seed=self.seed,
+            num_replicas=replicas,
+            rank=rank,
+        )
+        if shuffle:
+            self._train_sampler = sampler
+        workers = int(self.cfg.get("num_workers", 0))
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate_pairs,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        loader = self._loader(self.datasets["train"], int(self.cfg["batch_size"]), shuffle=True)
+        self._skip_trained_batches()
+        return loader
+
+    def _skip_trained_batches(self) -> None:
+        """After a mid-epoch resume, continue the interrupted epoch where it stopped."""
+        trainer = self.trainer
+        if trainer is None or self._train_sampler is None or not trainer.fit_loop.restarting:
+            return
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        self._train_sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
+        if done:
+            log.info("resuming mid-epoch: skipping %d batches already trained on", done)
+            self._train_sampler.skip(done)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        """Two loaders: the whole dev split (loss) and a random subset (greedy BLEU)."""
+        size = int(self.cfg.get("eval_batch_size", self.cfg["batch_size"]))
+        return [
+            self._loader(self.datasets["dev"], size, shuffle=False),
+            self._loader(self.datasets["dev_bleu"], size, shuffle=False),
+        ]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        size = int(self.cfg.get("eval_batch_size", self.cfg["batch_size"]))
+        test = self._loader(self.datasets["test"], size, shuffle=False)
+        return [test, test]
+

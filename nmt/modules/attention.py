@@ -1,0 +1,121 @@
+"""Attention mechanisms: Bahdanau (additive) and Luong (dot, general).
+
+Every mechanism scores a decoder query against the encoder's states:
+
+* ``bahdanau``: ``score(q, h_j) = v^T tanh(W_q q + W_k h_j)``
+* ``dot``:      ``score(q, h_j) = q^T h_j``
+* ``general``:  ``score(q, h_j) = q^T W h_j``
+
+then ``alpha = softmax_j(score)`` over real (unpadded) source positions and
+``context = sum_j alpha_j h_j``. Whatever depends only on the encoder states (``W_k h`` or
+``W h``) is computed once per batch by :meth:`Attention.project_keys`, not at every step.
+Scores and the softmax are computed in float32, so fp16/bf16 autocast cannot overflow them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ATTENTION_TYPES = ("bahdanau", "dot", "general")
+
+
+class Attention(nn.Module):
+    """Base class: subclasses implement :meth:`project_keys` and :meth:`score`."""
+
+    def __init__(self, query_size: int, memory_size: int) -> None:
+        super().__init__()
+        self.query_size = query_size
+        self.memory_size = memory_size
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        """:param memory: (batch, src_len, memory_size). :return: keys (batch, src_len, key_size)."""
+        raise NotImplementedError
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """:param query: (batch, query_size). :param keys: (batch, src_len, key_size).
+        :return: unnormalised scores (batch, src_len)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        keys: torch.Tensor,
+        memory: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attend from one query per sentence.
+
+        :param query: (batch, query_size) decoder state.
+        :param keys: (batch, src_len, key_size) from :meth:`project_keys`.
+        :param memory: (batch, src_len, memory_size) encoder states (the values).
+        :param mask: (batch, src_len) bool, True at real source tokens.
+        :return: ``context`` (batch, memory_size) in memory's dtype and ``weights``
+            (batch, src_len) float32, zero at padding, summing to 1 over real tokens.
+        """
+        scores = self.score(query, keys).float()
+        scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        context = torch.bmm(weights.unsqueeze(1).to(memory.dtype), memory).squeeze(1)
+        return context, weights
+
+
+class BahdanauAttention(Attention):
+    """Additive attention (Bahdanau et al., 2015) with keys projected once per batch."""
+
+    def __init__(self, query_size: int, memory_size: int, attention_size: int) -> None:
+        super().__init__(query_size, memory_size)
+        self.key_layer = nn.Linear(memory_size, attention_size, bias=False)
+        self.query_layer = nn.Linear(query_size, attention_size, bias=True)
+        self.energy_layer = nn.Linear(attention_size, 1, bias=False)
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key_layer(memory)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        energy = torch.tanh(keys + self.query_layer(query).unsqueeze(1))
+        return self.energy_layer(energy).squeeze(-1)
+
+
+class DotAttention(Attention):
+    """Luong dot-product attention; the query and the encoder states must have one size."""
+
+    def __init__(self, query_size: int, memory_size: int) -> None:
+        if query_size != memory_size:
+            raise ValueError(
+                f"dot attention needs equal decoder ({query_size}) and encoder ({memory_size}) "
+                "state sizes: use attention=general or attention=bahdanau"
+            )
+        super().__init__(query_size, memory_size)
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return memory
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)
+
+
+class GeneralAttention(DotAttention):
+    """Luong bilinear ("general") attention: ``q^T W h``, with ``W h`` computed once."""
+
+    def __init__(self, query_size: int, memory_size: int) -> None:
+        Attention.__init__(self, query_size, memory_size)
+        self.key_layer = nn.Linear(memory_size, query_size, bias=False)
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key_layer(memory)
+
+
+def build_attention(
+    kind: str, query_size: int, memory_size: int, attention_size: int | None = None
+) -> Attention:
+    """Make the attention named ``kind`` (one of :data:`ATTENTION_TYPES`)."""
+    if kind == "bahdanau":
+        return BahdanauAttention(query_size, memory_size, attention_size or query_size)
+    if kind == "dot":
+        return DotAttention(query_size, memory_size)
+    if kind == "general":
+        return GeneralAttention(query_size, memory_size)
+    raise ValueError(
+        f"unknown attention {kind!r}: use attention=bahdanau, attention=dot or attention=general"
+    )

@@ -1,0 +1,136 @@
+"""The encoder-decoder network, a plain ``nn.Module`` usable without Lightning."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from nmt.data.tokenizers import PAD_ID
+from nmt.modules.attention import build_attention
+from nmt.modules.decoder import AttentionDecoder, DecoderState, EncodedSource
+from nmt.modules.encoder import RNNEncoder
+
+
+def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """:param lengths: (batch,). :return: (batch, max_len) bool, True at real positions."""
+    positions = torch.arange(max_len, device=lengths.device)
+    return positions.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+class Seq2Seq(nn.Module):
+    """Embedding -> :class:`RNNEncoder` -> :class:`AttentionDecoder` -> output layer.
+
+    Decoding algorithms drive it through :meth:`encode` and :meth:`decode_step`;
+    training uses :meth:`forward` (teacher forcing).
+    """
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        *,
+        embed_size: int = 256,
+        hidden_size: int = 256,
+        encoder_layers: int = 1,
+        decoder_layers: int = 1,
+        cell: str = "lstm",
+        bidirectional: bool = True,
+        dropout: float = 0.2,
+        input_feeding: bool = True,
+        tie_embeddings: bool = False,
+        attention: str = "bahdanau",
+        attention_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.src_embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD_ID)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size, padding_idx=PAD_ID)
+        self.embed_dropout = nn.Dropout(dropout)
+        self.encoder = RNNEncoder(
+            embed_size, hidden_size, encoder_layers, cell, bidirectional, dropout
+        )
+        self.decoder = AttentionDecoder(
+            embed_size,
+            hidden_size,
+            self.encoder.output_size,
+            build_attention(attention, hidden_size, self.encoder.output_size, attention_size),
+            num_layers=decoder_layers,
+            cell=cell,
+            dropout=dropout,
+            input_feeding=input_feeding,
+        )
+        self.output_dropout = nn.Dropout(dropout)
+        self.output_layer = nn.Linear(hidden_size, tgt_vocab_size)
+        if tie_embeddings:
+            if embed_size != hidden_size:
+                raise ValueError(
+                    f"tied output embeddings need model.embed_size ({embed_size}) == "
+                    f"model.hidden_size ({hidden_size}): change one or set "
+                    "model.tie_embeddings=false"
+                )
+            self.output_layer.weight = self.tgt_embed.weight
+
+    @classmethod
+    def from_config(
+        cls,
+        model: Mapping[str, Any],
+        attention: Mapping[str, Any],
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+    ) -> "Seq2Seq":
+        """Build from the ``model`` and ``attention`` config groups."""
+        return cls(
+            src_vocab_size,
+            tgt_vocab_size,
+            embed_size=model["embed_size"],
+            hidden_size=model["hidden_size"],
+            encoder_layers=model["encoder_layers"],
+            decoder_layers=model["decoder_layers"],
+            cell=model["cell"],
+            bidirectional=model["bidirectional"],
+            dropout=model["dropout"],
+            input_feeding=model["input_feeding"],
+            tie_embeddings=model["tie_embeddings"],
+            attention=attention["type"],
+            attention_size=attention.get("size"),
+        )
+
+    def encode(
+        self, src: torch.Tensor, src_lengths: torch.Tensor
+    ) -> tuple[EncodedSource, DecoderState]:
+        """:param src: (batch, src_len) token ids, PAD_ID-padded. :param src_lengths: (batch,).
+        :return: the encoded source and the decoder's initial state."""
+        memory, final = self.encoder(self.embed_dropout(self.src_embed(src)), src_lengths)
+        mask = padding_mask(src_lengths.to(src.device), src.size(1))
+        keys = self.decoder.attention.project_keys(memory)
+        return EncodedSource(memory, keys, mask), self.decoder.init_state(final)
+
+    def decode_step(
+        self, prev_tokens: torch.Tensor, state: DecoderState, source: EncodedSource
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """:param prev_tokens: (batch,) the previous target ids (BOS_ID at the start).
+        :return: logits (batch, tgt_vocab), the new state, attention (batch, src_len)."""
+        embedded = self.embed_dropout(self.tgt_embed(prev_tokens))
+        attentional, state, weights = self.decoder.step(embedded, state, source)
+        return self.output_layer(self.output_dropout(attentional)), state, weights
+
+    def forward(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced pass.
+
+        :param src: (batch, src_len). :param src_lengths: (batch,).
+        :param tgt_in: (batch, tgt_len) BOS followed by the target (shifted right).
+        :return: logits (batch, tgt_len, tgt_vocab) and attention (batch, tgt_len, src_len).
+        """
+        source, state = self.encode(src, src_lengths)
+        embedded = self.embed_dropout(self.tgt_embed(tgt_in))
+        outputs, attention = [], []
+        for t in range(tgt_in.size(1)):
+            attentional, state, weights = self.decoder.step(embedded[:, t], state, source)
+            outputs.append(attentional)
+            attention.append(weights)
+        # One big output projection instead of one per step.
+        logits = self.output_layer(self.output_dropout(torch.stack(outputs, dim=1)))
+        return logits, torch.stack(attention, dim=1)

@@ -1,0 +1,57 @@
+"""Which datamodule, LightningModule and selection metric each ``task`` config value uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from nmt.data.tokenizers import Tokenizer, tokenizer_from_state
+
+TOKENIZERS_FILE = "tokenizers.pt"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How to build one kind of task.
+
+    :ivar datamodule: ``(cfg, tokenizers or None) -> LightningDataModule`` with ``build_tokenizers()``.
+    :ivar task: ``(config dict, tokenizers) -> LightningModule``.
+    :ivar monitor: the dev metric that selects the best checkpoint; ``mode``: max or min.
+    """
+
+    datamodule: Callable[[Any, Any], Any]
+    task: Callable[[dict, Any], Any]
+    monitor: str
+    mode: str
+
+
+def _translation() -> TaskSpec:
+    from nmt.data.translation_datamodule import TranslationDataModule
+    from nmt.tasks.translation import TranslationTask
+
+    return TaskSpec(
+        datamodule=lambda cfg, toks: TranslationDataModule(cfg.data, cfg.tokenizer, toks, int(cfg.seed)),
+        task=lambda config, toks: TranslationTask(config, *toks),
+        monitor="val/bleu",
+        mode="max",
+    )
+
+
+BUILDERS: dict[str, Callable[[], TaskSpec]] = {"translation": _translation}
+
+
+def get(name: str) -> TaskSpec:
+    if name not in BUILDERS:
+        raise ValueError(f"unknown task {name!r}: use one of {sorted(BUILDERS)} (set by experiment=...)")
+    return BUILDERS[name]()
+
+
+def save_tokenizers(tokenizers: tuple[Tokenizer, ...], path: Path) -> None:
+    torch.save([tok.to_state() for tok in tokenizers], path)
+
+
+def load_tokenizers(path: Path) -> tuple[Tokenizer, ...]:
+    return tuple(tokenizer_from_state(state) for state in torch.load(path, weights_only=True))
