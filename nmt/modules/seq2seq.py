@@ -115,14 +115,14 @@ class Seq2Seq(nn.Module):
         attentional, state, weights = self.decoder.step(embedded, state, source)
         return self.output_layer(self.output_dropout(attentional)), state, weights
 
-    def forward(
+    def teacher_forced_states(
         self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced pass.
+        """Run the decoder over a known target prefix.
 
         :param src: (batch, src_len). :param src_lengths: (batch,).
         :param tgt_in: (batch, tgt_len) BOS followed by the target (shifted right).
-        :return: logits (batch, tgt_len, tgt_vocab) and attention (batch, tgt_len, src_len).
+        :return: attentional states (batch, tgt_len, hidden) and attention (batch, tgt_len, src_len).
         """
         source, state = self.encode(src, src_lengths)
         embedded = self.embed_dropout(self.tgt_embed(tgt_in))
@@ -131,6 +131,16 @@ class Seq2Seq(nn.Module):
             attentional, state, weights = self.decoder.step(embedded[:, t], state, source)
             outputs.append(attentional)
             attention.append(weights)
+        return torch.stack(outputs, dim=1), torch.stack(attention, dim=1)
+
+    def output_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """:param states: (..., hidden) attentional states. :return: logits (..., tgt_vocab)."""
+        return self.output_layer(self.output_dropout(states))
+
+    def forward(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced pass: logits (batch, tgt_len, tgt_vocab), attention (batch, tgt_len, src_len)."""
+        states, attention = self.teacher_forced_states(src, src_lengths, tgt_in)
         # One big output projection instead of one per step.
-        logits = self.output_layer(self.output_dropout(torch.stack(outputs, dim=1)))
-        return logits, torch.stack(attention, dim=1)
+        return self.output_logits(states), attention

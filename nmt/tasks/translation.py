@@ -26,7 +26,7 @@ def sequence_loss(
 ) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy over real target tokens, computed in float32.
 
-    :param logits: (batch, tgt_len, vocab). :param targets: (batch, tgt_len), PAD_ID-padded.
+    :param logits: (..., vocab). :param targets: (...), PAD_ID where there is no token.
     :return: the summed loss and the number of real tokens.
     """
     loss = F.cross_entropy(
@@ -61,9 +61,19 @@ class TranslationTask(L.LightningModule):
     def forward(self, batch: TranslationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(batch.src, batch.src_lengths, batch.tgt_in)
 
+    def real_token_logits(self, batch: TranslationBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (n_real, vocab) and targets (n_real,) at real target positions only.
+
+        The output layer is the most expensive matrix product; skipping padded positions
+        saves its cost there instead of computing logits the loss would ignore.
+        """
+        states, _ = self.model.teacher_forced_states(batch.src, batch.src_lengths, batch.tgt_in)
+        real = batch.tgt_out != PAD_ID
+        return self.model.output_logits(states[real]), batch.tgt_out[real]
+
     def training_step(self, batch: TranslationBatch, batch_idx: int) -> torch.Tensor:
-        logits, _ = self(batch)
-        loss_sum, tokens = sequence_loss(logits, batch.tgt_out, self.label_smoothing)
+        logits, targets = self.real_token_logits(batch)
+        loss_sum, tokens = sequence_loss(logits, targets, self.label_smoothing)
         loss = loss_sum / max(tokens, 1)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.src.size(0))
         return loss
@@ -74,8 +84,7 @@ class TranslationTask(L.LightningModule):
 
     def _eval_step(self, batch: TranslationBatch, dataloader_idx: int) -> None:
         if dataloader_idx == LOSS_LOADER:
-            logits, _ = self(batch)
-            nll, tokens = sequence_loss(logits, batch.tgt_out)
+            nll, tokens = sequence_loss(*self.real_token_logits(batch))
             self._eval["nll"] += float(nll)
             self._eval["tokens"] += tokens
         else:

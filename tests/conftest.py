@@ -1,0 +1,103 @@
+"""Shared fixtures: the real Hydra configs, tiny corpora written here, a tiny trained model."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# A toy "language pair": word-by-word translation with a fixed vocabulary, easy to overfit.
+TOY_LEXICON = {
+    "cat": "chat", "dog": "chien", "house": "maison", "red": "rouge", "big": "grand",
+    "small": "petit", "the": "le", "sees": "voit", "eats": "mange", "a": "un",
+}
+
+
+def toy_pairs(count: int, seed: int = 0, min_words: int = 2, max_words: int = 6) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    words = list(TOY_LEXICON)
+    pairs = []
+    for _ in range(count):
+        sentence = [rng.choice(words) for _ in range(rng.randint(min_words, max_words))]
+        source = " ".join(sentence).capitalize() + "."
+        target = " ".join(TOY_LEXICON[w] for w in sentence).capitalize() + " !"
+        pairs.append((source, target))
+    return pairs
+
+
+def write_pairs(path: Path, pairs: list[tuple[str, str]]) -> Path:
+    path.write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
+    return path
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """The real ``conf/`` composed with Hydra, as ``python -m nmt.train`` would see it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides or [])
+
+
+def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
+    """Overrides that make a full training run take seconds on a CPU."""
+    return [
+        f"data.path={corpus}",
+        "data.split_cache=null",
+        "data.batch_size=16",
+        "data.bleu_sentences=null",
+        "tokenizer.vocab_size=60",
+        "model.embed_size=32",
+        "model.hidden_size=64",
+        "model.dropout=0.0",
+        "trainer.max_steps=40",
+        "trainer.val_check_interval=20",
+        "trainer.enable_progress_bar=false",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.log_every_n_steps=10",
+        "early_stopping.patience=null",
+        f"+run_dir={run_dir}",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """400 toy English-French pairs in the manythings format."""
+    return write_pairs(tmp_path_factory.mktemp("corpus") / "fra.txt", toy_pairs(400))
+
+
+@pytest.fixture(scope="session")
+def tiny_translation_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
+    """A small spm_bahdanau model trained for a few hundred steps; returns best.ckpt."""
+    from nmt.train import train
+
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    cfg = compose_config(
+        tiny_overrides(tiny_corpus, run_dir, "trainer.max_steps=300", "trainer.val_check_interval=100",
+                       "optim.lr=0.005", "test_after_training=false")
+    )
+    torch.manual_seed(0)
+    train(cfg)
+    return run_dir / "checkpoints" / "best.ckpt"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
