@@ -6,6 +6,7 @@ import logging
 import time
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 log = logging.getLogger("nmt.train")
 
@@ -49,3 +50,27 @@ class TokenThroughput(L.Callback):
                 self.total_tokens,
                 self.total_seconds,
             )
+
+
+class LatestCheckpoint(ModelCheckpoint):
+    """Keeps ``last.ckpt`` the latest training state, for resuming.
+
+    Saved after every validation and once more when training ends (max steps, max time or
+    early stop). Lightning's own ``save_last`` only refreshes ``last.ckpt`` when the monitored
+    metric improved, which would make a resume repeat work.
+    """
+
+    def __init__(self, dirpath) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            save_last=False,
+            enable_version_counter=False,
+            save_on_train_epoch_end=False,
+        )
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if trainer.global_step and self._last_global_step_saved != trainer.global_step:
+            self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.callbacks import TokenThroughput
+from nmt.callbacks import LatestCheckpoint, TokenThroughput
 from nmt.checkpoint import checkpoint_tokenizers, load_checkpoint
 from nmt.config import validate_config
 from nmt.tasks import registry
@@ -47,10 +47,10 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, monitor: str, mode: str) -> 
             monitor=monitor,
             mode=mode,
             save_top_k=1,
-            save_last=True,
             auto_insert_metric_name=False,
             enable_version_counter=False,
         ),
+        LatestCheckpoint(run_dir / "checkpoints"),
         LearningRateMonitor(logging_interval="step"),
         TokenThroughput(window=int(cfg.trainer.get("log_every_n_steps") or 50)),
     ]
@@ -73,7 +73,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     tokenizers = None
     if cfg.get("ckpt_path"):
         # Resume with the very tokenizers the weights were trained with.
-        tokenizers = checkpoint_tokenizers(load_checkpoint(cfg.ckpt_path))
+        tokenizers = tuple(checkpoint_tokenizers(load_checkpoint(cfg.ckpt_path)).values())
     elif not is_rank_zero() and (run_dir / registry.TOKENIZERS_FILE).is_file():
         tokenizers = registry.load_tokenizers(run_dir / registry.TOKENIZERS_FILE)
     datamodule = task_spec.datamodule(cfg, tokenizers)

@@ -116,7 +116,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self._cache: tuple[int, list[list[int]]] | None = None
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of each epoch."""
+        """Make the next pass epoch number ``epoch`` (passes count up by themselves)."""
         self.epoch = epoch
 
     def skip(self, num_batches: int) -> None:
@@ -165,6 +165,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._epoch_batches()[self._skip :]
         self._skip = 0
+        if self.shuffle:
+            # Each pass is a new epoch. Counting here, rather than waiting for set_epoch,
+            # matters: Lightning only calls set_epoch on a batch sampler's inner sampler.
+            self.epoch += 1
         return iter(batches)
 
     def __len__(self) -> int:

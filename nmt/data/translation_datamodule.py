@@ -166,7 +166,7 @@ class TranslationDataModule(L.LightningDataModule):
         if trainer is None or self._train_sampler is None or not trainer.fit_loop.restarting:
             return
         done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        self._train_sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
+        self._train_sampler.set_epoch(trainer.current_epoch)
         if done:
             log.info("resuming mid-epoch: skipping %d batches already trained on", done)
             self._train_sampler.skip(done)

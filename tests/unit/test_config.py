@@ -1,0 +1,69 @@
+"""The Hydra configs compose, and bad values fail before anything is trained."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import OmegaConfBaseException
+
+from conftest import CONF_DIR, compose_config
+from nmt.config import ConfigError, validate_config
+
+TRANSLATION_PRESETS = ["char_bahdanau", "char_dot", "spm_bahdanau", "spm_dot"]
+
+
+def all_presets():
+    return sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", all_presets())
+def test_every_experiment_preset_composes_and_validates(preset):
+    cfg = compose_config([f"experiment={preset}"] + (
+        ["model.encoder.init_from=/x.ckpt"] if "from_translation" in preset else []))
+    assert cfg.name == preset
+    validate_config(cfg)
+
+
+@pytest.mark.parametrize("preset", TRANSLATION_PRESETS)
+def test_translation_presets_pick_their_tokenizer_and_attention(preset):
+    cfg = compose_config([f"experiment={preset}"])
+    tokenizer, attention = preset.split("_")
+    assert cfg.tokenizer.type == ("char" if tokenizer == "char" else "sentencepiece")
+    assert cfg.attention.type == attention
+
+
+def test_default_run_is_spm_bahdanau():
+    cfg = compose_config()
+    assert cfg.name == "spm_bahdanau" and cfg.tokenizer.vocab_size == 8000
+
+
+@pytest.mark.parametrize("group", ["gpu", "ddp"])
+def test_gpu_trainer_presets_use_mixed_precision(group):
+    cfg = compose_config([f"trainer={group}"])
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    assert (cfg.trainer.strategy == "ddp") == (group == "ddp")
+
+
+def test_misspelled_key_is_rejected_by_hydra():
+    with pytest.raises((ConfigCompositionException, OmegaConfBaseException)):
+        compose_config(["model.hiden_size=128"])
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("attention.type=luong", "attention.type"),
+        ("model.cell=rnn", "model.cell"),
+        ("model.hidden_size=abc", "hidden_size"),
+        ("model.hidden_size=0", "model.hidden_size"),
+        ("model.dropout=1.5", "model.dropout"),
+        ("data.split.train=0.5", "data.split"),
+        ("tokenizer.type=bytes", "tokenizer.type"),
+        ("data.batch_unit=pages", "data.batch_unit"),
+        ("optim.schedule=linear", "optim.schedule"),
+        ("loss.label_smoothing=1.0", "label_smoothing"),
+    ],
+)
+def test_bad_value_raises_config_error_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(compose_config([override]))

@@ -1,0 +1,192 @@
+"""The network: shapes, padding masks, attention numerics, teacher forcing vs stepping."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nmt.data.tokenizers import BOS_ID, PAD_ID
+from nmt.modules.attention import BahdanauAttention, DotAttention, GeneralAttention, build_attention
+from nmt.modules.encoder import RNNEncoder
+from nmt.modules.seq2seq import Seq2Seq, padding_mask
+
+ATTENTIONS = ["bahdanau", "dot", "general"]
+
+
+def make_model(attention="bahdanau", cell="lstm", **kwargs) -> Seq2Seq:
+    torch.manual_seed(0)
+    options = dict(embed_size=12, hidden_size=16, dropout=0.0, attention=attention, cell=cell)
+    options.update(kwargs)
+    return Seq2Seq(20, 24, **options).eval()
+
+
+def random_batch(lengths, vocab=20, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    src = torch.full((len(lengths), max(lengths)), PAD_ID)
+    for row, length in enumerate(lengths):
+        src[row, :length] = torch.randint(4, vocab, (length,), generator=generator)
+    return src, torch.tensor(lengths)
+
+
+def test_padding_mask_marks_real_positions():
+    mask = padding_mask(torch.tensor([3, 1]), 4)
+    assert mask.tolist() == [[True, True, True, False], [True, False, False, False]]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_encoder_shapes_and_zero_outputs_at_padding(cell, bidirectional):
+    encoder = RNNEncoder(8, 16, num_layers=2, cell=cell, bidirectional=bidirectional)
+    outputs, final = encoder(torch.randn(3, 5, 8), torch.tensor([5, 2, 3]))
+    assert outputs.shape == (3, 5, 16) and final.shape == (3, 16)
+    assert torch.all(outputs[1, 2:] == 0)
+
+
+def test_encoder_output_of_a_sentence_does_not_depend_on_padding():
+    encoder = RNNEncoder(8, 16, bidirectional=True).eval()
+    sentence = torch.randn(1, 3, 8)
+    alone, final_alone = encoder(sentence, torch.tensor([3]))
+    padded = torch.cat([sentence, torch.randn(1, 4, 8)], dim=1)  # garbage after the end
+    batch = torch.cat([padded, torch.randn(1, 7, 8)])
+    together, final_together = encoder(batch, torch.tensor([3, 7]))
+    torch.testing.assert_close(together[0, :3], alone[0])
+    torch.testing.assert_close(final_together[0], final_alone[0])
+
+
+def test_odd_hidden_size_with_bidirectional_encoder_is_rejected_with_fix():
+    with pytest.raises(ValueError, match="even"):
+        RNNEncoder(8, 15, bidirectional=True)
+
+
+@pytest.mark.parametrize("kind", ATTENTIONS)
+def test_attention_weights_sum_to_one_over_real_tokens_and_are_zero_at_padding(kind):
+    torch.manual_seed(0)
+    attention = build_attention(kind, 16, 16, 8)
+    memory = torch.randn(2, 5, 16)
+    mask = padding_mask(torch.tensor([5, 2]), 5)
+    context, weights = attention(torch.randn(2, 16), attention.project_keys(memory), memory, mask)
+    assert context.shape == (2, 16) and weights.shape == (2, 5)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2))
+    assert torch.all(weights[1, 2:] == 0)
+
+
+@pytest.mark.parametrize("kind", ATTENTIONS)
+def test_attention_ignores_whatever_is_stored_at_padded_positions(kind):
+    torch.manual_seed(0)
+    attention = build_attention(kind, 16, 16, 8)
+    memory = torch.randn(1, 6, 16)
+    mask = padding_mask(torch.tensor([4]), 6)
+    query = torch.randn(1, 16)
+    context, weights = attention(query, attention.project_keys(memory), memory, mask)
+    noisy = memory.clone()
+    noisy[:, 4:] = 1e4 * torch.randn(1, 2, 16)
+    context2, weights2 = attention(query, attention.project_keys(noisy), noisy, mask)
+    torch.testing.assert_close(context, context2)
+    torch.testing.assert_close(weights, weights2)
+
+
+def test_bahdanau_scores_match_the_formula():
+    torch.manual_seed(0)
+    attention = BahdanauAttention(6, 4, 5)
+    memory, query = torch.randn(1, 3, 4), torch.randn(1, 6)
+    W_k, W_q, b_q = attention.key_layer.weight, attention.query_layer.weight, attention.query_layer.bias
+    v = attention.energy_layer.weight[0]
+    expected = torch.stack([v @ torch.tanh(W_q @ query[0] + b_q + W_k @ memory[0, j]) for j in range(3)])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    context, weights = attention(query, attention.project_keys(memory), memory, mask)
+    torch.testing.assert_close(weights[0], torch.softmax(expected, 0))
+    torch.testing.assert_close(context[0], weights[0] @ memory[0])
+
+
+def test_luong_dot_and_general_scores_match_the_formulas():
+    torch.manual_seed(0)
+    memory, query = torch.randn(1, 3, 4), torch.randn(1, 4)
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    dot = DotAttention(4, 4)
+    _, weights = dot(query, dot.project_keys(memory), memory, mask)
+    torch.testing.assert_close(weights[0], torch.softmax(memory[0] @ query[0], 0))
+    general = GeneralAttention(4, 4)
+    _, weights = general(query, general.project_keys(memory), memory, mask)
+    W = general.key_layer.weight
+    torch.testing.assert_close(weights[0], torch.softmax(memory[0] @ W.T @ query[0], 0))
+
+
+def test_dot_attention_with_unequal_sizes_names_the_fix():
+    with pytest.raises(ValueError, match="attention=general"):
+        DotAttention(8, 16)
+
+
+def test_unknown_attention_names_the_choices():
+    with pytest.raises(ValueError, match="attention=bahdanau"):
+        build_attention("luong", 8, 8)
+
+
+def test_attention_softmax_stays_float32_under_bf16_autocast():
+    attention = build_attention("dot", 16, 16)
+    memory = torch.randn(2, 5, 16, dtype=torch.bfloat16) * 100
+    mask = padding_mask(torch.tensor([5, 3]), 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, weights = attention(torch.randn(2, 16, dtype=torch.bfloat16) * 100, memory, memory, mask)
+    assert weights.dtype == torch.float32
+    assert torch.isfinite(weights).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2))
+
+
+@pytest.mark.parametrize("kind", ATTENTIONS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_seq2seq_forward_shapes(kind, cell):
+    model = make_model(kind, cell, encoder_layers=2, decoder_layers=2)
+    src, src_lengths = random_batch([5, 3, 1])
+    tgt_in = torch.randint(4, 24, (3, 4))
+    logits, attention = model(src, src_lengths, tgt_in)
+    assert logits.shape == (3, 4, 24) and attention.shape == (3, 4, 5)
+    torch.testing.assert_close(attention.sum(-1), torch.ones(3, 4))
+
+
+@pytest.mark.parametrize("kind", ATTENTIONS)
+def test_source_padding_never_changes_a_real_tokens_output(kind):
+    model = make_model(kind)
+    src, src_lengths = random_batch([3, 7])
+    tgt_in = torch.randint(4, 24, (2, 5))
+    batch_logits, _ = model(src, src_lengths, tgt_in)
+    alone_logits, _ = model(src[:1, :3], src_lengths[:1], tgt_in[:1])
+    torch.testing.assert_close(batch_logits[:1], alone_logits, rtol=1e-5, atol=1e-5)
+
+
+def test_target_padding_never_changes_earlier_positions():
+    model = make_model()
+    src, src_lengths = random_batch([4])
+    tgt_in = torch.tensor([[BOS_ID, 5, 6]])
+    short, _ = model(src, src_lengths, tgt_in)
+    long, _ = model(src, src_lengths, torch.tensor([[BOS_ID, 5, 6, PAD_ID, PAD_ID]]))
+    torch.testing.assert_close(long[:, :3], short)
+
+
+def test_stepwise_decoding_equals_teacher_forced_forward():
+    model = make_model("general")
+    src, src_lengths = random_batch([4, 6])
+    tgt_in = torch.randint(4, 24, (2, 5))
+    logits, attention = model(src, src_lengths, tgt_in)
+    source, state = model.encode(src, src_lengths)
+    for t in range(5):
+        step_logits, state, weights = model.decode_step(tgt_in[:, t], state, source)
+        torch.testing.assert_close(step_logits, logits[:, t])
+        torch.testing.assert_close(weights, attention[:, t])
+
+
+def test_tied_embeddings_share_one_parameter_and_need_equal_sizes():
+    model = make_model(embed_size=16, tie_embeddings=True)
+    assert model.output_layer.weight is model.tgt_embed.weight
+    with pytest.raises(ValueError, match="tie_embeddings"):
+        make_model(embed_size=12, tie_embeddings=True)
+
+
+def test_state_select_reorders_rows_for_beam_search():
+    model = make_model()
+    src, src_lengths = random_batch([4, 2])
+    source, state = model.encode(src, src_lengths)
+    index = torch.tensor([1, 1, 0])
+    picked = state.select(index)
+    assert picked.hidden.shape[1] == 3 and picked.feed.shape[0] == 3
+    torch.testing.assert_close(picked.hidden[:, 2], state.hidden[:, 0])
+    assert source.select(index).mask[0].tolist() == source.mask[1].tolist()
