@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
 import torch
@@ -39,6 +39,10 @@ class TranslationBatch:
     tgt_in: torch.Tensor
     tgt_out: torch.Tensor
     references: list[str]
+
+    def to(self, device: torch.device | str) -> "TranslationBatch":
+        tensors = ("src", "src_lengths", "tgt_in", "tgt_out")
+        return replace(self, **{name: getattr(self, name).to(device) for name in tensors})
 
     @property
     def num_target_tokens(self) -> int:

@@ -118,7 +118,10 @@ def cached_grouped_split(
             return cached
     splits = grouped_split(keys, fractions, seed)
     record = {"fractions": fractions, "seed": seed, "splits": splits}
-    _write_atomically(cache_file, json.dumps(record))
+    try:
+        _write_atomically(cache_file, json.dumps(record))
+    except OSError as error:  # e.g. a read-only data dir: the split is still right, just not cached
+        logger.warning("cannot cache the split in %s (%s); set data.split_cache to a writable dir", cache_dir, error)
     return splits
 
 

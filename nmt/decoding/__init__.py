@@ -1,0 +1,116 @@
+"""Decoding strategies, apart from the model: greedy, sampling and beam search.
+
+All three are batched tensor code driven through ``Seq2Seq.encode`` / ``decode_step``;
+:func:`decode` picks one from a :class:`DecodingOptions`::
+
+    hyps = decode(model, src, src_lengths, DecodingOptions(strategy="beam", beam_size=5))
+    hyps = decode(model, src, src_lengths, strategy="sample", temperature=0.7, seed=1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from nmt.decoding.beam import beam_search
+from nmt.decoding.greedy import Hypotheses, Hypothesis, greedy_decode
+from nmt.decoding.sampling import sample_decode
+
+__all__ = [
+    "STRATEGIES", "DecodingOptions", "decode", "Hypothesis", "Hypotheses",
+    "greedy_decode", "sample_decode", "beam_search",
+]
+
+STRATEGIES = ("greedy", "sample", "beam")
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How to decode; invalid values raise ``ValueError`` when the object is made."""
+
+    strategy: str = "greedy"     # greedy | sample | beam
+    beam_size: int = 5           # beam: hypotheses kept per sentence
+    n_best: int = 1              # outputs per sentence: beam n-best (<= beam_size) or samples
+    length_penalty: float = 0.6  # beam: GNMT alpha in ((5 + len) / 6) ** alpha; 0 = none
+    temperature: float = 1.0     # sample: divides log-probabilities; <= 1e-5 is greedy
+    top_k: int = 0               # sample: only the k most probable tokens; 0 = all
+    top_p: float = 1.0           # sample: smallest token set with this probability; 1 = all
+    seed: int = 0                # sample: the same seed gives the same samples
+    max_len_ratio: float = 2.0   # output limit: ratio * source tokens + offset
+    max_len_offset: int = 10
+    max_len: int | None = None   # absolute cap on output tokens; None = none
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.strategy not in STRATEGIES:
+            problems.append(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.beam_size < 1:
+            problems.append(f"beam size must be >= 1, got {self.beam_size}")
+        if self.n_best < 1:
+            problems.append(f"n-best must be >= 1, got {self.n_best}")
+        elif self.strategy == "greedy" and self.n_best > 1:
+            problems.append("n-best > 1 needs the beam or sample strategy")
+        elif self.strategy == "beam" and self.n_best > self.beam_size:
+            problems.append(f"n-best ({self.n_best}) cannot exceed the beam size ({self.beam_size})")
+        if self.temperature < 0:
+            problems.append(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            problems.append(f"top-k must be >= 0, got {self.top_k}")
+        if not 0.0 < self.top_p <= 1.0:
+            problems.append(f"top-p must be in (0, 1], got {self.top_p}")
+        if self.max_len_ratio <= 0 or self.max_len_offset < 0:
+            problems.append("max_len_ratio must be > 0 and max_len_offset >= 0")
+        if self.max_len is not None and self.max_len < 1:
+            problems.append(f"max_len must be >= 1, got {self.max_len}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def describe(self) -> dict:
+        """The options that matter for the chosen strategy (for reports)."""
+        keep = {"strategy", "max_len_ratio", "max_len_offset", "max_len", "n_best"}
+        keep |= {
+            "beam": {"beam_size", "length_penalty"},
+            "sample": {"temperature", "top_k", "top_p", "seed"},
+        }.get(self.strategy, set())
+        return {name: value for name, value in asdict(self).items() if name in keep}
+
+
+def decode(
+    model,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    options: DecodingOptions | None = None,
+    *,
+    return_attention: bool = False,
+    **fields,
+) -> list[list[Hypothesis]]:
+    """Decode a batch with the strategy of ``options`` (fields given here override it).
+
+    :param model: a :class:`~nmt.modules.seq2seq.Seq2Seq` in eval mode.
+    :param src: (batch, src_len) PAD-padded ids. :param src_lengths: (batch,), each >= 1.
+    :return: per sentence, ``n_best`` hypotheses sorted by score, best first.
+    """
+    options = replace(options or DecodingOptions(), **fields)
+    limits = {
+        "max_len_ratio": options.max_len_ratio,
+        "max_len_offset": options.max_len_offset,
+        "max_len": options.max_len,
+        "return_attention": return_attention,
+    }
+    if options.strategy == "beam":
+        return beam_search(
+            model, src, src_lengths, beam_size=options.beam_size, n_best=options.n_best,
+            length_penalty_alpha=options.length_penalty, **limits,
+        )
+    if options.strategy == "sample":
+        return sample_decode(
+            model, src, src_lengths, num_samples=options.n_best, temperature=options.temperature,
+            top_k=options.top_k, top_p=options.top_p, seed=options.seed, **limits,
+        )
+    out = greedy_decode(model, src, src_lengths, **limits)
+    attention = out.attention or [None] * len(out.tokens)
+    return [
+        [Hypothesis(tokens, score, score, attn)]
+        for tokens, score, attn in zip(out.tokens, out.scores, attention)
+    ]

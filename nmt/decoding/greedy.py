@@ -1,8 +1,10 @@
-"""Batched greedy decoding; finished sentences leave the batch and stop costing work."""
+"""Batched greedy decoding, and what every decoder shares: output types, length limits and
+the next-token distribution. Finished sentences leave the batch and stop costing work."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -15,12 +17,31 @@ class Hypotheses:
 
     :ivar tokens: per sentence, the output ids without BOS/EOS.
     :ivar scores: per sentence, the summed log-probability (EOS included when produced).
-    :ivar attention: per sentence, (out_len, src_len) float32 weights, if requested.
+    :ivar attention: per sentence, (out_len, src_len) float32 weights, if requested;
+        ``out_len`` counts the EOS step when EOS was produced.
     """
 
     tokens: list[list[int]]
     scores: list[float]
     attention: list[torch.Tensor] | None = field(default=None)
+
+
+@dataclass
+class Hypothesis:
+    """One output of one sentence, as returned in the n-best lists of every strategy.
+
+    :ivar tokens: output ids without BOS/EOS.
+    :ivar score: what the n-best list is sorted by: the log-probability, divided by the
+        length penalty for beam search.
+    :ivar log_prob: summed log-probability under the model (EOS included when produced).
+    :ivar attention: (out_len, src_len) float32 on the CPU if requested; ``out_len`` is
+        ``len(tokens) + 1`` when the hypothesis ended with EOS, else ``len(tokens)``.
+    """
+
+    tokens: list[int]
+    score: float
+    log_prob: float
+    attention: torch.Tensor | None = None
 
 
 def max_output_lengths(
@@ -40,7 +61,95 @@ def trim_at_eos(row: list[int]) -> list[int]:
     return [token for token in row if token != PAD_ID]
 
 
-@torch.no_grad()
+def next_token_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """Log-distribution over the next token, at least float32; PAD and BOS get -inf.
+
+    The model is never trained to emit PAD or BOS; excluding them keeps every strategy from
+    producing a token that would silently vanish from the output. Modified in place.
+
+    :param logits: (rows, vocab). :return: (rows, vocab) log-probabilities.
+    """
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    logits[:, PAD_ID] = float("-inf")
+    logits[:, BOS_ID] = float("-inf")
+    return torch.log_softmax(logits, dim=-1)
+
+
+TokenChooser = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+"""``choose(log_probs (rows, vocab), rows (rows,) batch row ids, step) -> tokens (rows,)``."""
+
+
+def decode_one_token_per_row(
+    model,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    choose: TokenChooser | None = None,
+    *,
+    max_len_ratio: float = 2.0,
+    max_len_offset: int = 10,
+    max_len: int | None = None,
+    return_attention: bool = False,
+) -> Hypotheses:
+    """The loop shared by greedy search and sampling: one token per row and step.
+
+    A row leaves the batch (``DecoderState.select``) as soon as it emits EOS or reaches its
+    length limit, so finished rows stop costing work.
+
+    :param src: (batch, src_len) ids. :param src_lengths: (batch,).
+    :param choose: picks each row's next token; None picks the most probable (greedy).
+    """
+    batch, src_len = src.shape
+    device = src.device
+    source, state = model.encode(src, src_lengths)
+    limits = max_output_lengths(src_lengths.to(device), max_len_ratio, max_len_offset, max_len)
+    steps = int(limits.max())
+    tokens = torch.full((batch, steps), PAD_ID, dtype=torch.long, device=device)
+    scores = None
+    attention = torch.zeros(batch, steps, src_len, device=device) if return_attention else None
+    active = torch.arange(batch, device=device)
+    prev = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
+    for t in range(steps):
+        logits, state, weights = model.decode_step(prev, state, source)
+        log_probs = next_token_log_probs(logits)
+        if scores is None:
+            scores = log_probs.new_zeros(batch)
+        if choose is None:
+            best_score, best = log_probs.max(dim=-1)
+        else:
+            best = choose(log_probs, active, t)
+            best_score = log_probs.gather(1, best.unsqueeze(1)).squeeze(1)
+        tokens[active, t] = best
+        scores[active] += best_score
+        if attention is not None:
+            attention[active, t] = weights
+        done = (best == EOS_ID) | (limits[active] <= t + 1)
+        if bool(done.all()):
+            break
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(1)
+            active, best = active[keep], best[keep]
+            state, source = state.select(keep), source.select(keep)
+        prev = best
+    raw = tokens.tolist()
+    rows = [trim_at_eos(row) for row in raw]
+    attn_list = None
+    if attention is not None:
+        lengths = src_lengths.tolist()
+        attn_list = [
+            attention[i, : output_steps(raw[i]), : lengths[i]].cpu() for i in range(batch)
+        ]
+    return Hypotheses(rows, scores.tolist(), attn_list)
+
+
+def output_steps(row: list[int]) -> int:
+    """Decoder steps that produced ``row`` (PAD-padded ids): its tokens plus the EOS step."""
+    if EOS_ID in row:
+        return row.index(EOS_ID) + 1
+    return len(row) - row.count(PAD_ID)
+
+
+@torch.inference_mode()
 def greedy_decode(
     model,
     src: torch.Tensor,
@@ -56,37 +165,13 @@ def greedy_decode(
     :param model: a :class:`~nmt.modules.seq2seq.Seq2Seq` (``encode`` / ``decode_step``).
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
     """
-    batch, src_len = src.shape
-    device = src.device
-    source, state = model.encode(src, src_lengths)
-    limits = max_output_lengths(src_lengths.to(device), max_len_ratio, max_len_offset, max_len)
-    steps = int(limits.max())
-    tokens = torch.full((batch, steps), PAD_ID, dtype=torch.long, device=device)
-    scores = torch.zeros(batch, device=device)
-    attention = torch.zeros(batch, steps, src_len, device=device) if return_attention else None
-    active = torch.arange(batch, device=device)
-    prev = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
-    for t in range(steps):
-        logits, state, weights = model.decode_step(prev, state, source)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
-        best_score, best = log_probs.max(dim=-1)
-        tokens[active, t] = best
-        scores[active] += best_score
-        if attention is not None:
-            attention[active, t] = weights
-        done = (best == EOS_ID) | (limits[active] <= t + 1)
-        if bool(done.all()):
-            break
-        if bool(done.any()):
-            keep = (~done).nonzero().squeeze(1)
-            active, best = active[keep], best[keep]
-            state, source = state.select(keep), source.select(keep)
-        prev = best
-    rows = [trim_at_eos(row) for row in tokens.tolist()]
-    attn_list = None
-    if attention is not None:
-        lengths = src_lengths.tolist()
-        attn_list = [
-            attention[i, : min(len(row) + 1, steps), : lengths[i]].cpu() for i, row in enumerate(rows)
-        ]
-    return Hypotheses(rows, scores.tolist(), attn_list)
+    return decode_one_token_per_row(
+        model,
+        src,
+        src_lengths,
+        None,
+        max_len_ratio=max_len_ratio,
+        max_len_offset=max_len_offset,
+        max_len=max_len,
+        return_attention=return_attention,
+    )

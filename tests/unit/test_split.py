@@ -163,3 +163,15 @@ def test_stratified_split_is_deterministic_and_seed_dependent():
 def test_stratified_split_lists_are_sorted():
     splits = stratified_split([0, 1] * 50, FRACTIONS, seed=0)
     assert all(indices == sorted(indices) for indices in splits.values())
+
+
+def test_unwritable_cache_dir_still_returns_the_split(tmp_path, caplog):
+    from nmt.data.split import cached_grouped_split, grouped_split
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")  # mkdir below it fails, even for root
+    keys = [f"k{i % 7}" for i in range(50)]
+    fractions = {"train": 0.8, "dev": 0.1, "test": 0.1}
+    result = cached_grouped_split(keys, fractions, 1, blocker / "splits")
+    assert result == grouped_split(keys, fractions, 1)
+    assert "cannot cache the split" in caplog.text

@@ -1,0 +1,255 @@
+"""Batched beam search with the GNMT length penalty and n-best lists.
+
+The ``A`` active sentences times ``K`` beams are flattened to ``A * K`` decoder rows,
+sentence-major (row ``a * K + k``). One step:
+
+1. ``log p(token | beam)`` for every row, (A*K, vocab).
+2. Candidates: each beam's 2K best tokens, then the sentence's 2K best of those K * 2K by
+   cumulative log-probability. (A beam adds one number to all its tokens, so the sentence's
+   2K best over the whole vocabulary are among them. 2K, so that K candidates without EOS
+   remain however many beams end.)
+3. EOS candidates among the K best become finished hypotheses, scored
+   ``log_prob / lp(length)`` with ``lp(n) = ((5 + n) / 6) ** alpha`` (Wu et al., 2016);
+   ``length`` counts the EOS. Each sentence keeps its K best finished hypotheses.
+4. The K best candidates without EOS are the new beams.
+5. A sentence is done when its ``n_best``-th best finished hypothesis scores at least the
+   best live beam's ``log_prob / lp(current length)`` -- then no live beam can displace the
+   n-best list: exactly so for ``alpha = 0``, since log-probabilities only fall, and by the
+   usual heuristic otherwise -- or when it reaches its length limit, where its live beams
+   count as finished (without EOS). Done sentences leave the batch (``select``) and stop
+   costing work.
+
+Only beam 0 is live at the start (the others score -inf), so beam size 1 is greedy search
+exactly. No step looks across sentences, so a sentence's result does not depend on its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from nmt.decoding.greedy import Hypothesis, max_output_lengths, next_token_log_probs, trim_at_eos
+
+
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT length penalty ``((5 + length) / 6) ** alpha``; 1 for ``alpha = 0``."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+@dataclass
+class _Finished:
+    """The K best finished hypotheses of each of N sentences, best first.
+
+    :ivar scores: (N, K) length-penalised scores, -inf where none yet.
+    :ivar log_probs: (N, K). :ivar steps: (N, K) decoder steps taken (EOS included).
+    :ivar tokens: (N, K, T) ids, PAD-padded. :ivar attention: (N, K, T, S) or None.
+    """
+
+    scores: torch.Tensor
+    log_probs: torch.Tensor
+    steps: torch.Tensor
+    tokens: torch.Tensor
+    attention: torch.Tensor | None
+
+    @classmethod
+    def empty(cls, n: int, k: int, t: int, s: int, attention: bool, dtype, device) -> "_Finished":
+        return cls(
+            torch.full((n, k), float("-inf"), dtype=dtype, device=device),
+            torch.full((n, k), float("-inf"), dtype=dtype, device=device),
+            torch.zeros((n, k), dtype=torch.long, device=device),
+            torch.full((n, k, t), PAD_ID, dtype=torch.long, device=device),
+            torch.zeros((n, k, t, s), device=device) if attention else None,
+        )
+
+    def select(self, index: torch.Tensor) -> "_Finished":
+        attention = None if self.attention is None else self.attention[index]
+        return _Finished(
+            self.scores[index], self.log_probs[index], self.steps[index], self.tokens[index], attention
+        )
+
+    def assign(self, index: torch.Tensor, other: "_Finished") -> None:
+        """Store ``other``'s sentences at rows ``index``."""
+        self.scores[index] = other.scores
+        self.log_probs[index] = other.log_probs
+        self.steps[index] = other.steps
+        self.tokens[index] = other.tokens
+        if self.attention is not None:
+            self.attention[index] = other.attention
+
+    def merge(
+        self,
+        scores: torch.Tensor,
+        log_probs: torch.Tensor,
+        steps: int,
+        tokens: torch.Tensor,
+        attention: torch.Tensor | None,
+    ) -> "_Finished":
+        """Keep the K best of the current and the new hypotheses.
+
+        :param scores: (N, C) penalised scores of the new ones, -inf for non-candidates.
+        :param tokens: (N, C, T). :param attention: (N, C, T, S) or None.
+        """
+        k = self.scores.size(1)
+        best, pick = torch.cat([self.scores, scores], dim=1).topk(k, dim=1)
+        rows = torch.arange(pick.size(0), device=pick.device).unsqueeze(1)
+        new_steps = torch.full_like(scores, steps, dtype=torch.long)
+        merged_attention = None
+        if self.attention is not None:
+            merged_attention = torch.cat([self.attention, attention], dim=1)[rows, pick]
+        return _Finished(
+            best,
+            torch.cat([self.log_probs, log_probs], dim=1).gather(1, pick),
+            torch.cat([self.steps, new_steps], dim=1).gather(1, pick),
+            torch.cat([self.tokens, tokens], dim=1)[rows, pick],
+            merged_attention,
+        )
+
+
+def _top_candidates(
+    log_probs: torch.Tensor, live: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each sentence's 2K best one-token extensions of its K beams, best first.
+
+    :param log_probs: (n*K, vocab) next-token log-probabilities of every beam.
+    :param live: (n, K) cumulative log-probabilities of the beams (-inf for dead ones).
+    :return: cumulative scores, tokens and beam numbers (0..K-1), each (n, 2K).
+    """
+    n, k = live.shape
+    top_lp, top_tok = log_probs.topk(2 * k, dim=1)
+    totals = (live.view(-1, 1) + top_lp).view(n, 2 * k * k)
+    scores, position = totals.topk(2 * k, dim=1)
+    tokens = top_tok.view(n, 2 * k * k).gather(1, position)
+    return scores, tokens, torch.div(position, 2 * k, rounding_mode="floor")
+
+
+def _check_arguments(beam_size: int, n_best: int, vocab_size: int) -> None:
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if not 1 <= n_best <= beam_size:
+        raise ValueError(f"n_best must be between 1 and beam_size ({beam_size}), got {n_best}")
+    # PAD and BOS are never candidates; each beam needs 2K real ones.
+    if vocab_size - 2 < 2 * beam_size:
+        raise ValueError(f"beam_size {beam_size} is too large for a vocabulary of {vocab_size}")
+
+
+@torch.inference_mode()
+def beam_search(
+    model,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    *,
+    beam_size: int = 5,
+    n_best: int = 1,
+    length_penalty_alpha: float = 0.6,
+    max_len_ratio: float = 2.0,
+    max_len_offset: int = 10,
+    max_len: int | None = None,
+    return_attention: bool = False,
+) -> list[list[Hypothesis]]:
+    """Beam search over a batch.
+
+    :param model: a :class:`~nmt.modules.seq2seq.Seq2Seq` (``encode`` / ``decode_step``).
+    :param src: (batch, src_len) ids. :param src_lengths: (batch,).
+    :param length_penalty_alpha: GNMT alpha; 0 ranks by plain log-probability.
+    :return: per sentence, its ``n_best`` best hypotheses sorted by score, best first.
+    """
+    k = beam_size
+    _check_arguments(beam_size, n_best, model.output_layer.out_features)
+    batch, src_len = src.shape
+    device = src.device
+    source, state = model.encode(src, src_lengths)
+    limits = max_output_lengths(src_lengths.to(device), max_len_ratio, max_len_offset, max_len)
+    steps = int(limits.max())
+    expand = torch.arange(batch, device=device).repeat_interleave(k)
+    source, state = source.select(expand), state.select(expand)
+    beam_offsets = torch.arange(k, device=device)
+
+    active = torch.arange(batch, device=device)
+    history = torch.full((batch * k, steps), PAD_ID, dtype=torch.long, device=device)
+    attn_history = torch.zeros(batch * k, steps, src_len, device=device) if return_attention else None
+    prev = torch.full((batch * k,), BOS_ID, dtype=torch.long, device=device)
+    live = finished = output = None
+    for t in range(steps):
+        logits, state, weights = model.decode_step(prev, state, source)
+        log_probs = next_token_log_probs(logits)
+        n = active.numel()
+        if live is None:
+            live = log_probs.new_full((n, k), float("-inf"))
+            live[:, 0] = 0.0
+            finished = _Finished.empty(n, k, steps, src_len, return_attention, log_probs.dtype, device)
+            output = _Finished.empty(n, k, steps, src_len, return_attention, log_probs.dtype, device)
+
+        cand_scores, cand_tok, cand_beam = _top_candidates(log_probs, live)
+        sentence_rows = torch.arange(n, device=device).unsqueeze(1)
+        is_eos = cand_tok == EOS_ID
+        # The K best candidates without EOS continue (a stable sort keeps their rank order).
+        cont = is_eos.to(torch.uint8).argsort(dim=1, stable=True)[:, :k]
+        next_scores = cand_scores.gather(1, cont)
+        next_tok = cand_tok.gather(1, cont)
+        next_row = sentence_rows * k + cand_beam.gather(1, cont)  # (n, K) rows of this step
+
+        ending = is_eos & torch.isfinite(cand_scores)
+        ending[:, k:] = False  # an EOS ranked below K would not have been in the beam
+        at_limit = limits[active] <= t + 1
+        penalty = length_penalty(t + 1, length_penalty_alpha)
+        if bool(ending.any()) or bool(at_limit.any()):
+            continuing = torch.zeros_like(ending).scatter(1, cont, True)
+            new = ending | (continuing & at_limit.unsqueeze(1))
+            new_tokens = history.view(n, k, steps)[sentence_rows, cand_beam]
+            new_tokens[:, :, t] = cand_tok
+            new_attention = None
+            if attn_history is not None:
+                new_attention = attn_history.view(n, k, steps, src_len)[sentence_rows, cand_beam]
+                new_attention[:, :, t] = weights.view(n, k, src_len)[sentence_rows, cand_beam]
+            finished = finished.merge(
+                torch.where(new, cand_scores / penalty, float("-inf")),
+                cand_scores,
+                t + 1,
+                new_tokens,
+                new_attention,
+            )
+
+        done = at_limit | (finished.scores[:, n_best - 1] >= next_scores[:, 0] / penalty)
+        if bool(done.any()):
+            ended = done.nonzero().squeeze(1)
+            output.assign(active[ended], finished.select(ended))
+            if bool(done.all()):
+                break
+            keep = (~done).nonzero().squeeze(1)
+            flat_keep = (keep.unsqueeze(1) * k + beam_offsets).view(-1)
+            active, finished = active[keep], finished.select(keep)
+            next_scores, next_tok, next_row = next_scores[keep], next_tok[keep], next_row[keep]
+            source = source.select(flat_keep)
+
+        rows = next_row.view(-1)
+        history = history[rows]
+        history[:, t] = next_tok.view(-1)
+        if attn_history is not None:
+            attn_history = attn_history[rows]
+            attn_history[:, t] = weights[rows]
+        state = state.select(rows)
+        live, prev = next_scores, next_tok.view(-1)
+
+    return _to_hypotheses(output, n_best, src_lengths.tolist())
+
+
+def _to_hypotheses(output: _Finished, n_best: int, src_lengths: list[int]) -> list[list[Hypothesis]]:
+    scores = output.scores[:, :n_best].tolist()
+    log_probs = output.log_probs[:, :n_best].tolist()
+    steps = output.steps[:, :n_best].tolist()
+    tokens = output.tokens[:, :n_best].tolist()
+    attention = None if output.attention is None else output.attention[:, :n_best].cpu()
+    return [
+        [
+            Hypothesis(
+                trim_at_eos(tokens[b][j]),
+                scores[b][j],
+                log_probs[b][j],
+                None if attention is None else attention[b, j, : steps[b][j], : src_lengths[b]],
+            )
+            for j in range(n_best)
+        ]
+        for b in range(len(scores))
+    ]

@@ -1,0 +1,155 @@
+"""BLEU/chrF with several references, ``scripts/evaluate.py`` and ``scripts/bench_decode.py``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sacrebleu
+import torch
+
+from nmt.evaluation.bleu import Segment, corpus_scores, group_by_source, reference_streams
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- reference grouping and scores ----------------------------------------------------------------
+
+
+def test_pairs_with_the_same_source_are_references_of_one_segment():
+    pairs = [("Go.", "Va !"), ("Hi.", "Salut !"), ("Go.", "Marche."), ("Go.", "Va !"), ("Go\u00a0.", "Bouge !")]
+    assert group_by_source(pairs) == [
+        Segment("Go.", ["Va !", "Marche."]),
+        Segment("Hi.", ["Salut !"]),
+        Segment("Go .", ["Bouge !"]),
+    ]
+
+
+def test_reference_streams_are_padded_with_none():
+    assert reference_streams([["a", "b"], ["c"], ["d", "e", "f"]]) == [
+        ["a", "c", "d"], ["b", None, "e"], [None, None, "f"]
+    ]
+    with pytest.raises(ValueError):
+        reference_streams([["a"], []])
+
+
+def test_multi_reference_scores_match_sacrebleu_and_beat_the_first_reference():
+    hyps = ["le chat est sur le tapis", "il fait beau aujourd'hui", "je mange une pomme"]
+    refs = [["le chat est sur le tapis rouge", "le chat est sur le tapis"],
+            ["il fait beau"], ["je mange la pomme", "je mange une pomme verte", "je mange une pomme"]]
+    scores = corpus_scores(hyps, refs)
+    streams = [[refs[0][0], refs[1][0], refs[2][0]], [refs[0][1], None, refs[2][1]],
+               [None, None, refs[2][2]]]
+    assert scores["bleu"]["multi_ref"]["score"] == pytest.approx(round(sacrebleu.corpus_bleu(hyps, streams).score, 2))
+    assert scores["bleu"]["single_ref"]["score"] == pytest.approx(
+        round(sacrebleu.corpus_bleu(hyps, [[r[0] for r in refs]]).score, 2))
+    assert scores["bleu"]["multi_ref"]["score"] > scores["bleu"]["single_ref"]["score"]
+    assert scores["chrf"]["multi_ref"]["score"] > scores["chrf"]["single_ref"]["score"]
+    assert "nrefs:var" in scores["bleu"]["multi_ref"]["signature"]
+    assert "nrefs:1" in scores["bleu"]["single_ref"]["signature"]
+    assert scores["segments"] == 3 and scores["references"] == 6
+
+
+def test_perfect_hypotheses_score_100():
+    hyps = ["un chat noir dort ici", "deux chiens jouent dans le jardin"]
+    scores = corpus_scores(hyps, [[hyps[0]], ["2 chiens jouent", hyps[1]]])
+    assert scores["bleu"]["multi_ref"]["score"] == 100.0
+    assert scores["chrf"]["multi_ref"]["score"] == 100.0
+
+
+# -- scripts/evaluate.py --------------------------------------------------------------------------
+
+PAIRS = [("The cat sees a dog.", "Le chat voit un chien !"), ("A big red house.", "Une grande maison rouge !"),
+         ("The cat sees a dog.", "Le chat voit le chien !"), ("Small dog.", "Petit chien !")]
+
+
+def test_evaluate_pairs_file_reports_json_last_and_writes_outputs(tiny_translation_checkpoint, tmp_path):
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{s}\t{t}\tattribution\n" for s, t in PAIRS) + "\n", encoding="utf-8")
+    out = tmp_path / "eval"
+    result = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", str(tiny_translation_checkpoint), "--pairs", str(pairs),
+         "--strategy", "beam", "--beam-size", "3", "--output-dir", str(out), "--plot-attention", str(tmp_path / "p")],
+        capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["segments"] == 3 and report["references"] == 4 and report["multi_reference_segments"] == 1
+    assert report["bleu"]["multi_ref"]["score"] >= report["bleu"]["single_ref"]["score"]
+    assert report["decoding"] == {"strategy": "beam", "beam_size": 3, "length_penalty": 0.6, "n_best": 1,
+                                  "max_len_ratio": 2.0, "max_len_offset": 10, "max_len": None}
+    assert report["sentences_per_second"] > 0 and "decode_seconds" in report
+    hypotheses = (out / "hypotheses.txt").read_text(encoding="utf-8").splitlines()
+    assert len(hypotheses) == 3 and hypotheses[0] == "Le chat voit un chien !"
+    assert json.loads((out / "report.json").read_text(encoding="utf-8")) == report
+    assert len(list((tmp_path / "p").glob("segment-*.png"))) == 3
+
+
+def test_evaluate_src_and_ref_files(tiny_translation_checkpoint, tmp_path, capsys):
+    src, ref1, ref2 = tmp_path / "src.txt", tmp_path / "ref1.txt", tmp_path / "ref2.txt"
+    src.write_text("The cat sees a dog.\nSmall dog.\n", encoding="utf-8")
+    ref1.write_text("Le chat voit un chien !\nPetit chien !\n", encoding="utf-8")
+    ref2.write_text("Le chat voit le chien !\n\n", encoding="utf-8")
+    evaluate = load_script("evaluate")
+    status = evaluate.main([str(tiny_translation_checkpoint), "--src", str(src), "--ref", str(ref1),
+                            "--ref", str(ref2), "--output-dir", str(tmp_path / "out")])
+    assert status == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["segments"] == 2 and report["references"] == 3
+
+
+def test_evaluate_the_runs_own_test_split(tiny_translation_checkpoint, tmp_path, capsys):
+    evaluate = load_script("evaluate")
+    assert evaluate.main([str(tiny_translation_checkpoint), "--split", "test", "--output-dir", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["data"] == "test" and report["segments"] > 0
+    assert report["bleu"]["multi_ref"]["score"] > 0
+
+
+def test_evaluate_errors_are_one_line(tiny_translation_checkpoint, tmp_path, capsys):
+    evaluate = load_script("evaluate")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("no tab here\n", encoding="utf-8")
+    assert evaluate.main([str(tiny_translation_checkpoint), "--pairs", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.tsv:1" in err
+    with pytest.raises(SystemExit) as exit:
+        evaluate.main([str(tiny_translation_checkpoint), "--pairs", str(bad), "--src", str(bad)])
+    assert exit.value.code == 2
+
+
+# -- scripts/bench_decode.py ---------------------------------------------------------------------
+
+
+def test_bench_decode_reports_sentences_per_second(tiny_translation_checkpoint, tmp_path, capsys):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("".join(f"{s}\t{t}\n" for s, t in PAIRS), encoding="utf-8")
+    bench = load_script("bench_decode")
+    status = bench.main([str(tiny_translation_checkpoint), "--input", str(lines), "--batch-sizes", "1", "4",
+                         "--strategies", "greedy", "beam3", "--devices", "cpu", "cuda"])
+    assert status == 0
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"]
+    assert [(r["strategy"], r["batch_size"]) for r in results if r["device"] == "cpu"] == [
+        ("greedy", 1), ("greedy", 4), ("beam3", 1), ("beam3", 4)]
+    assert all(r["sentences_per_second"] > 0 and r["sentences"] == 4 for r in results)

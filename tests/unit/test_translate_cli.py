@@ -1,0 +1,193 @@
+"""``python -m nmt.translate``: one output line per input line, whatever the input; clear errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nmt.decoding import DecodingOptions
+from nmt.translate import format_translation, main, read_lines
+from nmt.translator import TranslatedHypothesis, Translation, Translator
+
+REPO = Path(__file__).resolve().parents[2]
+# One thread: the tiny model gains nothing from more, and spinning threads hurt a shared CPU.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8"}
+
+HOSTILE_LINES = [
+    "The cat sees a dog.",
+    "",
+    "   \t  ",
+    "the cat " * 1250,  # 10,000 characters, hundreds of tokens
+    "x" * 10_000,
+    "a\x00b\x07c\x1bd\x0ce\x0bf\x1cg\x85h\u2028i\u2029j",  # controls, incl. str.splitlines breaks
+    "\U0001F600\U0001F389 the dog \U0001F436",
+    "你好，世界",
+    "안녕하세요",
+    "مرحبا بالعالم",
+    "\ufeff\u200b",
+    "A big red house.",
+    "\r",
+    "The cat sees a dog.",
+]
+
+
+def hostile_bytes() -> bytes:
+    text = "\n".join(HOSTILE_LINES) + "\n"
+    return text.encode("utf-8") + b"\xff\xfe invalid utf-8\n" + b"a small cat"  # no final newline
+
+
+def translate_cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nmt.translate", *map(str, args)],
+        input=stdin, capture_output=True, cwd=REPO, env=ENV, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_translation_checkpoint) -> Translator:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu")
+    torch.set_num_threads(threads)
+
+
+def test_hostile_input_gives_exactly_one_line_per_input_line_in_order(tiny_translation_checkpoint, translator):
+    result = translate_cli(tiny_translation_checkpoint, "--batch-size", "3", stdin=hostile_bytes())
+    assert result.returncode == 0, result.stderr.decode()
+    output = result.stdout.decode("utf-8").split("\n")
+    assert output[-1] == ""  # every line is terminated
+    output = output[:-1]
+    inputs = HOSTILE_LINES + ["\ufffd\ufffd invalid utf-8", "a small cat"]
+    assert len(output) == len(inputs)
+    # Order: each line is what that line alone translates to.
+    assert output == [translator.translate([line])[0].text for line in inputs]
+    assert output[0] == output[13] == "Le chat voit un chien !"
+    for empty in (1, 2, 10, 12):
+        assert output[empty] == ""
+    stderr = result.stderr.decode()
+    assert "line 4:" in stderr and "truncated" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_n_best_format_files_and_attention_plots(tiny_translation_checkpoint, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("The cat sees a dog.\n\nA big red house.\n", encoding="utf-8")
+    target, plots = tmp_path / "out.txt", tmp_path / "plots"
+    result = translate_cli(
+        tiny_translation_checkpoint, "--strategy", "beam", "--beam-size", "4", "--n-best", "3",
+        "--input", source, "--output", target, "--plot-attention", plots,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    lines = target.read_text(encoding="utf-8").split("\n")
+    assert lines[-1] == "" and len(lines) == 4
+    assert lines[1] == ""
+    for line in (lines[0], lines[2]):
+        fields = line.split("\t")
+        assert len(fields) == 6
+        scores = [float(score) for score in fields[1::2]]
+        assert scores == sorted(scores, reverse=True)
+    assert lines[0].split("\t")[0] == "Le chat voit un chien !"
+    assert sorted(p.name for p in plots.iterdir()) == ["line-000001.png", "line-000003.png"]
+
+
+def write_corrupt(kind: str, directory: Path, good: Path) -> Path:
+    path = directory / f"{kind}.ckpt"
+    if kind == "corrupt":
+        path.write_bytes(b"this is not a checkpoint")
+    elif kind == "truncated":
+        path.write_bytes(Path(good).read_bytes()[:5000])
+    return path  # "missing": not written
+
+
+@pytest.mark.parametrize("case", ["missing checkpoint", "corrupt checkpoint", "cuda without cuda", "unknown option"])
+def test_cli_errors_are_one_line_with_a_non_zero_exit(case, tiny_translation_checkpoint, tmp_path):
+    checkpoint, args = tiny_translation_checkpoint, []
+    if case.endswith("checkpoint"):
+        checkpoint = write_corrupt(case.split()[0], tmp_path, tiny_translation_checkpoint)
+    elif case == "cuda without cuda":
+        if torch.cuda.is_available():
+            pytest.skip("CUDA is available here")
+        args = ["--device", "cuda"]
+    else:
+        args = ["--beam-width", "3"]
+    result = translate_cli(checkpoint, *args, stdin=b"The cat.\n")
+    stderr = result.stderr.decode().strip()
+    assert result.returncode != 0 and result.stdout == b""
+    assert len(stderr.splitlines()) == 1 and "error" in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--beam-size", "many"], ["--n-best", "3"], ["--strategy", "sample", "--top-p", "2"],
+     ["--strategy", "beam", "--beam-size", "2", "--n-best", "3"], ["--batch-size", "0"]],
+)
+def test_bad_option_values_are_one_line_errors(args, tiny_translation_checkpoint, capsys):
+    try:
+        status = main([str(tiny_translation_checkpoint), *args])
+    except SystemExit as exit:  # argparse
+        status = exit.code
+    captured = capsys.readouterr()
+    assert status != 0 and captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1 and "error" in captured.err
+
+
+def test_truncated_checkpoint_is_a_one_line_error(tiny_translation_checkpoint, tmp_path, capsys):
+    checkpoint = write_corrupt("truncated", tmp_path, tiny_translation_checkpoint)
+    assert main([str(checkpoint)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot read checkpoint" in err
+
+
+# -- in-process details ------------------------------------------------------------------------
+
+
+def test_read_lines_splits_on_newline_only():
+    data = "a\x0cb\u2028c\r\nd\x85e\n\nlast".encode() + b"\xff"
+    assert read_lines(io.BytesIO(data)) == ["a\x0cb\u2028c", "d\x85e", "", "last\ufffd"]
+    assert read_lines(io.BytesIO(b"")) == []
+    assert read_lines(io.BytesIO(b"\n")) == [""]
+
+
+def test_format_translation_joins_n_best_with_tabs_and_keeps_one_line():
+    translation = Translation("x", [TranslatedHypothesis("un\tdeux\nx", -1.23456, -2.0),
+                                    TranslatedHypothesis("trois", -2.5, -3.0)])
+    assert format_translation(translation, 1) == "un deux x"
+    assert format_translation(translation, 2) == "un deux x\t-1.2346\ttrois\t-2.5000"
+    assert format_translation(Translation("", []), 3) == ""
+
+
+def test_interactive_mode_translates_line_by_line(translator, monkeypatch, capsys, tmp_path):
+    from nmt import translate
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("The cat sees a dog.\n\n"))
+    out = io.StringIO()
+    translate._interactive(translator, DecodingOptions(), out, plot_dir=tmp_path)
+    assert out.getvalue() == "Le chat voit un chien !\n\n"
+    assert "> " in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["line-000001.png"]
+
+
+def test_empty_input_gives_empty_output(tiny_translation_checkpoint, tmp_path):
+    source, target = tmp_path / "empty.txt", tmp_path / "out.txt"
+    source.write_bytes(b"")
+    assert main([str(tiny_translation_checkpoint), "--input", str(source), "--output", str(target)]) == 0
+    assert target.read_bytes() == b""
+
+
+def test_translator_warns_once_per_truncated_line(translator):
+    messages: list[str] = []
+    translator.warn = messages.append
+    try:
+        results = translator.translate(["the cat " * 300, "a dog", "the dog " * 300], first_line=10)
+    finally:
+        from nmt.translator import warn_on_stderr
+
+        translator.warn = warn_on_stderr
+    assert [m.split(":")[0] for m in messages] == ["line 10", "line 12"]
+    assert [r.truncated for r in results] == [True, False, True]
