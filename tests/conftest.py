@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from omegaconf import DictConfig
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# The test models are tiny: one thread is as fast as two and never oversubscribes the cores
+# (subprocesses inherit the variable).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 # A toy "language pair": word-by-word translation with a fixed vocabulary, easy to overfit.
 TOY_LEXICON = {
