@@ -50,9 +50,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for a damaged file
+        # torch's own message suggests weights_only=False; we never do that for a file we
+        # cannot vouch for, so only its first line is kept.
+        first_line = (str(error).strip().splitlines() or [""])[0][:160]
         raise CheckpointError(
-            f"cannot read checkpoint {path}: {type(error).__name__}: {str(error)[:200]} "
-            "(the file is damaged or not a PyTorch checkpoint)"
+            f"cannot read checkpoint {path}: {type(error).__name__}: {first_line} "
+            "(the file is damaged, truncated, or not an nmt checkpoint)"
         ) from error
     payload = checkpoint.get(PAYLOAD_KEY) if isinstance(checkpoint, dict) else None
     if not isinstance(payload, dict) or "task" not in payload:
