@@ -21,6 +21,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from nmt.data.translation_datamodule import TranslationDataModule
+from nmt.tasks.optim import build_optimizer
 from nmt.tasks.translation import TranslationTask, sequence_loss
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -47,7 +48,7 @@ def main() -> None:
 
     task = TranslationTask(OmegaConf.to_container(cfg, resolve=True), *datamodule.build_tokenizers())
     model = task.to(args.device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg.optim.lr))
+    optimizer = build_optimizer(model.parameters(), cfg.optim)
     loader = iter(datamodule._loader(datamodule.datasets["train"], int(cfg.data.batch_size), shuffle=True))
     tokens, seconds = 0, 0.0
     for step in range(args.warmup + args.steps):

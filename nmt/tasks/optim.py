@@ -47,6 +47,7 @@ def build_optimizer(parameters: Iterable, cfg: Mapping[str, Any]) -> torch.optim
         lr=float(cfg["lr"]),
         betas=tuple(cfg.get("betas", (0.9, 0.999))),
         weight_decay=float(cfg.get("weight_decay", 0.0)),
+        fused=True,  # one kernel for all parameters, on CPU and GPU
     )
 
 

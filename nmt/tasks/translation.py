@@ -8,13 +8,13 @@ from typing import Any, Mapping
 import lightning as L
 import sacrebleu
 import torch
-import torch.nn.functional as F
 
 from nmt.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.data.batching import TranslationBatch
 from nmt.data.tokenizers import PAD_ID, Tokenizer
 from nmt.decoding.greedy import greedy_decode
 from nmt.modules.seq2seq import Seq2Seq
+from nmt.tasks.loss import smoothed_cross_entropy
 from nmt.tasks.optim import build_optimizer, build_plateau, configure
 
 LOSS_LOADER, BLEU_LOADER = 0, 1
@@ -29,14 +29,11 @@ def sequence_loss(
     :param logits: (..., vocab). :param targets: (...), PAD_ID where there is no token.
     :return: the summed loss and the number of real tokens.
     """
-    loss = F.cross_entropy(
-        logits.float().reshape(-1, logits.size(-1)),
-        targets.reshape(-1),
-        ignore_index=PAD_ID,
-        label_smoothing=label_smoothing,
-        reduction="sum",
-    )
-    return loss, int((targets != PAD_ID).sum())
+    logits, targets = logits.reshape(-1, logits.size(-1)), targets.reshape(-1)
+    real = targets != PAD_ID
+    if not bool(real.all()):
+        logits, targets = logits[real], targets[real]
+    return smoothed_cross_entropy(logits, targets, label_smoothing), int(targets.numel())
 
 
 class TranslationTask(L.LightningModule):
