@@ -32,6 +32,27 @@ class ModelSchema:
 
 
 @dataclass
+class EncoderTransferSchema:
+    init_from: Optional[str] = None  # translation checkpoint whose source side is reused
+    freeze: bool = False
+    lr_scale: float = 1.0
+
+
+@dataclass
+class ClassifierModelSchema:
+    """``model`` group when ``task: classification`` (conf/model/bilstm_attn.yaml)."""
+
+    cell: str = "lstm"  # lstm | gru
+    embed_size: int = 256
+    hidden_size: int = 256
+    encoder_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    attention_size: Optional[int] = None
+    encoder: EncoderTransferSchema = field(default_factory=EncoderTransferSchema)
+
+
+@dataclass
 class AttentionSchema:
     type: str = "bahdanau"  # bahdanau | dot | general
     size: Optional[int] = None  # additive attention's inner size; null = hidden_size
@@ -67,6 +88,7 @@ CHOICES = {
     "tokenizer.model_type": ("unigram", "bpe"),
     "optim.schedule": ("none", "plateau", "inverse_sqrt", "cosine"),
     "data.batch_unit": ("sentences", "tokens"),
+    "data.truncation": ("head", "head_tail"),
 }
 
 SCHEMAS = {
@@ -83,12 +105,14 @@ POSITIVE = (
     "model.decoder_layers",
     "data.batch_size",
     "data.max_length",
+    "data.max_tokens",
 )
 
 
-def _typed(group: str, node: Any) -> DictConfig:
+def _typed(group: str, node: Any, task: str | None = None) -> DictConfig:
+    schema = ClassifierModelSchema if group == "model" and task == "classification" else SCHEMAS[group]
     try:
-        return OmegaConf.merge(OmegaConf.structured(SCHEMAS[group]), node)
+        return OmegaConf.merge(OmegaConf.structured(schema), node)
     except OmegaConfBaseException as error:
         raise ConfigError(f"bad value in config group '{group}': {error.msg}") from error
 
@@ -97,7 +121,9 @@ def validate_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` for a config that cannot train; do nothing otherwise."""
     for group in SCHEMAS:
         if group in cfg:
-            _typed(group, cfg[group])
+            _typed(group, cfg[group], cfg.get("task"))
+    if cfg.get("task") == "classification":
+        _validate_classification(cfg)
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value is not None and value not in allowed:
@@ -121,3 +147,17 @@ def validate_config(cfg: DictConfig) -> None:
     label_smoothing = OmegaConf.select(cfg, "loss.label_smoothing")
     if label_smoothing is not None and not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing}")
+
+
+def _validate_classification(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg.model.encoder, "init_from"):
+        raise ConfigError(
+            "model.encoder.init_from is required by this experiment: pass "
+            "model.encoder.init_from=PATH/TO/translation/checkpoints/best.ckpt"
+        )
+    lr_scale = OmegaConf.select(cfg, "model.encoder.lr_scale")
+    if lr_scale is not None and lr_scale <= 0:
+        raise ConfigError(f"model.encoder.lr_scale must be > 0, got {lr_scale} (use model.encoder.freeze=true)")
+    labels = OmegaConf.select(cfg, "data.labels")
+    if labels is None or len(labels) < 2:
+        raise ConfigError(f"data.labels must name at least two classes, got {labels}")

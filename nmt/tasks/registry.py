@@ -40,7 +40,19 @@ def _translation() -> TaskSpec:
     )
 
 
-BUILDERS: dict[str, Callable[[], TaskSpec]] = {"translation": _translation}
+def _classification() -> TaskSpec:
+    from nmt.data.classification_datamodule import ClassificationDataModule
+    from nmt.tasks.classification import MONITOR, ClassificationTask
+
+    return TaskSpec(
+        datamodule=ClassificationDataModule.from_config,
+        task=lambda config, toks: ClassificationTask(config, toks[0]),
+        monitor=MONITOR,
+        mode="max",
+    )
+
+
+BUILDERS: dict[str, Callable[[], TaskSpec]] = {"translation": _translation, "classification": _classification}
 
 
 def get(name: str) -> TaskSpec:

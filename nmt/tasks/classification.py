@@ -1,0 +1,158 @@
+"""Lightning wrapper around :class:`~nmt.modules.classifier.TextClassifier`: loss, metrics,
+optimiser (with a separate rate for a transferred encoder), checkpoint payload."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from nmt.checkpoint import PAYLOAD_KEY, make_payload
+from nmt.data.classification_batching import ClassificationBatch
+from nmt.data.tokenizers import Tokenizer
+from nmt.evaluation.classification import confusion_matrix, per_class_scores
+from nmt.modules.classifier import ClassifierOutput, TextClassifier, predicted_classes
+from nmt.tasks.optim import build_optimizer, build_plateau, configure
+
+PLATEAU_KEY = "lr_plateau"
+MONITOR = "val/f1"  # macro-F1: equals accuracy's ranking on balanced data, robust on SMS spam
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean BCE on a single logit (two classes) or cross-entropy (more), in float32.
+
+    :param logits: (batch, 1) or (batch, num_classes). :param labels: (batch,) class ids.
+    """
+    logits = logits.float()
+    if logits.size(-1) == 1:
+        targets = labels.float() * (1 - label_smoothing) + label_smoothing / 2
+        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), targets)
+    return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+
+
+class ClassificationTask(L.LightningModule):
+    """Trains a :class:`TextClassifier`; validates with loss, accuracy and macro-F1.
+
+    With ``model.encoder.init_from`` set (and no ``ckpt_path`` to resume from), the embedding
+    and encoder are initialised from that translation checkpoint; ``tokenizer`` must then be
+    its source tokenizer (the datamodule takes care of that).
+
+    :param config: the resolved run config (plain dict), stored in every checkpoint.
+    """
+
+    def __init__(self, config: Mapping[str, Any], tokenizer: Tokenizer) -> None:
+        super().__init__()
+        self.config = dict(config)
+        self.tokenizer = tokenizer
+        self.label_names = list(config["data"]["labels"])
+        model_cfg = config["model"]
+        self.model = TextClassifier.from_config(model_cfg, tokenizer.vocab_size, len(self.label_names))
+        self.label_smoothing = float(config.get("loss", {}).get("label_smoothing", 0.0))
+        transfer = model_cfg.get("encoder") or {}
+        if transfer.get("init_from"):
+            from nmt.encoder_transfer import freeze_encoder, init_from_translation
+
+            if not config.get("ckpt_path"):  # on resume the weights come from the checkpoint
+                source = init_from_translation(self.model, model_cfg, transfer["init_from"])
+                if source.tokenizer.to_state() != tokenizer.to_state():
+                    raise ValueError(
+                        f"the classifier's tokenizer is not the source tokenizer of {source.path}: "
+                        "build the datamodule with ClassificationDataModule.from_config"
+                    )
+            if transfer.get("freeze"):
+                freeze_encoder(self.model)
+        elif transfer.get("freeze"):
+            raise ValueError("model.encoder.freeze=true needs model.encoder.init_from=PATH to a translation checkpoint")
+        self._confusion: torch.Tensor | None = None
+        self._loss_sum, self._count = 0.0, 0
+        self.plateau = None
+        self._plateau_state: dict | None = None
+
+    def forward(self, batch: ClassificationBatch) -> ClassifierOutput:
+        return self.model(batch.src, batch.src_lengths)
+
+    def training_step(self, batch: ClassificationBatch, batch_idx: int) -> torch.Tensor:
+        loss = classification_loss(self(batch).logits, batch.labels, self.label_smoothing)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch.labels.numel())
+        return loss
+
+    # -- evaluation (validation and test share it) --------------------------------------------
+    def _start_eval(self) -> None:
+        n = len(self.label_names)
+        self._confusion = torch.zeros(n, n, dtype=torch.long)
+        self._loss_sum, self._count = 0.0, 0
+
+    def _eval_step(self, batch: ClassificationBatch) -> None:
+        logits = self(batch).logits
+        self._loss_sum += float(classification_loss(logits, batch.labels)) * batch.labels.numel()
+        self._count += batch.labels.numel()
+        self._confusion += confusion_matrix(predicted_classes(logits).cpu(), batch.labels.cpu(), len(self.label_names))
+
+    def _end_eval(self, stage: str) -> None:
+        if not self._count:
+            return
+        confusion = self._confusion
+        scores = per_class_scores(confusion)
+        self.log(f"{stage}/loss", self._loss_sum / self._count, sync_dist=True)
+        self.log(f"{stage}/acc", float(confusion.diag().sum()) / self._count, prog_bar=True, sync_dist=True)
+        self.log(f"{stage}/f1", sum(s["f1"] for s in scores) / len(scores), prog_bar=True, sync_dist=True)
+        for name, score in zip(self.label_names, scores):
+            self.log(f"{stage}/f1_{name}", score["f1"], sync_dist=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_eval()
+
+    def validation_step(self, batch: ClassificationBatch, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._end_eval("val")
+        trainer = self._trainer
+        score = trainer.callback_metrics.get(MONITOR) if trainer else None
+        if self.plateau is not None and score is not None and not trainer.sanity_checking:
+            self.plateau.step(float(score))
+
+    def on_test_epoch_start(self) -> None:
+        self._start_eval()
+
+    def test_step(self, batch: ClassificationBatch, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._end_eval("test")
+
+    # -- optimisation and checkpoints --------------------------------------------------------
+    def parameter_groups(self) -> list[dict]:
+        """Head at ``optim.lr``; embedding and encoder at ``lr * model.encoder.lr_scale``.
+        Frozen parameters are left out."""
+        cfg = self.config["optim"]
+        scale = float((self.config["model"].get("encoder") or {}).get("lr_scale", 1.0))
+        shared = {id(p) for p in self.model.transferable_parameters()}
+        encoder = [p for p in self.model.transferable_parameters() if p.requires_grad]
+        head = [p for p in self.model.parameters() if id(p) not in shared and p.requires_grad]
+        groups = [{"params": head, "name": "head"}]
+        if encoder:
+            groups.append({"params": encoder, "lr": float(cfg["lr"]) * scale, "name": "encoder"})
+        return groups
+
+    def configure_optimizers(self):
+        cfg = self.config["optim"]
+        optimizer = build_optimizer(self.parameter_groups(), cfg)
+        # Stepped after each validation (see TranslationTask.configure_optimizers for why).
+        self.plateau = build_plateau(optimizer, cfg, mode="max")
+        if self.plateau is not None and self._plateau_state is not None:
+            self.plateau.load_state_dict(self._plateau_state)
+        # _trainer, not trainer: the property raises when no Trainer is attached (tests, tools).
+        return configure(optimizer, cfg, self._trainer.max_steps if self._trainer else None)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        payload = make_payload("classification", self.config, {"source": self.tokenizer})
+        payload["labels"] = list(self.label_names)
+        checkpoint[PAYLOAD_KEY] = payload
+        if self.plateau is not None:
+            checkpoint[PLATEAU_KEY] = self.plateau.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._plateau_state = checkpoint.get(PLATEAU_KEY)

@@ -1,0 +1,93 @@
+"""Classification data and a few training steps on the real corpora in ``shared/data`` (slow)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from nmt.data.classification_datamodule import ClassificationDataModule
+from nmt.data.text import fold_for_grouping
+from tests.conftest import compose_config
+
+pytestmark = pytest.mark.slow
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+if not SHARED_DATA.is_dir():
+    pytest.skip(f"real datasets not found at {SHARED_DATA}", allow_module_level=True)
+
+QUICK_RUN = [
+    "data.download=false",
+    "data.limit=600",
+    "model.embed_size=32",
+    "model.hidden_size=32",
+    "trainer.max_steps=6",
+    "trainer.max_time=null",
+    "trainer.val_check_interval=3",
+    "trainer.limit_val_batches=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.num_sanity_val_steps=0",
+    "early_stopping.patience=null",
+]
+
+
+def quick_train(experiment: str, run_dir: Path, *extra: str) -> dict:
+    from nmt.train import train
+
+    cfg = compose_config([f"experiment={experiment}", *QUICK_RUN, f"+run_dir={run_dir}", *extra])
+    return train(cfg)
+
+
+def test_sms_split_is_stratified_and_duplicate_free(monkeypatch):
+    monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
+    datamodule = ClassificationDataModule.from_config(compose_config(["experiment=sms_bilstm_attn"]))
+    splits = datamodule.prepare_corpus()
+    assert sum(len(rows) for rows in splits.values()) == 5_574
+    for name, rows in splits.items():
+        spam_share = sum(y for _, y in rows) / len(rows)
+        assert abs(spam_share - 747 / 5_574) < 0.01, name
+    keys = {name: {fold_for_grouping(t) for t, _ in rows} for name, rows in splits.items()}
+    assert not keys["train"] & keys["test"] and not keys["train"] & keys["dev"]
+
+
+def test_sms_trains_a_few_steps(monkeypatch, tmp_path):
+    monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
+    metrics = quick_train("sms_bilstm_attn", tmp_path, "tokenizer.vocab_size=500")
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_imdb_keeps_the_official_test_set_and_truncates_head_tail(monkeypatch, tmp_path):
+    monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
+    cfg = compose_config(["experiment=imdb_bilstm_attn", "data.download=false", "tokenizer=char"])
+    datamodule = ClassificationDataModule.from_config(cfg)
+    splits = datamodule.prepare_corpus()
+    assert len(splits["test"]) == 25_000
+    assert len(splits["train"]) + len(splits["dev"]) == 25_000
+    assert Counter(y for _, y in splits["dev"]) == {0: 1_000, 1: 1_000}
+    rows = splits["test"][:50]
+    ids = datamodule.encode([text for text, _ in rows])
+    assert max(map(len, ids)) == cfg.data.max_tokens
+    longest = max(range(len(rows)), key=lambda i: len(rows[i][0]))
+    (tokenizer,) = datamodule.build_tokenizers()
+    full = tokenizer.encode(rows[longest][0])
+    assert ids[longest][-20:] == full[-20:] and ids[longest][:20] == full[:20]
+
+
+def test_imdb_trains_a_few_steps(monkeypatch, tmp_path):
+    monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
+    metrics = quick_train("imdb_bilstm_attn", tmp_path, "tokenizer.vocab_size=2000",
+                          "tokenizer.max_sentences=2000", "test_after_training=false")
+    assert "val/acc" in metrics
+
+
+def test_nsmc_keeps_empty_documents_and_trains_a_few_steps(monkeypatch, tmp_path):
+    monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
+    cfg = compose_config(["experiment=nsmc_bilstm_attn", "data.download=false", "tokenizer=char"])
+    splits = ClassificationDataModule.from_config(cfg).prepare_corpus()
+    assert sum(text == "" for rows in splits.values() for text, _ in rows) == 8
+    assert len(splits["test"]) == 50_000
+    metrics = quick_train("nsmc_bilstm_attn", tmp_path, "tokenizer=char")
+    assert 0.0 <= metrics["test/acc"] <= 1.0

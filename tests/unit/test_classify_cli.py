@@ -1,0 +1,105 @@
+"""``python -m nmt.classify`` and ``scripts/evaluate_classifier.py`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from nmt.checkpoint import PAYLOAD_KEY, make_payload
+from nmt.data.tokenizers import CharTokenizer
+from nmt.modules.classifier import TextClassifier
+from tests.conftest import REPO, compose_config
+
+HOSTILE = (
+    b"free prize, call now\n"
+    b"\n"                                        # empty line
+    b"   \t  \n"                                 # only whitespace
+    b"bad \xff\xfe bytes\r\n"                    # invalid UTF-8 and a CRLF ending
+    b"unicode line\xe2\x80\xa8separator and \x0c form feed \x00 nul\n"
+    b"<script>alert('x')</script> & \"quotes\"\n"
+    + b"very long " * 5000 + b"\n"
+    b"last line without newline"
+)
+N_HOSTILE_LINES = 8
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """An untrained SMS-format classifier saved in the real checkpoint format."""
+    directory = tmp_path_factory.mktemp("clf")
+    corpus = directory / "SMSSpamCollection"
+    corpus.write_text("".join(f"{'spam' if i % 4 == 0 else 'ham'}\tmessage number {i}\n" for i in range(80)))
+    cfg = compose_config(["experiment=sms_bilstm_attn", f"data.path={corpus}", "data.max_tokens=50",
+                          "model.embed_size=8", "model.hidden_size=8"])
+    config = OmegaConf.to_container(cfg, resolve=True)
+    tokenizer = CharTokenizer.train(["free prize call now message number 0123456789"])
+    torch.manual_seed(0)
+    model = TextClassifier.from_config(config["model"], tokenizer.vocab_size, 2)
+    payload = make_payload("classification", config, {"source": tokenizer})
+    payload["labels"] = ["ham", "spam"]
+    path = directory / "clf.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, PAYLOAD_KEY: payload}, path)
+    return path
+
+
+def run_cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nmt.classify", *args], input=stdin, capture_output=True, cwd=REPO, timeout=120
+    )
+
+
+def test_one_output_line_per_input_line_for_hostile_input(checkpoint, tmp_path):
+    html = tmp_path / "attention.html"
+    result = run_cli(str(checkpoint), "--html", str(html), "--batch-size", "3", stdin=HOSTILE)
+    assert result.returncode == 0, result.stderr.decode()
+    lines = result.stdout.decode("utf-8").split("\n")
+    assert lines[-1] == "" and len(lines) - 1 == N_HOSTILE_LINES
+    for line in lines[:-1]:
+        label, probability, _tokens = line.split("\t")
+        assert label in ("ham", "spam") and 0.5 <= float(probability) <= 1.0
+    assert lines[1].endswith("\t")  # an empty line lists no tokens
+
+    page = html.read_text(encoding="utf-8")
+    assert page.count('<div class="row">') == N_HOSTILE_LINES
+    assert "<script>" not in page and "&lt;" in page and "&amp;" in page
+
+
+def test_jsonl_from_an_input_file_matches_line_count(checkpoint, tmp_path):
+    source = tmp_path / "texts.txt"
+    source.write_bytes(HOSTILE)
+    result = run_cli(str(checkpoint), "--input", str(source), "--format", "jsonl", "--top-k", "2")
+    assert result.returncode == 0, result.stderr.decode()
+    records = [json.loads(line) for line in result.stdout.decode("utf-8").splitlines()]
+    assert len(records) == N_HOSTILE_LINES
+    assert records[1]["top_tokens"] == [] and len(records[0]["top_tokens"]) == 2
+    assert all(set(r) == {"label", "probability", "top_tokens"} for r in records)
+
+
+def test_empty_input_gives_empty_output_and_success(checkpoint):
+    result = run_cli(str(checkpoint))
+    assert result.returncode == 0 and result.stdout == b""
+
+
+def test_missing_checkpoint_is_a_clear_error_not_a_traceback(tmp_path):
+    result = run_cli(str(tmp_path / "nope.ckpt"), stdin=b"text\n")
+    assert result.returncode == 2
+    assert b"checkpoint not found" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_evaluate_classifier_reports_metrics_as_json(checkpoint):
+    result = subprocess.run(
+        [sys.executable, "scripts/evaluate_classifier.py", str(checkpoint), "--split", "test"],
+        capture_output=True, cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    report = json.loads(result.stdout)
+    assert report["split"] == "test" and report["labels"] == ["ham", "spam"]
+    assert sum(map(sum, report["confusion_matrix"])) == report["n"] == 8
+    assert set(report["per_class"]["spam"]) == {"precision", "recall", "f1", "support"}
+    assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["macro_f1"] <= 1.0
