@@ -49,7 +49,7 @@ def main() -> None:
     task = TranslationTask(OmegaConf.to_container(cfg, resolve=True), *datamodule.build_tokenizers())
     model = task.to(args.device).train()
     optimizer = build_optimizer(model.parameters(), cfg.optim)
-    loader = iter(datamodule._loader(datamodule.datasets["train"], int(cfg.data.batch_size), shuffle=True))
+    loader = iter(datamodule.train_dataloader())
     tokens, seconds = 0, 0.0
     for step in range(args.warmup + args.steps):
         batch = next(loader)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, replace
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 BATCH_UNITS = ("sentences", "tokens")
+
+log = logging.getLogger("nmt.data")
 
 
 def pad_sequences(sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,3 +184,46 @@ class BucketBatchSampler(Sampler[list[int]]):
 
 def _mean(values: Sequence[int]) -> int:
     return max(1, round(sum(values) / max(1, len(values))))
+
+
+def bucketed_loader(
+    dataset: Dataset,
+    batch_size: int,
+    collate_fn: Callable,
+    *,
+    unit: str = "sentences",
+    shuffle: bool = False,
+    seed: int = 0,
+    trainer: Any = None,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A DataLoader over length buckets of ``dataset`` (which has ``lengths()``).
+
+    For training (``shuffle=True``) with a Lightning ``trainer``, batches are sharded over
+    the DDP replicas and, after a mid-epoch resume, the interrupted epoch continues where it
+    stopped: same order, without the batches already trained on.
+    """
+    replicas, rank = (trainer.world_size, trainer.global_rank) if shuffle and trainer is not None else (1, 0)
+    sampler = BucketBatchSampler(
+        dataset.lengths(), batch_size, unit=unit, shuffle=shuffle, seed=seed, num_replicas=replicas, rank=rank
+    )
+    if shuffle and trainer is not None:
+        resume_mid_epoch(sampler, trainer)
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def resume_mid_epoch(sampler: BucketBatchSampler, trainer: Any) -> None:
+    """Position ``sampler`` where a restored Lightning ``trainer`` left its epoch."""
+    if not trainer.fit_loop.restarting:
+        return
+    sampler.set_epoch(trainer.current_epoch)
+    done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+    if done:
+        log.info("resuming mid-epoch: skipping %d batches already trained on", done)
+        sampler.skip(done)

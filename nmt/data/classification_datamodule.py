@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import lightning as L
 from torch.utils.data import DataLoader
 
-from nmt.data.batching import BucketBatchSampler
+from nmt.data.batching import bucketed_loader
 from nmt.data.classification_batching import LabelledDataset, collate_labelled, truncate
 from nmt.data.corpora import ReadReport, read_imdb, read_nsmc, read_sms
 from nmt.data.download import resolve_dataset
@@ -118,7 +118,6 @@ class ClassificationDataModule(L.LightningDataModule):
         self.splits: dict[str, Labelled] = {}
         self.report: ReadReport | None = None
         self.datasets: dict[str, LabelledDataset] = {}
-        self._train_sampler: BucketBatchSampler | None = None
 
     @classmethod
     def from_config(cls, cfg: Any, tokenizers: Any = None) -> "ClassificationDataModule":
@@ -186,43 +185,19 @@ class ClassificationDataModule(L.LightningDataModule):
     # -- loaders -----------------------------------------------------------------------------
     def loader(self, name: str, shuffle: bool = False) -> DataLoader:
         size = self.cfg["batch_size"] if shuffle else self.cfg.get("eval_batch_size") or self.cfg["batch_size"]
-        replicas, rank = (self.trainer.world_size, self.trainer.global_rank) if shuffle and self.trainer else (1, 0)
-        dataset = self.dataset(name)
-        sampler = BucketBatchSampler(
-            dataset.lengths(),
+        return bucketed_loader(
+            self.dataset(name),
             int(size),
+            collate_labelled,
             unit=self.cfg.get("batch_unit", "sentences"),
             shuffle=shuffle,
             seed=self.seed,
-            num_replicas=replicas,
-            rank=rank,
-        )
-        if shuffle:
-            self._train_sampler = sampler
-        workers = int(self.cfg.get("num_workers", 0))
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_labelled,
-            num_workers=workers,
-            persistent_workers=workers > 0,
+            trainer=self.trainer,
+            num_workers=int(self.cfg.get("num_workers", 0)),
         )
 
     def train_dataloader(self) -> DataLoader:
-        loader = self.loader("train", shuffle=True)
-        self._skip_trained_batches()
-        return loader
-
-    def _skip_trained_batches(self) -> None:
-        """After a mid-epoch resume, continue the interrupted epoch where it stopped
-        (as TranslationDataModule does)."""
-        trainer = self.trainer
-        if trainer is None or self._train_sampler is None or not trainer.fit_loop.restarting:
-            return
-        self._train_sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        if done:
-            self._train_sampler.skip(done)
+        return self.loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         return self.loader("dev")

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import lightning as L
 from torch.utils.data import DataLoader
 
-from nmt.data.batching import BucketBatchSampler, PairDataset, collate_pairs
+from nmt.data.batching import PairDataset, bucketed_loader, collate_pairs
 from nmt.data.corpora import ReadReport, read_translation_pairs
 from nmt.data.download import data_dir, resolve_dataset
 from nmt.data.split import cached_grouped_split
@@ -45,7 +45,6 @@ class TranslationDataModule(L.LightningDataModule):
         self.report: ReadReport | None = None
         self.datasets: dict[str, PairDataset] = {}
         self.num_filtered = 0
-        self._train_sampler: BucketBatchSampler | None = None
 
     # -- corpus and tokenizers -------------------------------------------------------------
     def corpus_path(self) -> Path:
@@ -127,49 +126,20 @@ class TranslationDataModule(L.LightningDataModule):
         )
 
     # -- loaders -----------------------------------------------------------------------------
-    def _replicas(self) -> tuple[int, int]:
-        trainer = self.trainer
-        if trainer is None:
-            return 1, 0
-        return trainer.world_size, trainer.global_rank
-
-    def _loader(self, dataset: PairDataset, batch_size: int, shuffle: bool) -> DataLoader:
-        replicas, rank = self._replicas() if shuffle else (1, 0)
-        sampler = BucketBatchSampler(
-            dataset.lengths(),
+    def _loader(self, dataset: PairDataset, batch_size: int, shuffle: bool = False) -> DataLoader:
+        return bucketed_loader(
+            dataset,
             batch_size,
+            collate_pairs,
             unit=self.cfg.get("batch_unit", "sentences"),
             shuffle=shuffle,
             seed=self.seed,
-            num_replicas=replicas,
-            rank=rank,
-        )
-        if shuffle:
-            self._train_sampler = sampler
-        workers = int(self.cfg.get("num_workers", 0))
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_pairs,
-            num_workers=workers,
-            persistent_workers=workers > 0,
+            trainer=self.trainer,
+            num_workers=int(self.cfg.get("num_workers", 0)),
         )
 
     def train_dataloader(self) -> DataLoader:
-        loader = self._loader(self.datasets["train"], int(self.cfg["batch_size"]), shuffle=True)
-        self._skip_trained_batches()
-        return loader
-
-    def _skip_trained_batches(self) -> None:
-        """After a mid-epoch resume, continue the interrupted epoch where it stopped."""
-        trainer = self.trainer
-        if trainer is None or self._train_sampler is None or not trainer.fit_loop.restarting:
-            return
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        self._train_sampler.set_epoch(trainer.current_epoch)
-        if done:
-            log.info("resuming mid-epoch: skipping %d batches already trained on", done)
-            self._train_sampler.skip(done)
+        return self._loader(self.datasets["train"], int(self.cfg["batch_size"]), shuffle=True)
 
     def val_dataloader(self) -> list[DataLoader]:
         """Two loaders: the whole dev split (loss) and a random subset (greedy BLEU)."""

@@ -9,7 +9,7 @@ import pytest
 
 from nmt.data.classification_datamodule import ClassificationDataModule
 from nmt.data.text import fold_for_grouping
-from tests.conftest import compose_config
+from conftest import compose_config
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from nmt.modules.classifier import TextClassifier, class_probabilities, predicte
 from nmt.modules.seq2seq import Seq2Seq
 from nmt.tasks import registry
 from nmt.tasks.classification import classification_loss
-from tests.conftest import compose_config
+from conftest import compose_config
 
 HAM_WORDS = "ok see you later at home tonight call me when get there love dinner going now".split()
 SPAM_WORDS = "free win prize cash claim now call txt urgent award guaranteed offer stop reply".split()

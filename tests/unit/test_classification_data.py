@@ -13,7 +13,7 @@ from nmt.data.classification_batching import collate_labelled, truncate
 from nmt.data.classification_datamodule import ClassificationDataModule, stratified_grouped_split
 from nmt.data.tokenizers import PAD_ID
 from nmt.data.text import fold_for_grouping
-from tests.conftest import compose_config
+from conftest import compose_config
 
 
 def data_cfg(experiment: str, *overrides: str):

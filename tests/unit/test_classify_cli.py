@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from nmt.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.data.tokenizers import CharTokenizer
 from nmt.modules.classifier import TextClassifier
-from tests.conftest import REPO, compose_config
+from conftest import REPO, compose_config
 
 HOSTILE = (
     b"free prize, call now\n"
