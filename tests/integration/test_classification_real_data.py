@@ -66,7 +66,8 @@ def test_imdb_keeps_the_official_test_set_and_truncates_head_tail(monkeypatch, t
     splits = datamodule.prepare_corpus()
     assert len(splits["test"]) == 25_000
     assert len(splits["train"]) + len(splits["dev"]) == 25_000
-    assert Counter(y for _, y in splits["dev"]) == {0: 1_000, 1: 1_000}
+    dev_labels = Counter(y for _, y in splits["dev"])
+    assert all(abs(dev_labels[label] - 1_000) <= 5 for label in (0, 1))  # grouping moves whole groups
     rows = splits["test"][:50]
     ids = datamodule.encode([text for text, _ in rows])
     assert max(map(len, ids)) == cfg.data.max_tokens
