@@ -114,12 +114,18 @@ DATASETS: dict[str, DatasetSource] = {
 }
 
 
-def data_dir() -> Path:
-    """``$NMT_DATA_DIR`` if set, else ``$XDG_CACHE_HOME/nmt``, else ``~/.cache/nmt``."""
-    if os.environ.get("NMT_DATA_DIR"):
-        return Path(os.environ["NMT_DATA_DIR"]).expanduser()
+def cache_dir() -> Path:
+    """Where nmt keeps what it derives from data (e.g. splits): ``$XDG_CACHE_HOME/nmt``,
+    else ``~/.cache/nmt``. Never the data dir, which may be shared or read-only."""
     cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache_home).expanduser() / "nmt"
+
+
+def data_dir() -> Path:
+    """``$NMT_DATA_DIR`` if set, else :func:`cache_dir`."""
+    if os.environ.get("NMT_DATA_DIR"):
+        return Path(os.environ["NMT_DATA_DIR"]).expanduser()
+    return cache_dir()
 
 
 def resolve_dataset(name: str, path: str | None = None, *, download: bool = True) -> Path:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from nmt.data.batching import PairDataset, bucketed_loader, collate_pairs
 from nmt.data.corpora import ReadReport, read_translation_pairs
-from nmt.data.download import data_dir, resolve_dataset
+from nmt.data.download import cache_dir, resolve_dataset
 from nmt.data.split import cached_grouped_split
 from nmt.data.text import fold_for_grouping
 from nmt.data.tokenizers import Tokenizer, build_tokenizers
@@ -54,7 +54,7 @@ class TranslationDataModule(L.LightningDataModule):
         cache = self.cfg.get("split_cache", "auto")
         if cache is None:
             return None
-        return data_dir() / "splits" if cache == "auto" else Path(cache)
+        return cache_dir() / "splits" if cache == "auto" else Path(cache)
 
     def prepare_corpus(self) -> dict[str, list[tuple[str, str]]]:
         """Read, normalise and split the corpus (idempotent)."""

@@ -201,3 +201,12 @@ def test_offline_resolve_explains_every_way_to_provide_the_data(monkeypatch):
     assert "nsmc_test" in message and "Network is unreachable" in message
     assert "data.path=" in message and "NMT_DATA_DIR=" in message and "internet" in message
 
+
+
+def test_derived_files_go_to_the_cache_dir_never_the_shared_data_dir(monkeypatch, tmp_path):
+    from nmt.data.download import cache_dir, data_dir
+
+    monkeypatch.setenv("NMT_DATA_DIR", str(tmp_path / "shared"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data_dir() == tmp_path / "shared"
+    assert cache_dir() == tmp_path / "cache" / "nmt"
