@@ -50,6 +50,16 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
         return compose(config_name="config", overrides=overrides or [])
 
 
+# Trainer settings for runs of seconds: frequent validation, no progress bar or sanity check.
+FAST_TRAINER = [
+    "trainer.val_check_interval=20",
+    "trainer.enable_progress_bar=false",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.log_every_n_steps=10",
+    "early_stopping.patience=null",
+]
+
+
 def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
     """Overrides that make a full training run take seconds on a CPU."""
     return [
@@ -62,11 +72,7 @@ def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
         "model.hidden_size=64",
         "model.dropout=0.0",
         "trainer.max_steps=40",
-        "trainer.val_check_interval=20",
-        "trainer.enable_progress_bar=false",
-        "trainer.num_sanity_val_steps=0",
-        "trainer.log_every_n_steps=10",
-        "early_stopping.patience=null",
+        *FAST_TRAINER,
         f"+run_dir={run_dir}",
         *extra,
     ]

@@ -17,7 +17,7 @@ from nmt.modules.classifier import TextClassifier, class_probabilities, predicte
 from nmt.modules.seq2seq import Seq2Seq
 from nmt.tasks import registry
 from nmt.tasks.classification import classification_loss
-from conftest import compose_config
+from conftest import FAST_TRAINER, compose_config
 
 HAM_WORDS = "ok see you later at home tonight call me when get there love dinner going now".split()
 SPAM_WORDS = "free win prize cash claim now call txt urgent award guaranteed offer stop reply".split()
@@ -55,11 +55,7 @@ def sms_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
         "model.dropout=0.0",
         "trainer.max_steps=60",
         "trainer.max_time=null",
-        "trainer.val_check_interval=20",
-        "trainer.enable_progress_bar=false",
-        "trainer.num_sanity_val_steps=0",
-        "trainer.log_every_n_steps=10",
-        "early_stopping.patience=null",
+        *FAST_TRAINER,
         f"+run_dir={run_dir}",
         *extra,
     ]

@@ -16,15 +16,6 @@ from nmt.modules.seq2seq import Seq2Seq
 VOCAB = 30
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared CPU waiting threads spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model() -> Seq2Seq:
     """An untrained network in float64 (no ties flipping between batch layouts) whose

@@ -26,14 +26,6 @@ def load_script(name: str):
     return module
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # -- reference grouping and scores ----------------------------------------------------------------
 
 
