@@ -19,6 +19,15 @@ class ConfigError(ValueError):
 
 
 @dataclass
+class InitSchema:
+    """``model.init``: weight initialisation (nmt/modules/initialization.py)."""
+
+    scheme: str = "default"  # default (PyTorch's own) | uniform | xavier | orthogonal
+    range: float = 0.1  # uniform: U(-range, range)
+    forget_bias: Optional[float] = 1.0  # LSTM forget-gate bias, any scheme but default; null = the scheme's
+
+
+@dataclass
 class ModelSchema:
     cell: str = "lstm"  # lstm | gru
     embed_size: int = 256
@@ -29,6 +38,7 @@ class ModelSchema:
     dropout: float = 0.2
     input_feeding: bool = True
     tie_embeddings: bool = False
+    init: InitSchema = field(default_factory=InitSchema)
 
 
 @dataclass
@@ -50,6 +60,7 @@ class ClassifierModelSchema:
     dropout: float = 0.3
     attention_size: Optional[int] = None
     encoder: EncoderTransferSchema = field(default_factory=EncoderTransferSchema)
+    init: InitSchema = field(default_factory=InitSchema)
 
 
 @dataclass
@@ -83,6 +94,7 @@ class OptimSchema:
 
 CHOICES = {
     "model.cell": ("lstm", "gru"),
+    "model.init.scheme": ("default", "uniform", "xavier", "orthogonal"),
     "attention.type": ("bahdanau", "dot", "general"),
     "tokenizer.type": ("sentencepiece", "char"),
     "tokenizer.model_type": ("unigram", "bpe"),

@@ -18,6 +18,7 @@ from torch import nn
 
 from nmt.data.tokenizers import PAD_ID
 from nmt.modules.encoder import RNNEncoder
+from nmt.modules.initialization import initialize_from_config
 from nmt.modules.pooling import AttentionPooling
 from nmt.modules.seq2seq import padding_mask
 
@@ -66,7 +67,10 @@ class TextClassifier(nn.Module):
         bidirectional: bool = True,
         dropout: float = 0.3,
         attention_size: int | None = None,
+        init: Mapping[str, Any] | None = None,
     ) -> None:
+        """:param init: the ``model.init`` config section (see
+        :mod:`nmt.modules.initialization`); None keeps PyTorch's initialisation."""
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
@@ -77,6 +81,7 @@ class TextClassifier(nn.Module):
         self.pooling = AttentionPooling(self.encoder.output_size, attention_size)
         self.output_dropout = nn.Dropout(dropout)
         self.output_layer = nn.Linear(self.encoder.output_size, 1 if num_classes == 2 else num_classes)
+        initialize_from_config(self, init)
 
     @classmethod
     def from_config(cls, model: Mapping[str, Any], vocab_size: int, num_classes: int) -> "TextClassifier":
@@ -91,6 +96,7 @@ class TextClassifier(nn.Module):
             bidirectional=model["bidirectional"],
             dropout=model["dropout"],
             attention_size=model.get("attention_size"),
+            init=model.get("init"),  # absent in checkpoints made before it existed
         )
 
     def transferable_parameters(self) -> list[nn.Parameter]:

@@ -11,6 +11,7 @@ from nmt.data.tokenizers import PAD_ID
 from nmt.modules.attention import build_attention
 from nmt.modules.decoder import AttentionDecoder, DecoderState, EncodedSource
 from nmt.modules.encoder import RNNEncoder
+from nmt.modules.initialization import initialize_from_config
 
 
 def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -42,7 +43,10 @@ class Seq2Seq(nn.Module):
         tie_embeddings: bool = False,
         attention: str = "bahdanau",
         attention_size: int | None = None,
+        init: Mapping[str, Any] | None = None,
     ) -> None:
+        """:param init: the ``model.init`` config section (``scheme``, ``range``,
+        ``forget_bias``; see :mod:`nmt.modules.initialization`); None keeps PyTorch's."""
         super().__init__()
         self.src_embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD_ID)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size, padding_idx=PAD_ID)
@@ -70,6 +74,7 @@ class Seq2Seq(nn.Module):
                     "model.tie_embeddings=false"
                 )
             self.output_layer.weight = self.tgt_embed.weight
+        initialize_from_config(self, init)
 
     @classmethod
     def from_config(
@@ -94,6 +99,7 @@ class Seq2Seq(nn.Module):
             tie_embeddings=model["tie_embeddings"],
             attention=attention["type"],
             attention_size=attention.get("size"),
+            init=model.get("init"),  # absent in checkpoints made before it existed
         )
 
     def encode(
