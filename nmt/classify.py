@@ -3,7 +3,9 @@
 Reads one text per line (``--input FILE`` or stdin) and writes exactly one line per input
 line: the label, its probability and the most-attended tokens. Lines are split on ``\\n``
 only (a stray ``\\r``, U+2028 or form feed stays inside its line), undecodable bytes become
-U+FFFD, and text is normalised as the training data was. An empty line is classified as an
+U+FFFD, a UTF-8 byte-order mark is dropped, and text is normalised as the training data
+was. Input that is not UTF-8 text at all (UTF-16 or UTF-32, compressed, binary) is refused
+before anything is written, with a message that says how to convert it. An empty line is classified as an
 empty text (one padding token, as for the empty documents of NSMC) and lists no tokens.
 An empty input writes nothing. Texts longer than the training budget are truncated the
 same way (``data.max_tokens``, ``data.truncation``).
@@ -11,6 +13,9 @@ same way (``data.max_tokens``, ``data.truncation``).
 Output formats: ``tsv`` (default) ``label<TAB>probability<TAB>token:weight token:weight ...``
 or ``jsonl`` (one JSON object per line). ``--html FILE`` also writes every text with each
 token shaded by its attention weight.
+
+Errors (a bad option or value, a missing or damaged checkpoint, input that is not UTF-8
+text) are one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -34,10 +39,12 @@ from nmt.checkpoint import (
     model_state_dict,
 )
 from nmt.data.classification_batching import collate_labelled, truncate
+from nmt.data.input_check import checked_stream
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import Tokenizer
 from nmt.evaluation.highlight import HighlightedText, display_token, render_page
 from nmt.modules.classifier import TextClassifier, class_probabilities
+from nmt.translate import OneLineArgumentParser
 
 
 @dataclass
@@ -152,7 +159,9 @@ def run(args: argparse.Namespace, stdin: BinaryIO, stdout: TextIO) -> int:
     rows: list[HighlightedText] = []
     source = open(args.input, "rb") if args.input else stdin
     try:
-        for _, prediction in classifier.predict_stream(read_lines(source), args.batch_size):
+        # Typed text cannot be UTF-16, and reading ahead for the check would wait for it.
+        checked = source if source.isatty() else checked_stream(source, args.input or "-")
+        for _, prediction in classifier.predict_stream(read_lines(checked), args.batch_size):
             stdout.write(format_line(prediction, args.top_k, args.format) + "\n")
             if args.html:
                 rows.append(HighlightedText(prediction.label, prediction.probability, prediction.tokens, prediction.weights))
@@ -166,7 +175,8 @@ def run(args: argparse.Namespace, stdin: BinaryIO, stdout: TextIO) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m nmt.classify", description=__doc__.split("\n\n")[0])
+    """Parsed and checked arguments; a bad one exits with status 2 and one line on stderr."""
+    parser = OneLineArgumentParser(prog="python -m nmt.classify", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a classification checkpoint (.ckpt)")
     parser.add_argument("--input", help="text file, one text per line (default: stdin)")
     parser.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
@@ -174,7 +184,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--html", help="also write an HTML page with attention-shaded tokens")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for option, value, least in (("--batch-size", args.batch_size, 1), ("--top-k", args.top_k, 0),
+                                 ("--threads", args.threads, 1)):
+        if value < least:
+            parser.error(f"{option} must be >= {least}, got {value}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,9 +6,12 @@
         [--device auto|cpu|cuda] [--plot-attention DIR]
 
 Input: one sentence per line, from ``--input`` or stdin (UTF-8; invalid bytes become
-U+FFFD). Lines are separated by ``\\n`` only (a trailing ``\\r`` is dropped); other control
-characters inside a line are normalised away like in training. When stdin is a terminal
-the tool prompts for one sentence at a time.
+U+FFFD, a UTF-8 byte-order mark is dropped). Lines are separated by ``\\n`` only (a trailing
+``\\r`` is dropped); other control characters inside a line are normalised away like in
+training. Input that is not UTF-8 text at all (UTF-16 or UTF-32, compressed, binary, or
+mostly invalid UTF-8) is refused with a message that says how to convert it, see
+:mod:`nmt.data.input_check`. When stdin is a terminal the tool prompts for one sentence at
+a time.
 
 Output: **exactly one line per input line, in input order**. An empty (or whitespace-only)
 line gives an empty line. A line longer than the model's limit (3 x the training
@@ -22,8 +25,8 @@ holding the N hypotheses best first, each followed by its score, all TAB-separat
 The score is the log-probability divided by the GNMT length penalty for beam search, and
 the plain log-probability for sampling. Translations never contain TABs or newlines.
 
-Errors (missing or damaged checkpoint, bad option, CUDA asked for but absent) are one line
-on stderr and a non-zero exit status.
+Errors (missing or damaged checkpoint, input that is not UTF-8 text, CUDA asked for but
+absent) are one line on stderr and exit status 1; a bad option or value exits with 2.
 """
 
 from __future__ import annotations
@@ -108,10 +111,16 @@ def build_parser() -> OneLineArgumentParser:
     return parser
 
 
-def read_lines(stream: BinaryIO) -> list[str]:
+def read_lines(stream: BinaryIO, name: str = "-") -> list[str]:
     """Lines of a UTF-8 byte stream, split on ``\\n`` only (not on the other characters that
-    ``str.splitlines`` breaks at), so the count matches ``wc -l`` plus an unterminated last line."""
-    text = stream.read().decode("utf-8", errors="replace")
+    ``str.splitlines`` breaks at), so the count matches ``wc -l`` plus an unterminated last line.
+
+    :param name: the file's path (``"-"``: standard input), for the message of the
+        :class:`~nmt.data.input_check.NotTextError` raised when the stream is not UTF-8 text.
+    """
+    from nmt.data.input_check import checked_stream
+
+    text = checked_stream(stream, name).read().decode("utf-8", errors="replace")
     if not text:
         return []
     lines = text.split("\n")
@@ -161,7 +170,7 @@ def run(args: argparse.Namespace) -> None:
     if not interactive:
         if args.input is not None:
             with open(args.input, "rb") as stream:
-                lines = read_lines(stream)
+                lines = read_lines(stream, str(args.input))
         else:
             lines = read_lines(sys.stdin.buffer)
     out = open(args.output, "w", encoding="utf-8", newline="\n") if args.output else sys.stdout

@@ -49,10 +49,12 @@ def build_parser() -> OneLineArgumentParser:
 
 
 def read_text_lines(path: Path) -> list[str]:
+    """Lines of a UTF-8 file as the translate CLI reads them (a UTF-16 or binary file is
+    refused with a ValueError that says how to convert it)."""
     with open(path, "rb") as stream:
         from nmt.translate import read_lines
 
-        return read_lines(stream)
+        return read_lines(stream, str(path))
 
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:

@@ -5,6 +5,9 @@
 The split is rebuilt exactly as in training (same reader, seeded split, tokenizer from the
 checkpoint, truncation). The report holds accuracy, macro-F1, per-class precision, recall,
 F1 and support, and the confusion matrix (rows = true label, columns = predicted).
+
+Errors (a missing or damaged checkpoint or corpus, a corpus that is not UTF-8 text) are one
+line on stderr and exit status 1; a bad option exits with 2.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
+from nmt.checkpoint import CheckpointError  # noqa: E402
 from nmt.data.classification_datamodule import ClassificationDataModule  # noqa: E402
 from nmt.evaluation.classification import classification_report, confusion_matrix  # noqa: E402
 from nmt.classify import load_classifier  # noqa: E402
@@ -54,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help="also write the JSON report here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    report = evaluate(args.checkpoint, args.split, {"path": args.data_path, "test_path": args.test_path}, args.batch_size)
+    try:
+        report = evaluate(args.checkpoint, args.split, {"path": args.data_path, "test_path": args.test_path},
+                          args.batch_size)
+    except (CheckpointError, ValueError, OSError) as error:
+        print(f"scripts/evaluate_classifier.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
     text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)
     if args.output:

@@ -4,6 +4,11 @@ Every reader decodes and validates record by record, so one bad line is counted 
 ``ReadReport`` and skipped instead of crashing a long run (or, with ``strict=True``, stops the
 run with the file, line and reason). All text goes through ``normalize_text``, the same
 function that later normalises references and user input.
+
+A file that is not UTF-8 text as a whole (UTF-16, binary, a compressed file without its
+suffix) is not a file of bad lines: its first bytes are checked with
+:func:`~nmt.data.input_check.checked_stream`, which raises
+:class:`~nmt.data.input_check.NotTextError` with the fix.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from nmt.data.input_check import checked_stream
 from nmt.data.text import normalize_text
 
 __all__ = [
@@ -247,10 +253,10 @@ def _open_translation_stream(path: Path) -> Iterator[BinaryIO]:
     if path.suffix.lower() == ".zip":
         what = "fra.txt or single *.txt corpus"
         with _open_zip_member(path, _choose_translation_member, what) as stream:
-            yield stream
+            yield checked_stream(stream, str(path))
     else:
         with open_binary(path) as stream:
-            yield stream
+            yield checked_stream(stream, str(path))
 
 
 def _parse_pair(line: str, normalize: bool) -> tuple[str, str] | str:
@@ -316,7 +322,7 @@ def read_imdb(path: str | Path, *, strict: bool = False) -> tuple[LabelledSplits
 def _imdb_csv_records(path: Path, report: ReadReport, strict: bool) -> Iterator[ImdbRecord]:
     # surrogateescape keeps reading past bad bytes; the affected row is then reported below.
     with open_binary(path) as binary, io.TextIOWrapper(
-        binary, encoding="utf-8", errors="surrogateescape", newline=""
+        checked_stream(binary, str(path)), encoding="utf-8", errors="surrogateescape", newline=""
     ) as text_stream:
         reader = csv.reader(text_stream)
         header = next(reader, None)
@@ -466,10 +472,10 @@ def read_sms(path: str | Path, *, strict: bool = False) -> tuple[LabelledSplits,
 def _open_sms_stream(path: Path) -> Iterator[BinaryIO]:
     if path.suffix.lower() == ".zip":
         with _open_zip_member(path, _choose_sms_member, "SMSSpamCollection file") as stream:
-            yield stream
+            yield checked_stream(stream, str(path))
     else:
         with open_binary(path) as stream:
-            yield stream
+            yield checked_stream(stream, str(path))
 
 
 def _parse_sms_line(line: str) -> tuple[str, int] | str:
@@ -519,8 +525,9 @@ def read_nsmc(
 def _read_nsmc_file(path: Path, strict: bool) -> tuple[list[tuple[str, int]], ReadReport]:
     report = ReadReport(path=str(path), unit="documents")
     rows: list[tuple[str, int]] = []
-    with open_binary(path) as stream:
-        header = stream.readline().rstrip(b"\r\n").removeprefix(b"\xef\xbb\xbf")
+    with open_binary(path) as raw:
+        stream = checked_stream(raw, str(path))
+        header = stream.readline().rstrip(b"\r\n")
         if header.decode("utf-8", errors="replace") != _NSMC_HEADER:
             raise MalformedCorpusError(
                 f"{path}: expected the NSMC header {_NSMC_HEADER!r}, got {header[:80]!r}. "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import subprocess
 import sys
@@ -12,6 +14,8 @@ import torch
 from omegaconf import OmegaConf
 
 from nmt.checkpoint import PAYLOAD_KEY, make_payload
+from nmt.classify import parse_args, run
+from nmt.data.input_check import NotTextError
 from nmt.data.tokenizers import CharTokenizer
 from nmt.modules.classifier import TextClassifier
 from conftest import REPO, compose_config
@@ -103,3 +107,72 @@ def test_evaluate_classifier_reports_metrics_as_json(checkpoint):
     assert sum(map(sum, report["confusion_matrix"])) == report["n"] == 8
     assert set(report["per_class"]["spam"]) == {"precision", "recall", "f1", "support"}
     assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["macro_f1"] <= 1.0
+
+
+# -- one line per line, in order; option and input checks ---------------------------------------
+
+
+def classify_in_process(checkpoint: Path, data: bytes, *options: str) -> str:
+    out = io.StringIO()
+    assert run(parse_args([str(checkpoint), *options]), io.BytesIO(data), out) == 0
+    return out.getvalue()
+
+
+def test_each_output_line_is_that_line_classified_alone(checkpoint):
+    batched = classify_in_process(checkpoint, HOSTILE, "--batch-size", "3", "--format", "jsonl").splitlines()
+    lines = HOSTILE.split(b"\n")
+    alone = [classify_in_process(checkpoint, line + b"\n", "--format", "jsonl") for line in lines]
+    assert len(batched) == len(alone) == N_HOSTILE_LINES
+    for together, single in zip(batched, alone):
+        together, single = json.loads(together), json.loads(single)
+        assert together["label"] == single["label"]
+        assert together["probability"] == pytest.approx(single["probability"], abs=1e-5)
+        assert [t["token"] for t in together["top_tokens"]] == [t["token"] for t in single["top_tokens"]]
+        assert [t["weight"] for t in together["top_tokens"]] == pytest.approx(
+            [t["weight"] for t in single["top_tokens"]], abs=1e-5)
+
+
+@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--batch-size", "-3"), ("--top-k", "-1"),
+                                           ("--threads", "0"), ("--batch-size", "many")])
+def test_bad_option_values_are_one_line_errors_with_exit_2(option, value, checkpoint, capsys):
+    with pytest.raises(SystemExit) as exit:
+        parse_args([str(checkpoint), option, value])
+    assert exit.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("python -m nmt.classify: error:") and option in line
+
+
+def test_batch_size_zero_is_refused_not_a_silent_empty_success(checkpoint):
+    result = run_cli(str(checkpoint), "--batch-size", "0", stdin=b"free prize\n")
+    assert result.returncode == 2 and result.stdout == b""
+    assert b"--batch-size must be >= 1, got 0" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_utf16_input_is_refused_with_the_fix_and_exit_2(checkpoint, tmp_path):
+    data = "free prize, call now\nsee you at lunch\n".encode("utf-16")
+    result = run_cli(str(checkpoint), stdin=data)
+    assert result.returncode == 2 and result.stdout == b""
+    [line] = result.stderr.decode().splitlines()
+    assert line.startswith("nmt.classify: error: standard input looks like UTF-16LE (byte-order mark FF FE)")
+    assert "iconv -f UTF-16 -t UTF-8" in line
+    source = tmp_path / "texts.txt"
+    source.write_bytes(gzip.compress(b"free prize\n"))
+    with pytest.raises(NotTextError, match=f"{source} looks like gzip-compressed data"):
+        run(parse_args([str(checkpoint), "--input", str(source)]), io.BytesIO(), io.StringIO())
+
+
+def test_utf8_byte_order_mark_is_dropped(checkpoint):
+    text = b"free prize, call now\nsee you\n"
+    assert classify_in_process(checkpoint, b"\xef\xbb\xbf" + text) == classify_in_process(checkpoint, text)
+
+
+def test_evaluate_classifier_refuses_a_utf16_corpus_in_one_line(checkpoint, tmp_path):
+    corpus = tmp_path / "SMSSpamCollection"
+    corpus.write_bytes("".join(f"ham\tmessage {i}\n" for i in range(40)).encode("utf-16"))
+    result = subprocess.run(
+        [sys.executable, "scripts/evaluate_classifier.py", str(checkpoint), "--data-path", str(corpus)],
+        capture_output=True, cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 1 and result.stdout == b""
+    [line] = result.stderr.decode().splitlines()
+    assert f"error: {corpus} looks like UTF-16LE" in line and "iconv" in line

@@ -131,6 +131,29 @@ def test_evaluate_errors_are_one_line(tiny_translation_checkpoint, tmp_path, cap
     assert exit.value.code == 2
 
 
+@pytest.mark.parametrize("which", ["--pairs", "--src", "--ref"])
+def test_evaluate_refuses_a_utf16_file_naming_it(which, tiny_translation_checkpoint, tmp_path, capsys):
+    good_src, good_ref = tmp_path / "src.txt", tmp_path / "ref.txt"
+    good_src.write_text("The cat sees a dog.\n", encoding="utf-8")
+    good_ref.write_text("Le chat voit un chien !\n", encoding="utf-8")
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes(("The cat sees a dog.\tLe chat voit un chien !\n" if which == "--pairs"
+                       else "The cat sees a dog.\n").encode("utf-16"))
+    data = {"--pairs": ["--pairs", utf16], "--src": ["--src", utf16, "--ref", good_ref],
+            "--ref": ["--src", good_src, "--ref", utf16]}[which]
+    evaluate = load_script("evaluate")
+    assert evaluate.main([str(tiny_translation_checkpoint), *map(str, data), "--output-dir", str(tmp_path)]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert f"error: {utf16} looks like UTF-16LE" in line and "iconv -f UTF-16 -t UTF-8" in line
+
+
+def test_evaluate_classifier_errors_are_one_line(tmp_path, capsys):
+    evaluate_classifier = load_script("evaluate_classifier")
+    assert evaluate_classifier.main([str(tmp_path / "missing.ckpt")]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "error: checkpoint not found" in line
+
+
 # -- scripts/bench_decode.py ---------------------------------------------------------------------
 
 

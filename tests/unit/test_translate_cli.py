@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import subprocess
@@ -191,3 +192,36 @@ def test_translator_warns_once_per_truncated_line(translator):
         translator.warn = warn_on_stderr
     assert [m.split(":")[0] for m in messages] == ["line 10", "line 12"]
     assert [r.truncated for r in results] == [True, False, True]
+
+
+# -- input that is not UTF-8 text -----------------------------------------------------------------
+
+NOT_TEXT = {
+    "UTF-16 file": ("The cat sees a dog.\n".encode("utf-16"), "UTF-16LE (byte-order mark FF FE)"),
+    "UTF-16 without BOM": ("The cat sees a dog.\nA red house.\n".encode("utf-16-be"), "UTF-16BE without"),
+    "gzip file": (gzip.compress(b"The cat sees a dog.\n"), "gzip-compressed data"),
+}
+
+
+@pytest.mark.parametrize("via", ["--input", "stdin"])
+@pytest.mark.parametrize("data, what", NOT_TEXT.values(), ids=NOT_TEXT.keys())
+def test_input_that_is_not_utf8_text_is_refused_with_the_fix(data, what, via, tiny_translation_checkpoint,
+                                                             tmp_path, monkeypatch, capsys):
+    args = [str(tiny_translation_checkpoint)]
+    if via == "--input":
+        source = tmp_path / "input.txt"
+        source.write_bytes(data)
+        args += ["--input", str(source)]
+    else:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.strip().splitlines()
+    named = str(tmp_path / "input.txt") if via == "--input" else "standard input"
+    assert line.startswith(f"python -m nmt.translate: error: {named} ") and what in line, line
+    assert ("iconv" if "UTF" in what else "gunzip") in line
+
+
+def test_utf8_byte_order_mark_is_dropped_not_translated():
+    assert read_lines(io.BytesIO(b"\xef\xbb\xbfThe cat.\nA dog.")) == ["The cat.", "A dog."]
