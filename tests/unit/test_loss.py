@@ -48,3 +48,51 @@ def test_sequence_loss_ignores_padding_and_counts_real_tokens():
     expected = F.cross_entropy(logits[real], targets[real], label_smoothing=0.1, reduction="sum")
     assert tokens == 3
     torch.testing.assert_close(loss, expected)
+
+
+# -- the backward pass must scale by the incoming gradient -------------------------------------
+# gradcheck and ``.backward()`` on the loss itself only ever pass an upstream gradient of 1.
+
+
+def reference_gradient(logits, targets, smoothing, upstream) -> torch.Tensor:
+    leaf = logits.detach().clone().requires_grad_()
+    loss = F.cross_entropy(leaf, targets, label_smoothing=smoothing, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, leaf, grad_outputs=torch.as_tensor(upstream, dtype=loss.dtype))
+    return grad
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_gradient_is_multiplied_by_the_upstream_gradient(smoothing):
+    torch.manual_seed(2)
+    logits = torch.randn(30, 17, dtype=torch.double, requires_grad=True)
+    targets = torch.randint(0, 17, (30,))
+    (grad,) = torch.autograd.grad(smoothed_cross_entropy(logits, targets, smoothing) * 3.7, logits)
+    torch.testing.assert_close(grad, reference_gradient(logits, targets, smoothing, 3.7))
+    upstream = torch.randn((), dtype=torch.double)  # e.g. negative
+    (grad,) = torch.autograd.grad(smoothed_cross_entropy(logits, targets, smoothing), logits, grad_outputs=upstream)
+    torch.testing.assert_close(grad, reference_gradient(logits, targets, smoothing, upstream))
+
+
+def test_gradient_of_a_mean_over_tokens_inside_a_larger_graph():
+    """As in training: the summed loss is divided by the token count and added to another term."""
+    torch.manual_seed(3)
+    logits = torch.randn(12, 9, requires_grad=True)
+    targets = torch.randint(0, 9, (12,))
+    ours = smoothed_cross_entropy(logits, targets, 0.1) / 12 + logits.square().mean()
+    reference = F.cross_entropy(logits, targets, label_smoothing=0.1, reduction="sum") / 12 + logits.square().mean()
+    (grad_ours,) = torch.autograd.grad(ours, logits)
+    (grad_ref,) = torch.autograd.grad(reference, logits)
+    torch.testing.assert_close(grad_ours, grad_ref)
+
+
+def test_loss_scaling_by_2_pow_16_then_unscaling_gives_the_unscaled_gradient():
+    """What mixed-precision training does (GradScaler): scale the loss, unscale the gradient."""
+    torch.manual_seed(4)
+    logits = torch.randn(64, 300, requires_grad=True)
+    targets = torch.randint(0, 300, (64,))
+    scale = 2.0 ** 16
+    (plain,) = torch.autograd.grad(smoothed_cross_entropy(logits, targets, 0.1), logits)
+    (scaled,) = torch.autograd.grad(smoothed_cross_entropy(logits, targets, 0.1) * scale, logits)
+    assert torch.isfinite(scaled).all()
+    torch.testing.assert_close(scaled / scale, plain)
+    torch.testing.assert_close(plain, reference_gradient(logits, targets, 0.1, 1.0))
