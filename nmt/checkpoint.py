@@ -16,6 +16,8 @@ Every value is a plain Python type or a tensor, so the whole file loads with
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,6 +28,9 @@ from nmt.data.tokenizers import Tokenizer, tokenizer_from_state
 PAYLOAD_KEY = "nmt"
 FORMAT_VERSION = 1
 MODEL_PREFIX = "model."
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # torch colours parts of its messages
 
 
 class CheckpointError(RuntimeError):
@@ -49,10 +54,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint not found: {path} (give the path of a .ckpt file)")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # torch's message goes on to explain how to load the file unsafely: not for a file
+        # that nobody vouches for, so it is not passed on.
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it holds pickled Python objects, which could run "
+            "code when loaded, so it is refused (nmt checkpoints hold only tensors and plain "
+            "values: this file was not written by nmt, or was altered)"
+        ) from error
     except Exception as error:  # torch raises many types for a damaged file
-        # torch's own message suggests weights_only=False; we never do that for a file we
-        # cannot vouch for, so only its first line is kept.
-        first_line = (str(error).strip().splitlines() or [""])[0][:160]
+        first_line = _ANSI_ESCAPE.sub("", (str(error).strip().splitlines() or [""])[0])[:160]
         raise CheckpointError(
             f"cannot read checkpoint {path}: {type(error).__name__}: {first_line} "
             "(the file is damaged, truncated, or not an nmt checkpoint)"
@@ -60,11 +71,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     payload = checkpoint.get(PAYLOAD_KEY) if isinstance(checkpoint, dict) else None
     if not isinstance(payload, dict) or "task" not in payload:
         raise CheckpointError(f"{path} is not an nmt checkpoint (no {PAYLOAD_KEY!r} entry)")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)  # absent: written before versions existed
+    if not isinstance(version, int) or isinstance(version, bool):
         raise CheckpointError(
-            f"{path} has checkpoint format {payload['format_version']}, newer than this "
-            f"nmt ({FORMAT_VERSION}): upgrade nmt"
+            f"{path} has an invalid checkpoint format_version {version!r} (not an integer): "
+            "the file is damaged or was not written by nmt"
         )
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version}, newer than this nmt ({FORMAT_VERSION}): upgrade nmt"
+        )
+    for key in ("config", "tokenizers"):
+        if not isinstance(payload.get(key), dict):
+            raise CheckpointError(f"{path} is an incomplete nmt checkpoint: no {key!r} in its {PAYLOAD_KEY!r} entry")
     return checkpoint
 
 
