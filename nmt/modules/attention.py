@@ -56,6 +56,9 @@ class Attention(nn.Module):
         scores = self.score(query, keys).float()
         scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
+        # Zero the padded memory too: its weight is exactly 0, but 0 x NaN (or inf) is NaN,
+        # and the bmm would spread it to the whole sentence's context.
+        memory = memory.masked_fill(~mask.unsqueeze(-1), 0.0)
         context = torch.bmm(weights.unsqueeze(1).to(memory.dtype), memory).squeeze(1)
         return context, weights
 

@@ -85,6 +85,35 @@ def test_attention_ignores_whatever_is_stored_at_padded_positions(kind):
     torch.testing.assert_close(weights, weights2)
 
 
+@pytest.mark.parametrize("kind", ATTENTIONS)
+@pytest.mark.parametrize("garbage", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_values_at_padded_positions_do_not_reach_context_or_weights(kind, garbage):
+    """The weight of a padded position is exactly 0, but 0 x NaN is NaN: padded memory must be
+    zeroed, not just weighted by zero, before the weighted sum."""
+    torch.manual_seed(0)
+    attention = build_attention(kind, 16, 16, 8)
+    memory = torch.randn(3, 6, 16)
+    memory[1, 4:] = 0.0  # as the encoder leaves padding
+    memory[2, 2:] = 0.0
+    mask = padding_mask(torch.tensor([6, 4, 2]), 6)
+    query = torch.randn(3, 16)
+    clean_context, clean_weights = attention(query, attention.project_keys(memory), memory, mask)
+
+    dirty = memory.clone()
+    dirty[1, 4:] = garbage
+    dirty[2, 2:] = garbage
+    context, weights = attention(query, attention.project_keys(dirty), dirty, mask)  # memory and keys
+    assert torch.isfinite(context).all() and torch.isfinite(weights).all()
+    torch.testing.assert_close(context, clean_context)
+    torch.testing.assert_close(weights, clean_weights)
+    # garbage in the keys alone (e.g. a projection that overflowed at padding)
+    keys = attention.project_keys(memory).clone()
+    keys[1, 4:] = garbage
+    context, weights = attention(query, keys, memory, mask)
+    torch.testing.assert_close(context, clean_context)
+    torch.testing.assert_close(weights, clean_weights)
+
+
 def test_bahdanau_scores_match_the_formula():
     torch.manual_seed(0)
     attention = BahdanauAttention(6, 4, 5)
