@@ -153,6 +153,69 @@ def test_beam_size_too_large_for_vocabulary_is_an_error(model, sources):
         run(model, sources, strategy="beam", beam_size=20)
 
 
+# -- beam and greedy with other decoders: GRU, stacked layers, no input feeding -------------------
+
+VARIANTS = {
+    "gru": dict(cell="gru"),
+    "3 decoder layers": dict(encoder_layers=2, decoder_layers=3),
+    "no input feeding": dict(input_feeding=False),
+    "gru, 2 layers, no input feeding, unidirectional": dict(
+        cell="gru", encoder_layers=2, decoder_layers=2, input_feeding=False, bidirectional=False),
+}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def variant(request) -> Seq2Seq:
+    """Like ``model``, with another decoder: each keeps a different state between steps."""
+    torch.manual_seed(0)
+    net = Seq2Seq(VOCAB, VOCAB, embed_size=16, hidden_size=32, dropout=0.0, **VARIANTS[request.param])
+    net = net.eval().double()
+    with torch.no_grad():
+        net.output_layer.weight.mul_(4)
+    return net
+
+
+def test_other_decoders_beam_size_one_equals_greedy(variant, sources):
+    greedy = run(variant, sources)
+    beam = run(variant, sources, strategy="beam", beam_size=1, length_penalty=0.6)
+    assert tokens(beam) == tokens(greedy)
+    assert [b[0].log_prob for b in beam] == pytest.approx([g[0].log_prob for g in greedy], abs=1e-9)
+
+
+def test_other_decoders_output_does_not_depend_on_batch(variant, sources):
+    for options in (dict(), dict(strategy="beam", beam_size=4, n_best=3)):
+        together = run(variant, sources, **options)
+        alone = [run(variant, [source], **options)[0] for source in sources]
+        assert tokens(alone) == tokens(together)
+        in_fives = [hyps for i in range(0, len(sources), 5) for hyps in run(variant, sources[i : i + 5], **options)]
+        assert tokens(in_fives) == tokens(together)
+
+
+def test_other_decoders_n_best_is_sorted_and_scored_by_a_teacher_forced_pass(variant, sources):
+    alpha = 0.6
+    results = run(variant, sources, strategy="beam", beam_size=4, n_best=4, length_penalty=alpha,
+                  return_attention=True)
+    lengths = set()
+    for source, hyps in zip(sources, results):
+        scores = [h.score for h in hyps]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(h.tokens) for h in hyps}) == 4
+        for hyp in hyps:
+            steps = hyp.attention.size(0)
+            ended = steps == len(hyp.tokens) + 1
+            assert hyp.log_prob == pytest.approx(teacher_forced_log_prob(variant, source, hyp.tokens, ended))
+            assert hyp.score == pytest.approx(hyp.log_prob / length_penalty(steps, alpha))
+            lengths.add(len(hyp.tokens))
+    assert len(lengths) > 3  # hypotheses of many lengths: the state is carried over many steps
+
+
+def test_other_decoders_greedy_log_prob_is_that_of_a_teacher_forced_pass(variant, sources):
+    for source, hyps in zip(sources, run(variant, sources, return_attention=True)):
+        hyp = hyps[0]
+        ended = hyp.attention.size(0) == len(hyp.tokens) + 1
+        assert hyp.log_prob == pytest.approx(teacher_forced_log_prob(variant, source, hyp.tokens, ended))
+
+
 # -- sampling ---------------------------------------------------------------------------------
 
 
