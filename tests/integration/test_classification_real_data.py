@@ -18,15 +18,18 @@ SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 if not SHARED_DATA.is_dir():
     pytest.skip(f"real datasets not found at {SHARED_DATA}", allow_module_level=True)
 
+# Small models trained for 300 steps: enough to beat the majority class clearly (SMS 86.6%
+# ham; IMDB and NSMC 50/50) in well under a minute each. Each floor sits well below the
+# lowest figure its budget reached over four seeds (1234, the config's, and 1, 2, 3), given
+# in each test.
 QUICK_RUN = [
     "data.download=false",
-    "data.limit=600",
     "model.embed_size=32",
     "model.hidden_size=32",
-    "trainer.max_steps=6",
+    "optim.lr=0.005",
+    "trainer.max_steps=300",
     "trainer.max_time=null",
-    "trainer.val_check_interval=3",
-    "trainer.limit_val_batches=2",
+    "trainer.val_check_interval=100",
     "trainer.enable_progress_bar=false",
     "trainer.num_sanity_val_steps=0",
     "early_stopping.patience=null",
@@ -52,10 +55,12 @@ def test_sms_split_is_stratified_and_duplicate_free(monkeypatch):
     assert not keys["train"] & keys["test"] and not keys["train"] & keys["dev"]
 
 
-def test_sms_trains_a_few_steps(monkeypatch, tmp_path):
+def test_sms_learns_to_find_spam_in_300_steps(monkeypatch, tmp_path):
+    """Reached 98.0-99.1% test accuracy, spam F1 0.93-0.97, in ~15 s."""
     monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
-    metrics = quick_train("sms_bilstm_attn", tmp_path, "tokenizer.vocab_size=500")
-    assert 0.0 <= metrics["test/acc"] <= 1.0
+    metrics = quick_train("sms_bilstm_attn", tmp_path, "tokenizer.vocab_size=500", "trainer.val_check_interval=50")
+    assert metrics["test/acc"] > 0.95  # predicting "ham" everywhere scores 0.866
+    assert metrics["test/f1_spam"] > 0.8
     assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
 
 
@@ -77,11 +82,13 @@ def test_imdb_keeps_the_official_test_set_and_truncates_head_tail(monkeypatch, t
     assert ids[longest][-20:] == full[-20:] and ids[longest][:20] == full[:20]
 
 
-def test_imdb_trains_a_few_steps(monkeypatch, tmp_path):
+def test_imdb_learns_sentiment_in_300_steps(monkeypatch, tmp_path):
+    """3,000 reviews cut to 128 tokens: reached 71.1-76.2% dev accuracy in ~25 s."""
     monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
-    metrics = quick_train("imdb_bilstm_attn", tmp_path, "tokenizer.vocab_size=2000",
-                          "tokenizer.max_sentences=2000", "test_after_training=false")
-    assert "val/acc" in metrics
+    metrics = quick_train("imdb_bilstm_attn", tmp_path, "data.limit=3000", "data.max_tokens=128",
+                          "data.batch_size=4000", "tokenizer.vocab_size=2000", "tokenizer.max_sentences=3000",
+                          "test_after_training=false")
+    assert metrics["val/acc"] > 0.65 and metrics["val/f1"] > 0.6
 
 
 def test_nsmc_keeps_empty_documents_and_trains_a_few_steps(monkeypatch, tmp_path):
@@ -90,5 +97,6 @@ def test_nsmc_keeps_empty_documents_and_trains_a_few_steps(monkeypatch, tmp_path
     splits = ClassificationDataModule.from_config(cfg).prepare_corpus()
     assert sum(text == "" for rows in splits.values() for text, _ in rows) == 8
     assert len(splits["test"]) == 50_000
-    metrics = quick_train("nsmc_bilstm_attn", tmp_path, "tokenizer=char")
-    assert 0.0 <= metrics["test/acc"] <= 1.0
+    # 5,000 documents per split: reached 73.7-75.6% test accuracy in ~20 s.
+    metrics = quick_train("nsmc_bilstm_attn", tmp_path, "tokenizer=char", "data.limit=5000", "data.batch_size=64")
+    assert metrics["test/acc"] > 0.68 and metrics["test/f1"] > 0.65
