@@ -32,7 +32,7 @@ UTF8_BOM = codecs.BOM_UTF8
 # CLIs promise to accept those) while catching whole files in another format: UTF-16 text
 # has a NUL in every other byte, compressed or binary data is mostly invalid UTF-8.
 NUL_SHARE = 0.01          # NULs: binary from 1% of the bytes on ...
-MIN_NULS = 2              # ... and at least this many
+MIN_NULS = 2              # ... and at least this many (one NUL is a stray control character)
 CONTROL_SHARE = 0.10      # control bytes other than tab, line breaks and ESC: binary from 10% ...
 MIN_CONTROLS = 8          # ... and at least this many
 INVALID_SHARE = 0.25      # bytes that are not valid UTF-8: another encoding from 25% ...
@@ -146,11 +146,11 @@ def text_problem(head: bytes) -> TextProblem | None:
     if not head:
         return None
     nuls = head.count(0)
-    if nuls:
+    if nuls >= MIN_NULS:  # one NUL is a stray control character, not an encoding
         wide = _wide_encoding(head)
         if wide:
             return TextProblem(f"looks like {wide} without a byte-order mark", _convert(wide))
-        if nuls >= MIN_NULS and nuls >= NUL_SHARE * len(head):
+        if nuls >= NUL_SHARE * len(head):
             return TextProblem(
                 f"looks like a binary file ({nuls} NUL bytes in its first {len(head):,} bytes)",
                 "give a UTF-8 text file, one text per line",

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from nmt.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.classify import parse_args, run
-from nmt.data.input_check import NotTextError
+from nmt.data.input_check import SNIFF_BYTES, NotTextError, text_problem
 from nmt.data.tokenizers import CharTokenizer
 from nmt.modules.classifier import TextClassifier
 from conftest import REPO, compose_config
@@ -176,3 +178,40 @@ def test_evaluate_classifier_refuses_a_utf16_corpus_in_one_line(checkpoint, tmp_
     assert result.returncode == 1 and result.stdout == b""
     [line] = result.stderr.decode().splitlines()
     assert f"error: {corpus} looks like UTF-16LE" in line and "iconv" in line
+
+
+# -- property: one line out per line in, whatever the lines ---------------------------------------
+
+
+def count_lines(data: bytes) -> int:
+    """Lines as ``wc -l`` counts them, plus an unterminated last one. A leading UTF-8
+    byte-order mark is not text: a file holding only "\\ufeff" is empty."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+line_text = st.one_of(
+    st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=40),
+    st.sampled_from(["", " ", "\t", "\r", "\u00a0\u2028", "\ufeff", "\x00", "\x07\x1b", "\U0001F600\U0001F389"]),
+    st.text(st.sampled_from("free prize call now "), min_size=300, max_size=3000),  # past data.max_tokens
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=st.lists(line_text, max_size=10), final_newline=st.booleans(),
+       options=st.sampled_from([[], ["--format", "jsonl"], ["--batch-size", "1", "--top-k", "0"]]))
+def test_any_lines_give_exactly_one_output_line_each(checkpoint, lines, final_newline, options):
+    data = "\n".join(lines).encode("utf-8") + (b"\n" if final_newline and lines else b"")
+    expected = count_lines(data)
+    out = io.StringIO()
+    try:
+        status = run(parse_args([str(checkpoint), *options]), io.BytesIO(data), out)
+    except NotTextError:  # e.g. mostly control characters
+        assert text_problem(data[:SNIFF_BYTES]) is not None and out.getvalue() == ""
+        return
+    assert status == 0
+    output = out.getvalue()
+    assert output.count("\n") == expected and (output == "" or output.endswith("\n"))
+    for line in output.splitlines():
+        record = json.loads(line) if "jsonl" in options else dict(zip(("label", "probability"), line.split("\t")))
+        assert record["label"] in ("ham", "spam") and 0.5 <= float(record["probability"]) <= 1.0

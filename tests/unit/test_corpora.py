@@ -6,9 +6,13 @@ import io
 import logging
 import lzma
 import tarfile
+import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nmt.data.corpora import (
     MalformedCorpusError,
@@ -19,6 +23,8 @@ from nmt.data.corpora import (
     read_sms,
     read_translation_pairs,
 )
+from nmt.data.input_check import SNIFF_BYTES, NotTextError, text_problem
+from nmt.data.text import normalize_text
 
 CLEAN_FRA = "Go.\tVa\u202f!\nHi.\tSalut !\nRun!\tCours\u00a0!\n".encode()
 
@@ -367,3 +373,106 @@ def test_imdb_csv_row_with_bad_utf8_is_counted_not_fatal(tmp_path):
     data = imdb_csv_bytes(IMDB_ROWS).replace(b"Fine", b"F\xffine")
     splits, report = read_imdb(write(tmp_path / "imdb.csv", data))
     assert report.malformed == {"bad utf-8": 1} and splits["test"] == []
+
+
+# --------------------------------------------------------------------------- properties (Hypothesis)
+# Whatever bytes a line holds, the readers neither crash nor lose count: every line becomes a
+# record or a counted malformed line. A whole file that is not UTF-8 text is refused at once.
+
+PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+text_field = st.text(st.characters(blacklist_characters="\n\t", blacklist_categories=("Cs",)), max_size=20)
+raw_line = st.one_of(
+    st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")),    # anything, bad UTF-8 included
+    st.tuples(text_field, text_field).map(lambda p: f"{p[0]}\t{p[1]}".encode()),  # a pair
+    st.tuples(st.sampled_from(["ham", "spam", "other", ""]), text_field).map(lambda p: f"{p[0]}\t{p[1]}".encode()),
+    st.tuples(st.integers(0, 10**6), text_field, st.sampled_from(["0", "1", "2", ""])).map(
+        lambda p: f"{p[0]}\t{p[1]}\t{p[2]}".encode()),  # an NSMC row
+    text_field.map(str.encode),  # no tab
+)
+raw_lines = st.lists(raw_line, max_size=25)
+
+
+def corpus_bytes(lines: list[bytes], crlf: bool, final_newline: bool) -> bytes:
+    data = (b"\r\n" if crlf else b"\n").join(lines)
+    return data + (b"\n" if final_newline and lines else b"")
+
+
+def file_lines(data: bytes) -> list[bytes]:
+    """The lines of a file as ``wc -l`` plus an unterminated last line counts them; a UTF-8
+    byte-order mark is not part of the text."""
+    lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    return lines[:-1] if lines[-1] == b"" else lines
+
+
+def read_or_refused(reader, data: bytes, name: str):
+    """The reader's result, or None when the whole file is refused as not UTF-8 text (and
+    then only if the sniffer says so)."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / name
+        path.write_bytes(data)
+        try:
+            return reader(path)
+        except NotTextError:
+            assert text_problem(data[:SNIFF_BYTES]) is not None
+            return None
+
+
+def expected_pair(line: bytes) -> tuple[str, str] | None:
+    """The specification of one fra.txt line, written out independently of the reader."""
+    try:
+        text = line.rstrip(b"\r").decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    fields = text.split("\t")
+    if len(fields) < 2:
+        return None
+    source, target = normalize_text(fields[0]), normalize_text(fields[1])
+    return (source, target) if source and target else None
+
+
+@PROPERTY_SETTINGS
+@given(lines=raw_lines, crlf=st.booleans(), final_newline=st.booleans())
+def test_translation_reader_accounts_for_every_line(lines, crlf, final_newline):
+    data = corpus_bytes(lines, crlf, final_newline)
+    result = read_or_refused(read_translation_pairs, data, "fra.txt")
+    if result is None:
+        return
+    pairs, report = result
+    lines = file_lines(data)
+    assert report.n_lines == len(lines)
+    assert report.n_ok == len(pairs) and report.n_ok + report.n_malformed == report.n_lines
+    assert pairs == [pair for pair in map(expected_pair, lines) if pair is not None]
+    assert all(len(report.examples) <= 20 and 1 <= n <= len(lines) for n, _ in report.examples)
+
+
+@PROPERTY_SETTINGS
+@given(lines=raw_lines, crlf=st.booleans())
+def test_sms_reader_accounts_for_every_line(lines, crlf):
+    data = corpus_bytes(lines, crlf, True)
+    result = read_or_refused(read_sms, data, "SMSSpamCollection")
+    if result is None:
+        return
+    splits, report = result
+    assert report.n_lines == len(file_lines(data))
+    assert report.n_ok == len(splits["all"]) and report.n_ok + report.n_malformed == report.n_lines
+    assert all(text and label in (0, 1) for text, label in splits["all"])
+
+
+@PROPERTY_SETTINGS
+@given(train_lines=raw_lines, test_lines=raw_lines)
+def test_nsmc_reader_accounts_for_every_line_of_both_files(train_lines, test_lines):
+    header = [b"id\tdocument\tlabel"]
+    with tempfile.TemporaryDirectory() as directory:
+        train, test = Path(directory) / "train.txt", Path(directory) / "test.txt"
+        train.write_bytes(corpus_bytes(header + train_lines, False, True))
+        test.write_bytes(corpus_bytes(header + test_lines, False, True))
+        try:
+            splits, report = read_nsmc(train, test)
+        except NotTextError:
+            assert any(text_problem(p.read_bytes()[:SNIFF_BYTES]) for p in (train, test))
+            return
+    assert report.n_lines == len(train_lines) + len(test_lines)
+    assert report.n_ok == len(splits["train"]) + len(splits["test"])
+    assert report.n_ok + report.n_malformed == report.n_lines
+    assert all(label in (0, 1) for rows in splits.values() for _, label in rows)

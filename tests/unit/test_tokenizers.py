@@ -8,8 +8,11 @@ import random
 import pytest
 import sentencepiece as spm
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
+from nmt.data.text import normalize_text
 from nmt.data.tokenizers import (
     BOS_ID,
     EOS,
@@ -324,3 +327,73 @@ def test_build_unknown_type_names_allowed_values_and_override():
     assert "wordpiece" in message and "char" in message and "sentencepiece" in message
     assert "tokenizer=char" in message and "tokenizer=spm" in message
 
+
+
+# --- properties (Hypothesis) ---------------------------------------------------------------
+
+PROPERTY_SETTINGS = settings(max_examples=50, deadline=None)
+
+any_text = st.one_of(
+    st.text(max_size=60),  # every category: controls, combining marks, emoji, other scripts
+    st.lists(st.sampled_from(_WORDS), max_size=12).map(" ".join),  # the training vocabulary
+    st.text(st.sampled_from(" \t\u00a0\u202f\u200bab'’«»"), max_size=30),  # spaces and quotes
+    st.text(min_size=200, max_size=2000),  # long
+)
+
+
+@pytest.fixture(scope="module", params=["char_tokenizer", "spm_unigram", "spm_bpe"])
+def trained_tokenizer(request) -> Tokenizer:
+    return request.getfixturevalue(request.param)
+
+
+@PROPERTY_SETTINGS
+@given(text=any_text)
+def test_char_round_trip_is_exact_for_any_normalised_text(text):
+    text = normalize_text(text)
+    tokenizer = CharTokenizer.train([text])
+    ids = tokenizer.encode(text)
+    assert len(ids) == len(text) and UNK_ID not in ids
+    assert tokenizer.decode(ids) == text
+
+
+@PROPERTY_SETTINGS
+@given(text=any_text)
+def test_char_unknown_characters_and_only_those_decode_to_the_unk_mark(char_tokenizer, text):
+    text = normalize_text(text)
+    known = set(char_tokenizer.id_to_piece(range(len(SPECIAL_TOKENS), char_tokenizer.vocab_size)))
+    expected = "".join(c if c in known else UNK_SURFACE for c in text)
+    assert char_tokenizer.decode(char_tokenizer.encode(text)) == expected
+
+
+@PROPERTY_SETTINGS
+@given(text=any_text)
+def test_encode_never_fails_and_ids_stay_in_range(trained_tokenizer, text):
+    ids = trained_tokenizer.encode(text)
+    assert all(isinstance(i, int) and 0 <= i < trained_tokenizer.vocab_size for i in ids)
+    assert not {PAD_ID, BOS_ID, EOS_ID} & set(ids)
+    assert trained_tokenizer.encode_batch([text, text]) == [ids, ids]
+    assert len(trained_tokenizer.pieces(text)) == len(ids)
+
+
+@PROPERTY_SETTINGS
+@given(text=any_text)
+def test_decode_of_encode_is_stable_after_one_round(trained_tokenizer, text):
+    """What a tokenizer cannot represent is lost once (to ⁇), then the text is a fixed point."""
+    once = trained_tokenizer.decode(trained_tokenizer.encode(normalize_text(text)))
+    assert trained_tokenizer.decode(trained_tokenizer.encode(once)) == once
+
+
+@PROPERTY_SETTINGS
+@given(words=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=15))
+def test_text_of_known_words_round_trips_exactly(trained_tokenizer, words):
+    text = " ".join(words)
+    assert trained_tokenizer.decode(trained_tokenizer.encode(text)) == text
+
+
+@PROPERTY_SETTINGS
+@given(ids=st.lists(st.integers(-5, 200), max_size=40))
+def test_decode_accepts_any_ids_and_stops_at_the_first_eos(trained_tokenizer, ids):
+    text = trained_tokenizer.decode(ids)
+    assert isinstance(text, str)
+    if EOS_ID in ids:
+        assert text == trained_tokenizer.decode(ids[: ids.index(EOS_ID)])

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from nmt.data.input_check import SNIFF_BYTES, text_problem
 from nmt.decoding import DecodingOptions
 from nmt.translate import format_translation, main, read_lines
 from nmt.translator import TranslatedHypothesis, Translation, Translator
@@ -225,3 +230,41 @@ def test_input_that_is_not_utf8_text_is_refused_with_the_fix(data, what, via, ti
 
 def test_utf8_byte_order_mark_is_dropped_not_translated():
     assert read_lines(io.BytesIO(b"\xef\xbb\xbfThe cat.\nA dog.")) == ["The cat.", "A dog."]
+
+
+# -- property: one line out per line in, whatever the lines ---------------------------------------
+
+
+def count_lines(data: bytes) -> int:
+    """Lines as ``wc -l`` counts them, plus an unterminated last one. A leading UTF-8
+    byte-order mark is not text: a file holding only "\\ufeff" is empty."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+line_text = st.one_of(
+    st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=40),
+    st.sampled_from(["", " ", "\t", "\r", "\u00a0\u2028", "\ufeff", "\x00", "\x07\x1b", "\U0001F600\U0001F389"]),
+    st.lists(st.sampled_from(["the", "cat", "dog", "sees", "a", "red", "house", "."]), max_size=8).map(" ".join),
+    st.text(st.sampled_from("the cat dog "), min_size=400, max_size=1500),  # longer than the model's limit
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(line_text, max_size=8), final_newline=st.booleans())
+def test_any_lines_give_exactly_one_output_line_each(tiny_translation_checkpoint, lines, final_newline):
+    data = "\n".join(lines).encode("utf-8") + (b"\n" if final_newline and lines else b"")
+    expected = count_lines(data)
+    with tempfile.TemporaryDirectory() as directory:
+        source, target = Path(directory) / "in.txt", Path(directory) / "out.txt"
+        source.write_bytes(data)
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            status = main([str(tiny_translation_checkpoint), "--input", str(source), "--output", str(target),
+                           "--batch-size", "3"])
+        if text_problem(data[:SNIFF_BYTES]) is not None:  # e.g. mostly control characters
+            assert status == 1 and "not UTF-8 text" in err.getvalue()
+            return
+        assert status == 0, err.getvalue()
+        assert len(read_lines(io.BytesIO(data))) == expected
+        output = target.read_text(encoding="utf-8")
+    assert output.count("\n") == expected and (output == "" or output.endswith("\n"))
