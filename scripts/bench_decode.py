@@ -61,7 +61,7 @@ def load_sources(args, translator) -> list[str]:
     from nmt.translate import read_lines
 
     with open(args.input, "rb") as stream:
-        return [line.split("\t")[0] for line in read_lines(stream) if line.strip()]
+        return [line.split("\t")[0] for line in read_lines(stream, str(args.input)) if line.strip()]
 
 
 def bench(args) -> list[dict]:

@@ -168,3 +168,12 @@ def test_bench_decode_reports_sentences_per_second(tiny_translation_checkpoint, 
     assert [(r["strategy"], r["batch_size"]) for r in results if r["device"] == "cpu"] == [
         ("greedy", 1), ("greedy", 4), ("beam3", 1), ("beam3", 4)]
     assert all(r["sentences_per_second"] > 0 and r["sentences"] == 4 for r in results)
+
+
+def test_bench_decode_refuses_a_utf16_input(tiny_translation_checkpoint, tmp_path, capsys):
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes("The cat sees a dog.\n".encode("utf-16"))
+    bench = load_script("bench_decode")
+    assert bench.main([str(tiny_translation_checkpoint), "--input", str(lines)]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert f"{lines} looks like UTF-16LE" in line
