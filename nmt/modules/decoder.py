@@ -8,6 +8,10 @@ One step, for target position t:
     h~_t     = tanh(W_c [s_t; c_t])                    (attentional state, fed to the output layer)
 
 The first state comes from a bridge: ``tanh(W_b h_enc)`` of the encoder's final state.
+
+Mixed precision: the cells' matrix products run in the autocast dtype (bf16/fp16), but the
+gate nonlinearities and the recurrent state (h, c, and the fed-back h~) are float32, so
+rounding errors do not accumulate over the steps of a long sentence.
 """
 
 from __future__ import annotations
@@ -15,10 +19,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nmt.modules.attention import Attention
 from nmt.modules.encoder import check_cell
+from nmt.modules.precision import full_precision
+
+
+def lstm_cell(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, cell: nn.LSTMCell) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of ``cell`` (PyTorch's gate order i, f, g, o) with float32 state.
+
+    :param x: (batch, input_size). :param h, c: (batch, hidden_size), float32 (or float64).
+    :return: the new h and c, float32. Equals ``cell(x, (h, c))`` without autocast.
+    """
+    gates = full_precision(F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh))
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def gru_cell(x: torch.Tensor, h: torch.Tensor, cell: nn.GRUCell) -> torch.Tensor:
+    """One step of ``cell`` (gate order r, z, n) with a float32 state; equals ``cell(x, h)``."""
+    input_gates = full_precision(F.linear(x, cell.weight_ih, cell.bias_ih))
+    hidden_gates = full_precision(F.linear(h, cell.weight_hh, cell.bias_hh))
+    x_r, x_z, x_n = input_gates.chunk(3, dim=-1)
+    h_r, h_z, h_n = hidden_gates.chunk(3, dim=-1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h
 
 
 @dataclass
@@ -96,11 +126,11 @@ class AttentionDecoder(nn.Module):
         batch = encoder_final.size(0)
 
         def bridge(layer: nn.Linear) -> torch.Tensor:
-            out = torch.tanh(layer(encoder_final))
+            out = full_precision(torch.tanh(layer(encoder_final)))
             return out.view(batch, self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
 
         cell = bridge(self.bridge_cell) if self.bridge_cell is not None else None
-        feed = encoder_final.new_zeros(batch, self.hidden_size)
+        feed = full_precision(encoder_final.new_zeros(batch, self.hidden_size))
         return DecoderState(bridge(self.bridge_hidden), cell, feed)
 
     def step(
@@ -110,21 +140,24 @@ class AttentionDecoder(nn.Module):
 
         :param embedded: (batch, embed_size) embedding of the previous target token.
         :return: ``attentional`` (batch, hidden_size), the new state, and attention weights
-            (batch, src_len), float32.
+            (batch, src_len); all float32.
         """
-        layer_input = torch.cat([embedded, state.feed], dim=-1) if self.input_feeding else embedded
+        if self.input_feeding:
+            layer_input = torch.cat([embedded, state.feed.to(embedded.dtype)], dim=-1)
+        else:
+            layer_input = embedded
         hiddens, cells = [], []
         for layer, rnn_cell in enumerate(self.cells):
             if state.cell is not None:
-                h, c = rnn_cell(layer_input, (state.hidden[layer], state.cell[layer]))
+                h, c = lstm_cell(layer_input, state.hidden[layer], state.cell[layer], rnn_cell)
                 cells.append(c)
             else:
-                h = rnn_cell(layer_input, state.hidden[layer])
+                h = gru_cell(layer_input, state.hidden[layer], rnn_cell)
             hiddens.append(h)
             layer_input = self.dropout(h) if layer + 1 < self.num_layers else h
         query = hiddens[-1]
         context, weights = self.attention(query, source.keys, source.memory, source.mask)
-        attentional = torch.tanh(self.combine(torch.cat([query, context], dim=-1)))
+        attentional = full_precision(torch.tanh(self.combine(torch.cat([query, context.to(query.dtype)], dim=-1))))
         new_state = DecoderState(
             torch.stack(hiddens), torch.stack(cells) if cells else None, attentional
         )

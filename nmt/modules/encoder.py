@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from nmt.modules.precision import autocast_disabled, full_precision
+
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -23,6 +25,9 @@ class RNNEncoder(nn.Module):
     ``hidden_size`` is the size of every output state. A bidirectional encoder splits it
     between the two directions (``hidden_size // 2`` each), so its outputs always have
     ``hidden_size`` features and any attention can compare them with the decoder's state.
+
+    The recurrence runs in float32 even under mixed-precision autocast: the fused RNN
+    kernels would otherwise carry the recurrent state in bf16/fp16.
     """
 
     def __init__(
@@ -77,9 +82,10 @@ class RNNEncoder(nn.Module):
         total_length = embedded.size(1)
         # pack_padded_sequence wants lengths on the CPU; enforce_sorted=False sorts internally.
         packed = pack_padded_sequence(
-            embedded, lengths.detach().cpu(), batch_first=True, enforce_sorted=False
+            full_precision(embedded), lengths.detach().cpu(), batch_first=True, enforce_sorted=False
         )
-        packed_out, state = self.rnn(packed)
+        with autocast_disabled(embedded):
+            packed_out, state = self.rnn(packed)
         outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=total_length)
         hidden = state[0] if self.cell == "lstm" else state
         # hidden: (layers * directions, batch, hidden/directions); keep the top layer.
