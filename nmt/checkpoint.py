@@ -16,10 +16,13 @@ Every value is a plain Python type or a tensor, so the whole file loads with
 
 from __future__ import annotations
 
+import io
+import os
 import pickle
 import re
+import secrets
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 
@@ -30,11 +33,70 @@ FORMAT_VERSION = 1
 MODEL_PREFIX = "model."
 
 
+TEMPORARY_MARK = ".tmp-"
+"""Checkpoints are first written to ``.<name>.tmp-<pid>-<random>`` beside their target."""
+
+
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # torch colours parts of its messages
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, unreadable, or not one of ours."""
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` that a kill at any moment cannot leave half-written.
+
+    The bytes go to a temporary file in the target's own directory (a rename is atomic only
+    within one file system, which ``$TMPDIR`` may not be), are flushed to disk with fsync,
+    then renamed over the target; the directory is fsynced so that the rename itself
+    survives a power loss. The temporary file is removed if anything fails; one orphaned
+    by ``kill -9`` is removed by :func:`remove_temporary_files` at the next start.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    temporary = path.parent / f".{path.name}{TEMPORARY_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(buffer.getbuffer())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. a platform without directory descriptors
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def temporary_files(directory: str | Path) -> Iterator[Path]:
+    """Temporary files :func:`atomic_save` left in ``directory`` (a write that was killed)."""
+    directory = Path(directory)
+    if directory.is_dir():
+        yield from (p for p in directory.glob(f".*{TEMPORARY_MARK}*") if p.is_file())
+
+
+def remove_temporary_files(directory: str | Path) -> int:
+    """Delete orphaned temporary checkpoint files in ``directory``; return how many."""
+    removed = 0
+    for path in temporary_files(directory):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def make_payload(task: str, config: Mapping[str, Any], tokenizers: Mapping[str, Tokenizer]) -> dict:
