@@ -7,6 +7,8 @@ at start-up with a message that names the key, not after an hour of data prepara
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -90,6 +92,7 @@ class OptimSchema:
     plateau_factor: float = 0.5
     plateau_patience: int = 2
     min_lr: float = 1e-5
+    fused: bool = True  # one fused Adam kernel (clipping and fp16 unscaling handled by the task)
 
 
 CHOICES = {
@@ -126,7 +129,9 @@ def _typed(group: str, node: Any, task: str | None = None) -> DictConfig:
     try:
         return OmegaConf.merge(OmegaConf.structured(schema), node)
     except OmegaConfBaseException as error:
-        raise ConfigError(f"bad value in config group '{group}': {error.msg}") from error
+        key = getattr(error, "full_key", None) or getattr(error, "key", None)
+        where = f"{group}.{key}" if key else f"config group '{group}'"
+        raise ConfigError(f"bad value for {where}: {error.msg.splitlines()[0]}") from error
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -159,10 +164,139 @@ def validate_config(cfg: DictConfig) -> None:
     label_smoothing = OmegaConf.select(cfg, "loss.label_smoothing")
     if label_smoothing is not None and not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing}")
+    _validate_model_combinations(cfg)
+    _validate_optim(cfg)
+    _validate_batching(cfg)
+    if "trainer" in cfg:
+        _validate_trainer(cfg)
+    threads = cfg.get("threads")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be a positive integer or null (all cores), got {threads!r}")
+    patience = OmegaConf.select(cfg, "early_stopping.patience")
+    if patience is not None and (not isinstance(patience, int) or patience < 0):
+        raise ConfigError(f"early_stopping.patience must be an integer >= 0 (0 or null: off), got {patience!r}")
+
+
+def _validate_model_combinations(cfg: DictConfig) -> None:
+    """Combinations that used to fail only once the network was built, after the data."""
+    model = cfg.get("model") or {}
+    hidden, embed = model.get("hidden_size"), model.get("embed_size")
+    if model.get("bidirectional") and isinstance(hidden, int) and hidden % 2:
+        raise ConfigError(
+            f"a bidirectional encoder splits model.hidden_size over two directions: {hidden} is odd; "
+            "use an even model.hidden_size or model.bidirectional=false"
+        )
+    if model.get("tie_embeddings") and embed != hidden:
+        raise ConfigError(
+            f"model.tie_embeddings=true needs model.embed_size ({embed}) == model.hidden_size ({hidden}): "
+            "change one of them or set model.tie_embeddings=false"
+        )
+    size = OmegaConf.select(cfg, "attention.size")
+    if size is not None and (not isinstance(size, int) or size <= 0):
+        raise ConfigError(f"attention.size must be a positive integer or null (= model.hidden_size), got {size!r}")
+    if cfg.get("task") == "classification":
+        encoder = model.get("encoder") or {}
+        if encoder.get("freeze") and not encoder.get("init_from"):
+            raise ConfigError(
+                "model.encoder.freeze=true needs model.encoder.init_from=PATH to a translation checkpoint "
+                "(a randomly initialised encoder would stay random)"
+            )
+
+
+def _validate_optim(cfg: DictConfig) -> None:
+    optim = cfg.get("optim")
+    if optim is None:
+        return
+    lr = optim.get("lr")
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"optim.lr must be a positive number, got {lr!r}")
+    warmup = optim.get("warmup_steps", 0)
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ConfigError(f"optim.warmup_steps must be an integer >= 0, got {warmup!r}")
+    factor = optim.get("plateau_factor", 0.5)
+    if not 0.0 < factor < 1.0:
+        raise ConfigError(f"optim.plateau_factor must be in (0, 1), got {factor}")
+    if optim.get("schedule") == "cosine":
+        max_steps = OmegaConf.select(cfg, "trainer.max_steps")
+        if not isinstance(max_steps, int) or max_steps <= 0:
+            raise ConfigError(
+                "optim.schedule=cosine decays over trainer.max_steps: set trainer.max_steps=N "
+                f"(got {max_steps!r}) or use optim.schedule=plateau|inverse_sqrt"
+            )
+        if warmup >= max_steps:
+            raise ConfigError(f"optim.warmup_steps ({warmup}) must be below trainer.max_steps ({max_steps})")
+
+
+def _validate_batching(cfg: DictConfig) -> None:
+    """A token budget must hold the longest item, known from the length limits."""
+    data = cfg.get("data")
+    if data is None or data.get("batch_unit", "sentences") != "tokens":
+        return
+    budget = data.get("batch_size")
+    longest = data.get("max_tokens") if cfg.get("task") == "classification" else data.get("max_length")
+    if isinstance(longest, int) and isinstance(budget, int):
+        needed = longest + (0 if cfg.get("task") == "classification" else 1)  # + BOS/EOS
+        if budget < needed:
+            raise ConfigError(
+                f"data.batch_unit=tokens: data.batch_size={budget} tokens cannot hold the longest item "
+                f"({needed} tokens): raise data.batch_size to at least {needed} or lower the length limit"
+            )
+
+
+PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "64", "16", "bf16")
+ACCELERATORS = ("cpu", "gpu", "cuda", "auto", "mps")
+
+
+def _validate_trainer(cfg: DictConfig) -> None:
+    trainer = cfg.trainer
+    precision = str(trainer.get("precision"))
+    if precision not in PRECISIONS:
+        raise ConfigError(f"trainer.precision={precision!r} is not supported: use 32-true, bf16-mixed or 16-mixed")
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(f"trainer.accelerator={accelerator!r} is not supported: use cpu, gpu or auto")
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "this config trains on a GPU (trainer.accelerator=gpu) but CUDA is not available here: "
+                "use trainer=cpu, or add trainer.accelerator=cpu to run the same recipe on the CPU"
+            )
+        devices = trainer.get("devices")
+        if isinstance(devices, int) and devices > torch.cuda.device_count():
+            raise ConfigError(
+                f"trainer.devices={devices} but this machine has {torch.cuda.device_count()} GPU(s): "
+                "use trainer.devices=-1 for all of them"
+            )
+    if accelerator == "cpu":
+        devices = trainer.get("devices")
+        if not (devices in (None, "auto") or (isinstance(devices, int) and devices >= 1)):
+            raise ConfigError(
+                f"trainer.devices={devices!r} with trainer.accelerator=cpu: give a number of processes, "
+                "e.g. trainer.devices=2 (DDP over gloo)"
+            )
+    for key in ("save_every_minutes", "gradient_clip_val"):
+        value = trainer.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            raise ConfigError(f"trainer.{key} must be a number >= 0 or null, got {value!r}")
+    for key, minimum in (("nonfinite_patience", 0), ("progress_every_n_steps", 1), ("accumulate_grad_batches", 1)):
+        value = trainer.get(key)
+        if value is not None and (not isinstance(value, int) or value < minimum):
+            raise ConfigError(f"trainer.{key} must be an integer >= {minimum}, got {value!r}")
+    bar = trainer.get("enable_progress_bar")
+    if not (bar is None or isinstance(bar, bool) or bar == "auto"):
+        raise ConfigError(f"trainer.enable_progress_bar must be true, false or auto, got {bar!r}")
+    interval = trainer.get("val_check_interval")
+    if interval is not None and (not isinstance(interval, (int, float)) or interval <= 0):
+        raise ConfigError(f"trainer.val_check_interval must be a positive number of steps, got {interval!r}")
+    max_time = trainer.get("max_time")
+    if isinstance(max_time, str) and not re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", max_time):
+        raise ConfigError(f"trainer.max_time must look like DD:HH:MM:SS (e.g. 00:00:30:00), got {max_time!r}")
 
 
 def _validate_classification(cfg: DictConfig) -> None:
-    if OmegaConf.is_missing(cfg.model.encoder, "init_from"):
+    if "encoder" in cfg.model and OmegaConf.is_missing(cfg.model.encoder, "init_from"):
         raise ConfigError(
             "model.encoder.init_from is required by this experiment: pass "
             "model.encoder.init_from=PATH/TO/translation/checkpoints/best.ckpt"

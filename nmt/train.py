@@ -1,35 +1,45 @@
 """Hydra entry point: ``python -m nmt.train [overrides]``.
 
-Composes the config, checks it, builds data, task, callbacks, loggers and trainer, fits,
-and tests the best checkpoint. No model code lives here.
+Composes the config, checks it, builds data, task and trainer, fits, and tests the best
+checkpoint. No model code lives here.
+
+User errors (a bad override or value, a missing corpus, a damaged or mismatched checkpoint)
+are one line on stderr and exit status 2; a diverged run exits with 1. ``HYDRA_FULL_ERROR=1``
+shows the full traceback instead.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import hydra
-import lightning as L
 import torch
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.callbacks import LatestCheckpoint, TokenThroughput
-from nmt.checkpoint import checkpoint_tokenizers, load_checkpoint
-from nmt.config import validate_config
-from nmt.tasks import registry
+from nmt.checkpoint import CheckpointError, checkpoint_tokenizers, load_checkpoint
+from nmt.config import ConfigError, validate_config
+from nmt.training.divergence import TrainingDiverged
+from nmt.training.run_config import overridden_keys, resumed_config, run_dir_resolver
 
 log = logging.getLogger("nmt.train")
 
+PROG = "python -m nmt.train"
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+EXIT_USER_ERROR, EXIT_DIVERGED = 2, 1
+
 # Lightning cannot see that our batch sampler continues an interrupted epoch by itself
-# (nmt.data.batching.resume_mid_epoch; tested to give the same weights as an uninterrupted run).
+# (nmt.training.resume.ResumeState; tested to give the same weights as an uninterrupted run).
 warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
+# Evaluation metrics are reduced across DDP ranks by the tasks themselves (nmt.training.distributed).
+warnings.filterwarnings("ignore", message=r".*It is recommended to use `self.log\('(val|test)/.*sync_dist=True.*")
+OmegaConf.register_new_resolver("nmt_run_dir", run_dir_resolver, replace=True)
 
 
 def run_directory(cfg: DictConfig) -> Path:
@@ -44,33 +54,43 @@ def is_rank_zero() -> bool:
     return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
 
 
-def build_callbacks(cfg: DictConfig, run_dir: Path, monitor: str, mode: str) -> list[L.Callback]:
-    callbacks: list[L.Callback] = [
-        ModelCheckpoint(
-            dirpath=run_dir / "checkpoints",
-            filename="best",
-            monitor=monitor,
-            mode=mode,
-            save_top_k=1,
-            auto_insert_metric_name=False,
-            enable_version_counter=False,
-        ),
-        LatestCheckpoint(run_dir / "checkpoints"),
-        LearningRateMonitor(logging_interval="step"),
-        TokenThroughput(window=int(cfg.trainer.get("log_every_n_steps") or 50)),
-    ]
-    patience = cfg.get("early_stopping", {}).get("patience")
-    if patience:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=int(patience)))
-    return callbacks
+def default_config() -> DictConfig:
+    """``conf/`` composed with no command-line overrides (what the user did not ask for)."""
+    if GlobalHydra.instance().is_initialized():
+        return hydra.compose(config_name="config", overrides=[])
+    with hydra.initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra.compose(config_name="config", overrides=[])
+
+
+def command_line_keys() -> set[str]:
+    """The dotted keys of this run's command-line overrides, when launched through Hydra."""
+    if not HydraConfig.initialized():
+        return set()
+    return overridden_keys(list(HydraConfig.get().overrides.task), CONF_DIR)
+
+
+def prepare_config(cfg: DictConfig) -> DictConfig:
+    """The config this run trains with: the checkpoint's on resume, checked either way."""
+    if cfg.get("ckpt_path"):
+        cfg = resumed_config(cfg, default_config(), command_line_keys())
+    validate_config(cfg)
+    return cfg
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Train (or resume) the experiment described by ``cfg``; return the final metrics."""
-    validate_config(cfg)
+    """Train (or resume) the experiment described by ``cfg``; return the final metrics.
+
+    :raises TrainingDiverged: the run stopped on non-finite losses or gradients.
+    """
+    from nmt.tasks import registry  # heavy imports after the config checks
+    from nmt.training.trainer import build_trainer
+
+    cfg = prepare_config(cfg)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    L.seed_everything(int(cfg.seed), workers=True)
+    import lightning as L
+
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = run_directory(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     task_spec = registry.get(cfg.task)
@@ -89,17 +109,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     config = OmegaConf.to_container(cfg, resolve=True)
     task = task_spec.task(config, tokenizers)
-    trainer = L.Trainer(
-        **OmegaConf.to_container(cfg.trainer, resolve=True),
-        default_root_dir=str(run_dir),
-        callbacks=build_callbacks(cfg, run_dir, task_spec.monitor, task_spec.mode),
-        logger=[
-            TensorBoardLogger(str(run_dir), name="tensorboard", version=""),
-            CSVLogger(str(run_dir), name="csv", version=""),
-        ],
-        use_distributed_sampler=False,  # our bucket sampler shards batches itself
-    )
+    trainer = build_trainer(config, run_dir, task.monitor, task.monitor_mode)
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if task.divergence:
+        raise TrainingDiverged(task.divergence)
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test_after_training") and not trainer.interrupted:
         best = trainer.checkpoint_callback.best_model_path or None
@@ -110,10 +123,59 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def one_line(error: BaseException) -> str:
+    """An error message on one line (Hydra's and OmegaConf's span several)."""
+    text = str(error).strip() or type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    return " ".join(lines)
+
+
+def fail(error: BaseException, status: int) -> None:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    print(f"{PROG}: error: {one_line(error)}", file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+USER_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+def hydra_main(cfg: DictConfig) -> float | None:
+    try:
+        metrics = train(cfg)
+    except TrainingDiverged as error:
+        fail(error, EXIT_DIVERGED)
+    except USER_ERRORS as error:
+        fail(error, EXIT_USER_ERROR)
     return metrics.get("val/bleu")
+
+
+HYDRA_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun",
+               "-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-m", "--multirun", "--run",
+               "-p", "--package", "--shell-completion", "-sc", "--resolve", "--version")
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Compose the config from the command line before Hydra does, so that a bad override is
+    one line and exit status 2 instead of Hydra's multi-line report (skipped when Hydra's
+    own flags are used, e.g. by Lightning's DDP launcher)."""
+    if any(arg.split("=")[0] in HYDRA_FLAGS for arg in argv):
+        return
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with hydra.initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            hydra.compose(config_name="config", overrides=list(argv))
+    except (HydraException, OmegaConfBaseException, ValueError) as error:
+        fail(error, EXIT_USER_ERROR)
+
+
+def main() -> None:
+    check_overrides(sys.argv[1:])
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -85,12 +85,25 @@ def collate_pairs(items: Sequence[tuple[list[int], list[int], str]]) -> Translat
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar length, so that padding stays small.
 
-    Training order: each epoch shuffles the items (seeded by ``seed + epoch``), sorts them by
-    length inside pools of ``pool_batches`` batches, cuts batches, and shuffles the batches.
+    Training order (``shuffle=True``), a new one every epoch, seeded by ``seed + epoch``:
+
+    * ``unit="sentences"``: shuffle the items, sort them by length inside pools of
+      ``pool_batches`` batches, cut batches of ``batch_size`` sentences, shuffle the batches.
+    * ``unit="tokens"``: sort all items by length, ties broken at random, and cut batches
+      of at most ``batch_size`` tokens (``max_len * n_sentences``), then shuffle the batches.
+      Cutting the globally sorted order gives every epoch the same number of batches (only
+      their members change), so the length Lightning reads once holds for every epoch and
+      no batch is ever lost or repeated.
+
     Evaluation order (``shuffle=False``): sorted by length, deterministic.
-    ``batch_size`` counts sentences, or tokens (``max_len * n_sentences`` per batch) when
-    ``unit="tokens"``. Under DDP each replica takes every ``num_replicas``-th batch.
-    After a mid-epoch resume, :meth:`skip` drops the batches already trained on.
+
+    Under DDP, in training each replica takes every ``num_replicas``-th batch, and the
+    batches beyond a multiple of ``num_replicas`` are left out so that every replica takes
+    the same number of steps; in evaluation each replica takes every ``num_replicas``-th
+    item of the sorted order and nothing is left out.
+
+    The sampler counts epochs itself (each pass is the next epoch); :meth:`set_position`
+    makes the next pass continue a given epoch after its first ``batches`` batches (resume).
     """
 
     def __init__(
@@ -109,9 +122,14 @@ class BucketBatchSampler(Sampler[list[int]]):
             raise ValueError(f"unknown batch unit {unit!r}: use data.batch_unit=sentences or tokens")
         if batch_size < 1:
             raise ValueError(f"batch size must be positive, got {batch_size}")
+        if not shuffle and num_replicas > 1 and len(lengths) < num_replicas:
+            raise ValueError(
+                f"an evaluation split of {len(lengths)} items cannot be shared by {num_replicas} "
+                "processes: use fewer trainer.devices or a larger dev/test split"
+            )
         if unit == "tokens" and lengths and batch_size < max(lengths):
             raise ValueError(
-                f"a token budget of {batch_size} cannot hold the longest pair ({max(lengths)} "
+                f"a token budget of {batch_size} cannot hold the longest item ({max(lengths)} "
                 "tokens): raise data.batch_size or lower data.max_length"
             )
         self.lengths = list(lengths)
@@ -119,6 +137,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.pool_batches = pool_batches
         self.num_replicas, self.rank = num_replicas, rank
         self.epoch = 0
+        self.pass_epoch: int | None = None
         self._skip = 0
         self._cache: tuple[int, list[list[int]]] | None = None
 
@@ -129,6 +148,15 @@ class BucketBatchSampler(Sampler[list[int]]):
     def skip(self, num_batches: int) -> None:
         """Leave out the first ``num_batches`` batches of the next pass (mid-epoch resume)."""
         self._skip = num_batches
+
+    def set_position(self, epoch: int, batches_done: int) -> None:
+        """Continue epoch ``epoch`` after its first ``batches_done`` batches; an epoch
+        already finished moves on to the next one."""
+        self.set_epoch(epoch)
+        if batches_done >= len(self._epoch_batches()):
+            self.set_epoch(epoch + 1)
+            batches_done = 0
+        self.skip(batches_done)
 
     def _cut(self, ordered: list[int]) -> list[list[int]]:
         batches, current, longest = [], [], 0
@@ -152,18 +180,25 @@ class BucketBatchSampler(Sampler[list[int]]):
             return self._cache[1]
         indices = list(range(len(self.lengths)))
         if not self.shuffle:
-            batches = self._cut(sorted(indices, key=lambda i: (self.lengths[i], i)))
+            ordered = sorted(indices, key=lambda i: (self.lengths[i], i))
+            # Items, not batches, are dealt out: every replica gets a share as long as there
+            # are at least as many items as replicas (a replica without a batch would skip
+            # the evaluation and leave the others waiting in its reduction).
+            batches = self._cut(ordered[self.rank :: self.num_replicas])
         else:
             rng = random.Random(self.seed + self.epoch)
             rng.shuffle(indices)
-            pool = self.pool_batches * (self.batch_size if self.unit == "sentences" else 
-                                        max(1, self.batch_size // max(1, _mean(self.lengths))))
-            batches = []
-            for start in range(0, len(indices), pool):
-                chunk = sorted(indices[start : start + pool], key=lambda i: self.lengths[i])
-                batches.extend(self._cut(chunk))
+            if self.unit == "tokens":
+                # A stable sort of a shuffled list: sorted by length, ties in random order.
+                batches = self._cut(sorted(indices, key=lambda i: self.lengths[i]))
+            else:
+                pool = self.pool_batches * self.batch_size
+                batches = []
+                for start in range(0, len(indices), pool):
+                    chunk = sorted(indices[start : start + pool], key=lambda i: self.lengths[i])
+                    batches.extend(self._cut(chunk))
             rng.shuffle(batches)
-        if self.num_replicas > 1:
+        if self.num_replicas > 1 and self.shuffle:
             usable = len(batches) - len(batches) % self.num_replicas
             batches = batches[self.rank : usable : self.num_replicas]
         self._cache = (self.epoch, batches)
@@ -172,6 +207,7 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._epoch_batches()[self._skip :]
         self._skip = 0
+        self.pass_epoch = self.epoch
         if self.shuffle:
             # Each pass is a new epoch. Counting here, rather than waiting for set_epoch,
             # matters: Lightning only calls set_epoch on a batch sampler's inner sampler.
@@ -179,11 +215,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         return iter(batches)
 
     def __len__(self) -> int:
+        """Batches in the next pass, before any :meth:`skip`; the same for every epoch."""
         return len(self._epoch_batches())
-
-
-def _mean(values: Sequence[int]) -> int:
-    return max(1, round(sum(values) / max(1, len(values))))
 
 
 def bucketed_loader(
@@ -194,36 +227,32 @@ def bucketed_loader(
     unit: str = "sentences",
     shuffle: bool = False,
     seed: int = 0,
-    trainer: Any = None,
+    num_replicas: int = 1,
+    rank: int = 0,
+    start: tuple[int, int] | None = None,
     num_workers: int = 0,
 ) -> DataLoader:
     """A DataLoader over length buckets of ``dataset`` (which has ``lengths()``).
 
-    For training (``shuffle=True``) with a Lightning ``trainer``, batches are sharded over
-    the DDP replicas and, after a mid-epoch resume, the interrupted epoch continues where it
-    stopped: same order, without the batches already trained on.
+    :param num_replicas: DDP world size; this loader yields rank ``rank``'s share of batches.
+    :param start: ``(epoch, batches_done)`` to continue an interrupted training epoch.
+
+    The loader has its own random generator: making its iterator draws nothing from torch's
+    global one, whose state must depend only on the training steps for an exact resume.
     """
-    replicas, rank = (trainer.world_size, trainer.global_rank) if shuffle and trainer is not None else (1, 0)
     sampler = BucketBatchSampler(
-        dataset.lengths(), batch_size, unit=unit, shuffle=shuffle, seed=seed, num_replicas=replicas, rank=rank
+        dataset.lengths(), batch_size, unit=unit, shuffle=shuffle, seed=seed, num_replicas=num_replicas, rank=rank
     )
-    if shuffle and trainer is not None:
-        resume_mid_epoch(sampler, trainer)
+    if start is not None:
+        epoch, done = start
+        sampler.set_position(epoch, done)
+        if done:
+            log.info("resuming epoch %d after the %d batches already trained on", epoch, done)
     return DataLoader(
         dataset,
         batch_sampler=sampler,
         collate_fn=collate_fn,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
+        generator=torch.Generator().manual_seed(seed),
     )
-
-
-def resume_mid_epoch(sampler: BucketBatchSampler, trainer: Any) -> None:
-    """Position ``sampler`` where a restored Lightning ``trainer`` left its epoch."""
-    if not trainer.fit_loop.restarting:
-        return
-    sampler.set_epoch(trainer.current_epoch)
-    done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-    if done:
-        log.info("resuming mid-epoch: skipping %d batches already trained on", done)
-        sampler.skip(done)

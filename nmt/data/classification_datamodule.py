@@ -111,6 +111,8 @@ class ClassificationDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        # Evaluation batches are shared out over DDP ranks; a small dev set may leave a rank none.
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         self.cfg = data
         self.tokenizer_cfg = tokenizer_cfg
         self.tokenizer = tokenizer
@@ -118,6 +120,7 @@ class ClassificationDataModule(L.LightningDataModule):
         self.splits: dict[str, Labelled] = {}
         self.report: ReadReport | None = None
         self.datasets: dict[str, LabelledDataset] = {}
+        self.train_start: tuple[int, int] | None = None  # (epoch, batches done): set on resume
 
     @classmethod
     def from_config(cls, cfg: Any, tokenizers: Any = None) -> "ClassificationDataModule":
@@ -192,7 +195,9 @@ class ClassificationDataModule(L.LightningDataModule):
             unit=self.cfg.get("batch_unit", "sentences"),
             shuffle=shuffle,
             seed=self.seed,
-            trainer=self.trainer,
+            num_replicas=self.trainer.world_size if self.trainer else 1,
+            rank=self.trainer.global_rank if self.trainer else 0,
+            start=self.train_start if shuffle else None,
             num_workers=int(self.cfg.get("num_workers", 0)),
         )
 

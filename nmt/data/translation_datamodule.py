@@ -37,6 +37,8 @@ class TranslationDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        # Evaluation batches are shared out over DDP ranks; a small dev set may leave a rank none.
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         self.cfg = data
         self.tokenizer_cfg = tokenizer
         self.tokenizers = tokenizers
@@ -45,6 +47,7 @@ class TranslationDataModule(L.LightningDataModule):
         self.report: ReadReport | None = None
         self.datasets: dict[str, PairDataset] = {}
         self.num_filtered = 0
+        self.train_start: tuple[int, int] | None = None  # (epoch, batches done): set on resume
 
     # -- corpus and tokenizers -------------------------------------------------------------
     def corpus_path(self) -> Path:
@@ -134,7 +137,9 @@ class TranslationDataModule(L.LightningDataModule):
             unit=self.cfg.get("batch_unit", "sentences"),
             shuffle=shuffle,
             seed=self.seed,
-            trainer=self.trainer,
+            num_replicas=self.trainer.world_size if self.trainer else 1,
+            rank=self.trainer.global_rank if self.trainer else 0,
+            start=self.train_start if shuffle else None,
             num_workers=int(self.cfg.get("num_workers", 0)),
         )
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
-from nmt.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.data.classification_batching import ClassificationBatch
 from nmt.data.tokenizers import Tokenizer
 from nmt.evaluation.classification import confusion_matrix, per_class_scores
 from nmt.modules.classifier import ClassifierOutput, TextClassifier, predicted_classes
-from nmt.tasks.optim import build_optimizer, build_plateau, configure
+from nmt.tasks.base import TrainingTask
+from nmt.training.distributed import sum_across_ranks
 
-PLATEAU_KEY = "lr_plateau"
 MONITOR = "val/f1"  # macro-F1: equals accuracy's ranking on balanced data, robust on SMS spam
 
 
@@ -32,19 +30,25 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, label_smooth
     return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
 
 
-class ClassificationTask(L.LightningModule):
+class ClassificationTask(TrainingTask):
     """Trains a :class:`TextClassifier`; validates with loss, accuracy and macro-F1.
 
     With ``model.encoder.init_from`` set (and no ``ckpt_path`` to resume from), the embedding
     and encoder are initialised from that translation checkpoint; ``tokenizer`` must then be
     its source tokenizer (the datamodule takes care of that).
 
+    Under DDP each rank evaluates its share of the dev batches and the confusion matrix and
+    loss are summed across ranks, so the metrics equal those of a single process.
+
     :param config: the resolved run config (plain dict), stored in every checkpoint.
     """
 
+    task_name = "classification"
+    monitor = MONITOR
+    monitor_mode = "max"
+
     def __init__(self, config: Mapping[str, Any], tokenizer: Tokenizer) -> None:
-        super().__init__()
-        self.config = dict(config)
+        super().__init__(config)
         self.tokenizer = tokenizer
         self.label_names = list(config["data"]["labels"])
         model_cfg = config["model"]
@@ -67,16 +71,18 @@ class ClassificationTask(L.LightningModule):
             raise ValueError("model.encoder.freeze=true needs model.encoder.init_from=PATH to a translation checkpoint")
         self._confusion: torch.Tensor | None = None
         self._loss_sum, self._count = 0.0, 0
-        self.plateau = None
-        self._plateau_state: dict | None = None
+
+    def tokenizers(self) -> dict[str, Tokenizer]:
+        return {"source": self.tokenizer}
+
+    def extra_payload(self) -> dict[str, Any]:
+        return {"labels": list(self.label_names)}
 
     def forward(self, batch: ClassificationBatch) -> ClassifierOutput:
         return self.model(batch.src, batch.src_lengths)
 
-    def training_step(self, batch: ClassificationBatch, batch_idx: int) -> torch.Tensor:
-        loss = classification_loss(self(batch).logits, batch.labels, self.label_smoothing)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch.labels.numel())
-        return loss
+    def training_loss(self, batch: ClassificationBatch) -> tuple[torch.Tensor, int]:
+        return classification_loss(self(batch).logits, batch.labels, self.label_smoothing), batch.labels.numel()
 
     # -- evaluation (validation and test share it) --------------------------------------------
     def _start_eval(self) -> None:
@@ -91,15 +97,18 @@ class ClassificationTask(L.LightningModule):
         self._confusion += confusion_matrix(predicted_classes(logits).cpu(), batch.labels.cpu(), len(self.label_names))
 
     def _end_eval(self, stage: str) -> None:
-        if not self._count:
+        n = len(self.label_names)
+        totals = sum_across_ranks([self._loss_sum, self._count, *self._confusion.flatten().tolist()])
+        loss_sum, count = totals[0], int(totals[1])
+        if not count:
             return
-        confusion = self._confusion
+        confusion = torch.tensor(totals[2:], dtype=torch.float64).round().long().view(n, n)
         scores = per_class_scores(confusion)
-        self.log(f"{stage}/loss", self._loss_sum / self._count, sync_dist=True)
-        self.log(f"{stage}/acc", float(confusion.diag().sum()) / self._count, prog_bar=True, sync_dist=True)
-        self.log(f"{stage}/f1", sum(s["f1"] for s in scores) / len(scores), prog_bar=True, sync_dist=True)
+        self.log(f"{stage}/loss", loss_sum / count)
+        self.log(f"{stage}/acc", float(confusion.diag().sum()) / count, prog_bar=True)
+        self.log(f"{stage}/f1", sum(s["f1"] for s in scores) / len(scores), prog_bar=True)
         for name, score in zip(self.label_names, scores):
-            self.log(f"{stage}/f1_{name}", score["f1"], sync_dist=True)
+            self.log(f"{stage}/f1_{name}", score["f1"])
 
     def on_validation_epoch_start(self) -> None:
         self._start_eval()
@@ -109,10 +118,7 @@ class ClassificationTask(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._end_eval("val")
-        trainer = self._trainer
-        score = trainer.callback_metrics.get(MONITOR) if trainer else None
-        if self.plateau is not None and score is not None and not trainer.sanity_checking:
-            self.plateau.step(float(score))
+        self.after_validation()
 
     def on_test_epoch_start(self) -> None:
         self._start_eval()
@@ -136,23 +142,3 @@ class ClassificationTask(L.LightningModule):
         if encoder:
             groups.append({"params": encoder, "lr": float(cfg["lr"]) * scale, "name": "encoder"})
         return groups
-
-    def configure_optimizers(self):
-        cfg = self.config["optim"]
-        optimizer = build_optimizer(self.parameter_groups(), cfg)
-        # Stepped after each validation (see TranslationTask.configure_optimizers for why).
-        self.plateau = build_plateau(optimizer, cfg, mode="max")
-        if self.plateau is not None and self._plateau_state is not None:
-            self.plateau.load_state_dict(self._plateau_state)
-        # _trainer, not trainer: the property raises when no Trainer is attached (tests, tools).
-        return configure(optimizer, cfg, self._trainer.max_steps if self._trainer else None)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        payload = make_payload("classification", self.config, {"source": self.tokenizer})
-        payload["labels"] = list(self.label_names)
-        checkpoint[PAYLOAD_KEY] = payload
-        if self.plateau is not None:
-            checkpoint[PLATEAU_KEY] = self.plateau.state_dict()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._plateau_state = checkpoint.get(PLATEAU_KEY)

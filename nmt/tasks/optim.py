@@ -1,4 +1,15 @@
-"""Adam with a configurable learning-rate schedule (the ``optim`` config section)."""
+"""Adam, learning-rate schedules and gradient clipping (the ``optim`` config section).
+
+Schedules (``optim.schedule``), all with an optional linear warm-up of ``optim.warmup_steps``:
+
+* ``none``: constant rate after the warm-up.
+* ``plateau``: the rate is multiplied by ``plateau_factor`` when the dev metric has not
+  improved for ``plateau_patience`` validations (stepped by the task after each scheduled
+  validation, and only once the warm-up is over). The warm-up only touches the rate while it
+  lasts, so a plateau cut lasts: a per-step ``LambdaLR`` would reset it at the next step.
+* ``inverse_sqrt``: warm-up, then ``sqrt(warmup / step)``.
+* ``cosine``: warm-up, then cosine decay to ``min_lr`` at ``trainer.max_steps``.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +17,18 @@ import math
 from typing import Any, Iterable, Mapping
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
+
+SCHEDULES = ("none", "plateau", "inverse_sqrt", "cosine")
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Multiplier of the base rate at (0-based) ``step``: linear from 1/warmup to 1."""
     return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
 
 
 def step_schedule(name: str, cfg: Mapping[str, Any], total_steps: int | None):
-    """A per-step multiplier of the base learning rate, or None for a constant rate.
-
-    ``inverse_sqrt``: linear warm-up, then ``sqrt(warmup / step)``.
-    ``cosine``: linear warm-up, then cosine decay to ``min_lr`` at ``total_steps``.
-    """
+    """The per-step multiplier of ``inverse_sqrt`` and ``cosine``; None for the others."""
     warmup = int(cfg.get("warmup_steps", 0))
     if name == "inverse_sqrt":
         return lambda step: warmup_factor(step, warmup) * math.sqrt(max(warmup, 1) / max(step + 1, warmup, 1))
@@ -32,22 +42,43 @@ def step_schedule(name: str, cfg: Mapping[str, Any], total_steps: int | None):
             return warmup_factor(step, warmup) * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
         return cosine
-    if warmup:
-        return lambda step: warmup_factor(step, warmup)
     return None
 
 
+class LinearWarmup(LRScheduler):
+    """Linear warm-up of every group's rate over ``warmup_steps`` steps; afterwards it
+    leaves the rate alone, so that another schedule (plateau) can change it for good."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int, last_epoch: int = -1) -> None:
+        self.warmup_steps = int(warmup_steps)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        step = self.last_epoch
+        if step < self.warmup_steps:
+            return [base * warmup_factor(step, self.warmup_steps) for base in self.base_lrs]
+        if step == self.warmup_steps:
+            return list(self.base_lrs)
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+
 def build_optimizer(parameters: Iterable, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """Adam over trainable parameters (or over explicit parameter groups)."""
+    """Adam over trainable parameters (or over explicit parameter groups).
+
+    ``optim.fused`` (default true) runs one kernel for all parameters; clipping and the
+    non-finite guard unscale fp16 gradients themselves, so it works with every precision.
+    """
     params = list(parameters)
     if params and isinstance(params[0], torch.Tensor):
         params = [p for p in params if p.requires_grad]
+    fused = bool(cfg.get("fused", True))
     return torch.optim.Adam(
         params,
         lr=float(cfg["lr"]),
         betas=tuple(cfg.get("betas", (0.9, 0.999))),
         weight_decay=float(cfg.get("weight_decay", 0.0)),
-        fused=True,  # one kernel for all parameters, on CPU and GPU
+        fused=fused or None,
+        foreach=None if fused else True,
     )
 
 
@@ -66,8 +97,28 @@ def build_plateau(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], mode
 
 def configure(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], total_steps: int | None):
     """What ``LightningModule.configure_optimizers`` returns for the per-step schedules."""
-    multiplier = step_schedule(cfg.get("schedule", "none"), cfg, total_steps)
-    if multiplier is None:
+    name = cfg.get("schedule", "none")
+    multiplier = step_schedule(name, cfg, total_steps)
+    if multiplier is not None:
+        scheduler: LRScheduler = LambdaLR(optimizer, multiplier)
+    elif int(cfg.get("warmup_steps", 0)) > 0:
+        scheduler = LinearWarmup(optimizer, int(cfg["warmup_steps"]))
+    else:
         return optimizer
-    scheduler = LambdaLR(optimizer, multiplier)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def gradient_norm(
+    parameters: list[torch.Tensor], clip_value: float | None = None, algorithm: str | None = "norm"
+) -> torch.Tensor:
+    """The total L2 norm of the gradients (a 0-d tensor, may be inf/NaN), after clipping them
+    to ``clip_value`` (by total norm, or element-wise with ``algorithm="value"``); no sync."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    if clip_value and (algorithm or "norm") == "norm":
+        return torch.nn.utils.clip_grad_norm_(parameters, clip_value, foreach=True)
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g, dtype=torch.float32) for g in grads]))
+    if clip_value:
+        torch.nn.utils.clip_grad_value_(parameters, clip_value, foreach=True)
+    return norm

@@ -5,20 +5,18 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-import lightning as L
 import sacrebleu
 import torch
 
-from nmt.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.data.batching import TranslationBatch
 from nmt.data.tokenizers import PAD_ID, Tokenizer
 from nmt.decoding.greedy import greedy_decode
 from nmt.modules.seq2seq import Seq2Seq
+from nmt.tasks.base import TrainingTask
 from nmt.tasks.loss import smoothed_cross_entropy
-from nmt.tasks.optim import build_optimizer, build_plateau, configure
+from nmt.training.distributed import gather_objects, sum_across_ranks
 
 LOSS_LOADER, BLEU_LOADER = 0, 1
-PLATEAU_KEY = "lr_plateau"
 
 
 def sequence_loss(
@@ -36,15 +34,22 @@ def sequence_loss(
     return smoothed_cross_entropy(logits, targets, label_smoothing), int(targets.numel())
 
 
-class TranslationTask(L.LightningModule):
+class TranslationTask(TrainingTask):
     """Trains a :class:`Seq2Seq` with teacher forcing; validates with loss, perplexity and BLEU.
+
+    Under DDP each rank evaluates its share of the dev batches; the summed loss and token
+    counts, and the translations for BLEU, are combined across ranks, so the metrics equal
+    those of a single process.
 
     :param config: the resolved run config (plain dict), stored in every checkpoint.
     """
 
+    task_name = "translation"
+    monitor = "val/bleu"
+    monitor_mode = "max"
+
     def __init__(self, config: Mapping[str, Any], source_tokenizer: Tokenizer, target_tokenizer: Tokenizer):
-        super().__init__()
-        self.config = dict(config)
+        super().__init__(config)
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.model = Seq2Seq.from_config(
@@ -52,8 +57,9 @@ class TranslationTask(L.LightningModule):
         )
         self.label_smoothing = float(config.get("loss", {}).get("label_smoothing", 0.0))
         self._eval: dict[str, Any] = {}
-        self.plateau = None
-        self._plateau_state: dict | None = None
+
+    def tokenizers(self) -> dict[str, Tokenizer]:
+        return {"source": self.source_tokenizer, "target": self.target_tokenizer}
 
     def forward(self, batch: TranslationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(batch.src, batch.src_lengths, batch.tgt_in)
@@ -68,12 +74,10 @@ class TranslationTask(L.LightningModule):
         real = batch.tgt_out != PAD_ID
         return self.model.output_logits(states[real]), batch.tgt_out[real]
 
-    def training_step(self, batch: TranslationBatch, batch_idx: int) -> torch.Tensor:
+    def training_loss(self, batch: TranslationBatch) -> tuple[torch.Tensor, int]:
         logits, targets = self.real_token_logits(batch)
         loss_sum, tokens = sequence_loss(logits, targets, self.label_smoothing)
-        loss = loss_sum / max(tokens, 1)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch.src.size(0))
-        return loss
+        return loss_sum / max(tokens, 1), batch.src.size(0)
 
     # -- evaluation (validation and test share it) ----------------------------------------
     def _start_eval(self) -> None:
@@ -92,13 +96,17 @@ class TranslationTask(L.LightningModule):
 
     def _end_eval(self, stage: str) -> None:
         state = self._eval
-        if state.get("tokens"):
-            loss = state["nll"] / state["tokens"]
-            self.log(f"{stage}/loss", loss, sync_dist=True)
-            self.log(f"{stage}/ppl", math.exp(min(loss, 50.0)), sync_dist=True)
-        if state.get("hyps"):
-            bleu = sacrebleu.corpus_bleu(state["hyps"], [state["refs"]])
-            self.log(f"{stage}/bleu", bleu.score, prog_bar=True, sync_dist=True)
+        nll, tokens = sum_across_ranks([state.get("nll", 0.0), state.get("tokens", 0)])
+        if tokens:
+            loss = nll / tokens
+            self.log(f"{stage}/loss", loss)
+            self.log(f"{stage}/ppl", math.exp(min(loss, 50.0)))
+        shards = gather_objects((state.get("hyps", []), state.get("refs", [])))
+        hyps = [h for shard_hyps, _ in shards for h in shard_hyps]
+        refs = [r for _, shard_refs in shards for r in shard_refs]
+        if hyps:
+            bleu = sacrebleu.corpus_bleu(hyps, [refs])
+            self.log(f"{stage}/bleu", bleu.score, prog_bar=True)
 
     def on_validation_epoch_start(self) -> None:
         self._start_eval()
@@ -108,9 +116,7 @@ class TranslationTask(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._end_eval("val")
-        bleu = self.trainer.callback_metrics.get("val/bleu") if self.trainer else None
-        if self.plateau is not None and bleu is not None and not self.trainer.sanity_checking:
-            self.plateau.step(float(bleu))
+        self.after_validation()
 
     def on_test_epoch_start(self) -> None:
         self._start_eval()
@@ -120,26 +126,3 @@ class TranslationTask(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._end_eval("test")
-
-    # -- optimisation and checkpoints ----------------------------------------------------
-    def configure_optimizers(self):
-        cfg = self.config["optim"]
-        optimizer = build_optimizer(self.parameters(), cfg)
-        # The plateau schedule is stepped here after each validation, not by Lightning,
-        # whose step counter restarts every epoch while validation runs every N global steps.
-        self.plateau = build_plateau(optimizer, cfg, mode="max")
-        if self.plateau is not None and self._plateau_state is not None:
-            self.plateau.load_state_dict(self._plateau_state)
-        return configure(optimizer, cfg, self.trainer.max_steps if self.trainer else None)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint[PAYLOAD_KEY] = make_payload(
-            "translation",
-            self.config,
-            {"source": self.source_tokenizer, "target": self.target_tokenizer},
-        )
-        if self.plateau is not None:
-            checkpoint[PLATEAU_KEY] = self.plateau.state_dict()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._plateau_state = checkpoint.get(PLATEAU_KEY)

@@ -62,8 +62,50 @@ def test_misspelled_key_is_rejected_by_hydra():
         ("data.batch_unit=pages", "data.batch_unit"),
         ("optim.schedule=linear", "optim.schedule"),
         ("loss.label_smoothing=1.0", "label_smoothing"),
+        # combinations that used to fail only after the data was read
+        ("model.tie_embeddings=true model.embed_size=128", "tie_embeddings"),
+        ("optim.schedule=cosine", "trainer.max_steps"),
+        ("optim.schedule=cosine trainer.max_steps=100 optim.warmup_steps=100", "warmup_steps"),
+        ("model.hidden_size=255", "even model.hidden_size"),
+        ("data.batch_unit=tokens data.batch_size=40", "data.batch_size"),
+        ("optim.lr=0", "optim.lr"),
+        ("optim.lr=-1e-3", "optim.lr"),
+        ("optim.warmup_steps=-5", "optim.warmup_steps"),
+        ("optim.plateau_factor=1.5", "plateau_factor"),
+        ("attention.size=0", "attention.size"),
+        ("trainer.max_time=30min", "DD:HH:MM:SS"),
+        ("trainer.save_every_minutes=-1", "save_every_minutes"),
+        ("trainer.nonfinite_patience=-1", "nonfinite_patience"),
+        ("trainer.enable_progress_bar=sometimes", "enable_progress_bar"),
+        ("trainer.precision=8-mixed", "trainer.precision"),
+        ("trainer.accelerator=cpu trainer.devices=-1", "trainer.devices"),
+        ("threads=0", "threads"),
+        ("experiment=sms_bilstm_attn model.encoder.freeze=true", "init_from"),
+        ("experiment=sms_bilstm_attn data.batch_unit=tokens data.batch_size=100", "data.batch_size"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
-        validate_config(compose_config([override]))
+        validate_config(compose_config(override.split()))
+
+
+def test_gpu_recipe_without_cuda_is_refused_before_any_data_is_read():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ConfigError, match="trainer.accelerator=cpu"):
+        validate_config(compose_config(["trainer=gpu"]))
+    validate_config(compose_config(["trainer=gpu", "trainer.accelerator=cpu"]))
+    validate_config(compose_config(["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]))
+
+
+def test_torch_floor_in_pyproject_is_one_whose_features_we_use():
+    """Fused Adam on the CPU and torch.amp.GradScaler("cpu") came in torch 2.4."""
+    import re
+
+    from conftest import REPO
+
+    text = (REPO / "pyproject.toml").read_text()
+    floor = re.search(r'"torch>=([0-9.]+)', text).group(1)
+    assert tuple(int(part) for part in floor.split(".")[:2]) >= (2, 4)

@@ -71,8 +71,9 @@ def test_bad_override_fails_before_training(tiny_corpus, tmp_path):
          f"hydra.run.dir={tmp_path}"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "attention.type" in result.stderr and "bahdanau" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not (tmp_path / "checkpoints").exists()
 
 

@@ -1,0 +1,95 @@
+"""Build the ``lightning.Trainer`` of a run from the ``trainer`` config group.
+
+The group holds ``lightning.Trainer`` arguments plus a few of ours, taken out here:
+
+* ``save_every_minutes``: timed refresh of ``last.ckpt`` (:class:`LatestCheckpoint`);
+* ``nonfinite_patience``: consecutive non-finite steps that stop the run (read by the task);
+* ``progress_every_n_steps``: plain progress lines when there is no progress bar;
+* ``enable_progress_bar: auto``: a bar on a terminal, plain lines otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.precision import MixedPrecision
+
+from nmt.training.checkpointing import AtomicCheckpointIO, LatestCheckpoint
+from nmt.training.progress import ProgressLines, TokenThroughput, progress_bar_wanted
+from nmt.training.resume import ResumeState
+from nmt.training.validation import ScheduledEarlyStopping
+
+OUR_TRAINER_KEYS = ("save_every_minutes", "nonfinite_patience", "progress_every_n_steps")
+
+
+def runs_on_cpu(trainer_cfg: Mapping[str, Any]) -> bool:
+    accelerator = str(trainer_cfg.get("accelerator") or "auto")
+    return accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+
+
+def precision_arguments(trainer_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``precision=...`` for Lightning, or an explicit plugin where Lightning would not do
+    what was asked: it silently turns ``16-mixed`` on a CPU into bf16, while torch runs fp16
+    autocast and loss scaling on a CPU too (how the fp16 path is tested without a GPU)."""
+    precision = str(trainer_cfg.get("precision") or "32-true")
+    if precision in ("16-mixed", "16") and runs_on_cpu(trainer_cfg):
+        return {"plugins": [MixedPrecision("16-mixed", "cpu")]}
+    return {"precision": precision}
+
+
+def build_callbacks(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: str, progress_bar: bool) -> list[L.Callback]:
+    trainer_cfg = cfg["trainer"]
+    checkpoints = Path(run_dir) / "checkpoints"
+    callbacks: list[L.Callback] = [
+        ResumeState(),
+        ModelCheckpoint(
+            dirpath=checkpoints,
+            filename="best",
+            monitor=monitor,
+            mode=mode,
+            save_top_k=1,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        ),
+        LatestCheckpoint(checkpoints, trainer_cfg.get("save_every_minutes")),
+        LearningRateMonitor(logging_interval="step"),
+        TokenThroughput(window=int(trainer_cfg.get("log_every_n_steps") or 50)),
+    ]
+    if not progress_bar:
+        every = int(trainer_cfg.get("progress_every_n_steps") or 100)
+        callbacks.append(ProgressLines(every))
+    patience = (cfg.get("early_stopping") or {}).get("patience")
+    if patience:
+        callbacks.append(ScheduledEarlyStopping(monitor=monitor, mode=mode, patience=int(patience)))
+    return callbacks
+
+
+def build_trainer(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: str) -> L.Trainer:
+    """The Trainer for ``cfg`` (the whole resolved run config, as plain containers)."""
+    arguments = {k: v for k, v in dict(cfg["trainer"]).items() if k not in OUR_TRAINER_KEYS}
+    progress_bar = progress_bar_wanted(arguments.pop("enable_progress_bar", "auto"))
+    arguments.pop("precision", None)
+    arguments.update(precision_arguments(cfg["trainer"]))
+    arguments.setdefault("plugins", [])
+    arguments["plugins"] = [*arguments["plugins"], AtomicCheckpointIO()]
+    return L.Trainer(
+        **arguments,
+        enable_progress_bar=progress_bar,
+        default_root_dir=str(run_dir),
+        callbacks=build_callbacks(cfg, run_dir, monitor, mode, progress_bar),
+        logger=[
+            TensorBoardLogger(str(run_dir), name="tensorboard", version=""),
+            CSVLogger(str(run_dir), name="csv", version=""),
+        ],
+        use_distributed_sampler=False,  # our bucket sampler shards batches itself
+    )
+
+
+def find_callback(trainer: L.Trainer, kind: type) -> Any:
+    return next((cb for cb in trainer.callbacks if isinstance(cb, kind)), None)
+

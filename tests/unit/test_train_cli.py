@@ -1,0 +1,121 @@
+"""``python -m nmt.train`` as a user meets it: one-line errors with exit status 2 for what the
+user can fix, resume from ``ckpt_path`` alone, readable logs off a terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, compose_config, tiny_overrides
+from nmt.checkpoint import PAYLOAD_KEY
+from nmt.training.run_config import ResumeMismatch, overridden_keys, resumed_config
+
+
+def nmt_train(*arguments: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nmt.train", *arguments], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def cli_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
+    overrides = [o for o in tiny_overrides(corpus, run_dir, *extra) if not o.startswith("+run_dir")]
+    return [*overrides, f"hydra.run.dir={run_dir}"]
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("python -m nmt.train: error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    "override,fragments",
+    [
+        ("model.hiden_size=128", ["hiden_size"]),
+        ("experiment=no_such_preset", ["no_such_preset"]),
+        ("attention.type=luong", ["attention.type", "bahdanau"]),
+        ("model.hidden_size=abc", ["hidden_size"]),
+        ("optim.schedule=cosine", ["trainer.max_steps"]),
+        ("trainer=gpu", ["CUDA", "trainer.accelerator=cpu"]),
+    ],
+)
+def test_user_errors_before_training_are_one_line_with_exit_status_2(tiny_corpus, tmp_path, override, fragments):
+    if override == "trainer=gpu" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    result = nmt_train(*cli_overrides(tiny_corpus, tmp_path, "trainer.max_steps=-1"), override)
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_missing_corpus_is_one_line_naming_the_path(tmp_path):
+    result = nmt_train(f"data.path={tmp_path / 'nowhere.txt'}", f"hydra.run.dir={tmp_path}")
+    assert_one_line_error(result, "nowhere.txt", "data.path")
+
+
+def test_a_damaged_checkpoint_is_one_line(tiny_corpus, tmp_path):
+    damaged = tmp_path / "last.ckpt"
+    damaged.write_bytes(b"\x80\x02 not a checkpoint")
+    result = nmt_train(*cli_overrides(tiny_corpus, tmp_path / "run"), f"ckpt_path={damaged}")
+    assert_one_line_error(result, "last.ckpt")
+
+
+def test_full_traceback_with_hydra_full_error(tmp_path):
+    result = nmt_train(f"data.path={tmp_path / 'nowhere.txt'}", f"hydra.run.dir={tmp_path}",
+                       env={"HYDRA_FULL_ERROR": "1"})
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_resuming_with_other_model_sizes_lists_every_difference(tiny_corpus, tiny_translation_checkpoint, tmp_path):
+    result = nmt_train(*cli_overrides(tiny_corpus, tmp_path), f"ckpt_path={tiny_translation_checkpoint}",
+                       "model.hidden_size=32", "attention=dot")
+    assert_one_line_error(result, "model.hidden_size=32 (checkpoint: 64)", "attention.type='dot'")
+
+
+def test_resuming_a_translation_run_from_a_classification_checkpoint_is_refused(tiny_translation_checkpoint, tmp_path):
+    checkpoint = torch.load(tiny_translation_checkpoint, weights_only=True)
+    checkpoint[PAYLOAD_KEY]["task"] = checkpoint[PAYLOAD_KEY]["config"]["task"] = "classification"
+    foreign = tmp_path / "classifier.ckpt"
+    torch.save(checkpoint, foreign)
+    cfg = compose_config(["experiment=spm_bahdanau", f"ckpt_path={foreign}"])
+    with pytest.raises(ResumeMismatch, match=r"task='translation' \(checkpoint: 'classification'\)"):
+        resumed_config(cfg, compose_config(), overridden_keys(["experiment=spm_bahdanau"], REPO / "conf"))
+
+
+def test_resume_config_comes_from_the_checkpoint_with_command_line_changes_on_top(tiny_translation_checkpoint):
+    saved = torch.load(tiny_translation_checkpoint, weights_only=True)[PAYLOAD_KEY]["config"]
+    cfg = compose_config([f"ckpt_path={tiny_translation_checkpoint}", "trainer.max_steps=999", "trainer.max_time=null"])
+    resumed = resumed_config(cfg, compose_config(), {"trainer.max_steps", "trainer.max_time"})
+    assert resumed.model.hidden_size == saved["model"]["hidden_size"] == 64   # not the default 256
+    assert resumed.data.path == saved["data"]["path"]
+    assert resumed.trainer.max_steps == 999 and resumed.trainer.max_time is None
+    assert resumed.ckpt_path == str(tiny_translation_checkpoint)
+
+
+def test_ckpt_path_alone_resumes_in_the_runs_own_directory(tiny_corpus, tmp_path):
+    run_dir = tmp_path / "run"
+    first = nmt_train(*cli_overrides(tiny_corpus, run_dir, "trainer.max_steps=20", "test_after_training=false"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resumed = nmt_train(f"ckpt_path={last}", "trainer.max_steps=30")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert torch.load(last, weights_only=True)["global_step"] == 30
+    assert f"run directory: {run_dir}" in resumed.stderr + resumed.stdout
+
+
+def test_logs_off_a_terminal_have_plain_progress_lines_and_no_bar_redraws(tiny_corpus, tmp_path):
+    result = nmt_train(*cli_overrides(tiny_corpus, tmp_path, "trainer.max_steps=30", "test_after_training=false",
+                                      "trainer.enable_progress_bar=auto", "trainer.progress_every_n_steps=10"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "\r" not in output
+    progress = [line for line in output.splitlines() if "step 20/30 |" in line]
+    assert progress and "loss " in progress[0] and "elapsed" in progress[0] and "ETA" in progress[0]
