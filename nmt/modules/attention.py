@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nmt.modules.precision import autocast_disabled, full_precision
+
 ATTENTION_TYPES = ("bahdanau", "dot", "general")
 
 
@@ -53,7 +55,8 @@ class Attention(nn.Module):
         :return: ``context`` (batch, memory_size) in memory's dtype and ``weights``
             (batch, src_len) float32, zero at padding, summing to 1 over real tokens.
         """
-        scores = self.score(query, keys).float()
+        with autocast_disabled(query):  # scores in float32 (keys were promoted once, in encode)
+            scores = self.score(full_precision(query), full_precision(keys)).float()
         scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         # Zero the padded memory too: its weight is exactly 0, but 0 x NaN (or inf) is NaN,
