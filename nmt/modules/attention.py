@@ -8,7 +8,7 @@ Every mechanism scores a decoder query against the encoder's states:
 
 then ``alpha = softmax_j(score)`` over real (unpadded) source positions and
 ``context = sum_j alpha_j h_j``. Whatever depends only on the encoder states (``W_k h`` or
-``W h``) is computed once per batch by :meth:`Attention.project_keys`, not at every step.
+``W h``) is computed once per batch by :meth:`Attention.prepare`, not at every step.
 Scores and the softmax are computed in float32, so fp16/bf16 autocast cannot overflow them.
 """
 
@@ -34,6 +34,17 @@ class Attention(nn.Module):
         """:param memory: (batch, src_len, memory_size). :return: keys (batch, src_len, key_size)."""
         raise NotImplementedError
 
+    def prepare(self, memory: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What :meth:`forward` needs, computed once per batch rather than at every step.
+
+        :param memory: (batch, src_len, memory_size) encoder states. :param mask: (batch, src_len).
+        :return: ``keys`` (batch, src_len, key_size), float32 or wider, and ``memory`` with
+            its padded positions zeroed: their weight is exactly 0, but 0 x NaN (or inf) is
+            NaN, and the weighted sum would spread it to the whole sentence's context.
+        """
+        memory = memory.masked_fill(~mask.unsqueeze(-1), 0.0)
+        return full_precision(self.project_keys(memory)), memory
+
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """:param query: (batch, query_size). :param keys: (batch, src_len, key_size).
         :return: unnormalised scores (batch, src_len)."""
@@ -49,19 +60,17 @@ class Attention(nn.Module):
         """Attend from one query per sentence.
 
         :param query: (batch, query_size) decoder state.
-        :param keys: (batch, src_len, key_size) from :meth:`project_keys`.
-        :param memory: (batch, src_len, memory_size) encoder states (the values).
+        :param keys: (batch, src_len, key_size) from :meth:`prepare`.
+        :param memory: (batch, src_len, memory_size) encoder states (the values), finite at
+            padded positions (:meth:`prepare` zeroes them).
         :param mask: (batch, src_len) bool, True at real source tokens.
         :return: ``context`` (batch, memory_size) in memory's dtype and ``weights``
             (batch, src_len) float32, zero at padding, summing to 1 over real tokens.
         """
         with autocast_disabled(query):  # scores in float32 (keys were promoted once, in encode)
-            scores = self.score(full_precision(query), full_precision(keys)).float()
+            scores = self.score(full_precision(query), full_precision(keys)).float()  # no-op casts for prepared keys
         scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
-        # Zero the padded memory too: its weight is exactly 0, but 0 x NaN (or inf) is NaN,
-        # and the bmm would spread it to the whole sentence's context.
-        memory = memory.masked_fill(~mask.unsqueeze(-1), 0.0)
         context = torch.bmm(weights.unsqueeze(1).to(memory.dtype), memory).squeeze(1)
         return context, weights
 

@@ -12,7 +12,6 @@ from nmt.modules.attention import build_attention
 from nmt.modules.decoder import AttentionDecoder, DecoderState, EncodedSource
 from nmt.modules.encoder import RNNEncoder
 from nmt.modules.initialization import initialize_from_config
-from nmt.modules.precision import full_precision
 
 
 def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -110,8 +109,7 @@ class Seq2Seq(nn.Module):
         :return: the encoded source and the decoder's initial state."""
         memory, final = self.encoder(self.embed_dropout(self.src_embed(src)), src_lengths)
         mask = padding_mask(src_lengths.to(src.device), src.size(1))
-        # Projected once per batch (in the autocast dtype), then kept in float32 for the scores.
-        keys = full_precision(self.decoder.attention.project_keys(memory))
+        keys, memory = self.decoder.attention.prepare(memory, mask)
         return EncodedSource(memory, keys, mask), self.decoder.init_state(final)
 
     def decode_step(

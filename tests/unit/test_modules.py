@@ -97,12 +97,12 @@ def test_non_finite_values_at_padded_positions_do_not_reach_context_or_weights(k
     memory[2, 2:] = 0.0
     mask = padding_mask(torch.tensor([6, 4, 2]), 6)
     query = torch.randn(3, 16)
-    clean_context, clean_weights = attention(query, attention.project_keys(memory), memory, mask)
+    clean_context, clean_weights = attention(query, *attention.prepare(memory, mask), mask)
 
     dirty = memory.clone()
     dirty[1, 4:] = garbage
     dirty[2, 2:] = garbage
-    context, weights = attention(query, attention.project_keys(dirty), dirty, mask)  # memory and keys
+    context, weights = attention(query, *attention.prepare(dirty, mask), mask)  # memory and keys
     assert torch.isfinite(context).all() and torch.isfinite(weights).all()
     torch.testing.assert_close(context, clean_context)
     torch.testing.assert_close(weights, clean_weights)
