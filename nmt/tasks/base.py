@@ -87,11 +87,11 @@ class TrainingTask(L.LightningModule):
         if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
             scaler.unscale_(optimizer)
         parameters = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        algorithm = str(gradient_clip_algorithm.value if hasattr(gradient_clip_algorithm, "value") else gradient_clip_algorithm or "norm")
+        algorithm = getattr(gradient_clip_algorithm, "value", gradient_clip_algorithm) or "norm"
         norm = gradient_norm(parameters, gradient_clip_val, algorithm)
         loss = self._step_loss if self._step_loss is not None else torch.zeros(())
-        values = torch.stack([loss.float().reshape(()), norm.float().to(loss.device).reshape(())]).tolist()
-        loss_value, norm_value = values
+        # One device-to-host copy for both values: the only sync this adds to a step.
+        loss_value, norm_value = torch.stack([loss.float().reshape(()), norm.float().to(loss.device).reshape(())]).tolist()
         self.log("train/grad_norm", norm_value, batch_size=1)
         bad = not (math.isfinite(loss_value) and math.isfinite(norm_value))
         if scaler is not None and math.isfinite(loss_value) and scaler.get_scale() >= 1.0:
@@ -104,9 +104,8 @@ class TrainingTask(L.LightningModule):
             return
         for parameter in parameters:
             parameter.grad = None  # the optimiser skips parameters without a gradient
-        lr = optimizer.param_groups[0]["lr"]
-        if self.nonfinite.record(self.trainer.global_step, loss_value, norm_value, lr):
-            self.divergence = self.nonfinite.message(self.trainer.global_step, lr)
+        if self.nonfinite.record(self.trainer.global_step, loss_value, norm_value):
+            self.divergence = self.nonfinite.message(self.trainer.global_step, optimizer.param_groups[0]["lr"])
             self.trainer.should_stop = True
         self.log("train/skipped_steps", float(self.nonfinite.skipped), batch_size=1)
 

@@ -39,7 +39,7 @@ class NonFiniteSteps:
     consecutive: int = 0
     first_of_streak: int | None = None
 
-    def record(self, step: int, loss: float, grad_norm: float, lr: float) -> bool:
+    def record(self, step: int, loss: float, grad_norm: float) -> bool:
         """Note step ``step`` as skipped; True when the run must stop."""
         self.skipped += 1
         self.consecutive += 1
