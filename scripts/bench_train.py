@@ -1,11 +1,14 @@
-"""Measure training throughput (target tokens per second) of a translation experiment.
+"""Measure training throughput (target tokens per second) of an experiment, through the very
+Lightning Trainer that ``python -m nmt.train`` builds (precision plugin, clipping, fused or
+foreach Adam, the non-finite guard), with validation and checkpoints left out of the clock.
 
     python scripts/bench_train.py --data /path/to/fra.txt.xz [--experiment spm_bahdanau]
-        [--steps 200] [--warmup 20] [--threads 2] [--device cpu] [override ...]
+        [--steps 200] [--warmup 20] [--threads 1] [--device cpu|cuda] [override ...]
+    python scripts/bench_train.py --data ../shared/data/fra.txt.xz --threads 1 trainer.precision=bf16-mixed
+    python scripts/bench_train.py --data ../shared/data/fra.txt.xz trainer.precision=16-mixed optim.fused=false
 
-Runs real training steps (forward, backward, gradient clipping, Adam) on length-bucketed
-batches of the experiment's training split, exactly as ``python -m nmt.train`` would, but
-without validation, logging or checkpoints, and prints one JSON line with the figures.
+The clock runs from each training batch's start to its end (forward, backward, clipping,
+optimiser step) and skips the first ``--warmup`` batches. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -13,18 +16,44 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tempfile
 import time
 from pathlib import Path
 
+import lightning as L
 import torch
-
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from nmt.data.translation_datamodule import TranslationDataModule
-from nmt.tasks.optim import build_optimizer
-from nmt.tasks.translation import TranslationTask, sequence_loss
+from nmt.config import validate_config
+from nmt.tasks import registry
+from nmt.training.trainer import build_trainer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+class StepClock(L.Callback):
+    """Seconds and target tokens of the training batches after the first ``warmup``."""
+
+    def __init__(self, warmup: int, device: str) -> None:
+        self.warmup, self.device = warmup, device
+        self.seconds, self.tokens, self.steps, self._start, self._seen = 0.0, 0, 0, 0.0, 0
+
+    def _sync(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._sync()
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._sync()
+        self._seen += 1
+        if self._seen > self.warmup:
+            self.seconds += time.perf_counter() - self._start
+            self.tokens += batch.num_target_tokens
+            self.steps += 1
 
 
 def main() -> None:
@@ -34,51 +63,46 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="timed steps")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model.hidden_size=512")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.precision=bf16-mixed")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    bench = [
+        f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}",
+        f"trainer.max_steps={args.warmup + args.steps}", "trainer.max_time=null", "trainer.limit_val_batches=0",
+        "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false", "trainer.save_every_minutes=0",
+        "early_stopping.patience=null", "test_after_training=false",
+    ]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"experiment={args.experiment}", f"data.path={args.data}", *args.overrides])
-    torch.manual_seed(int(cfg.seed))
-    datamodule = TranslationDataModule(cfg.data, cfg.tokenizer, seed=int(cfg.seed))
-    datamodule.setup("fit")
-    from omegaconf import OmegaConf
-
-    task = TranslationTask(OmegaConf.to_container(cfg, resolve=True), *datamodule.build_tokenizers())
-    model = task.to(args.device).train()
-    optimizer = build_optimizer(model.parameters(), cfg.optim)
-    loader = iter(datamodule.train_dataloader())
-    tokens, seconds = 0, 0.0
-    for step in range(args.warmup + args.steps):
-        batch = next(loader)
-        batch = batch.to(args.device)
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        logits, targets = task.real_token_logits(batch)
-        loss_sum, count = sequence_loss(logits, targets, task.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        (loss_sum / count).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.trainer.gradient_clip_val))
-        optimizer.step()
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        if step >= args.warmup:
-            seconds += time.perf_counter() - start
-            tokens += count
+        cfg = compose("config", overrides=[f"experiment={args.experiment}", f"data.path={args.data}",
+                                           *bench, *args.overrides])
+    validate_config(cfg)
+    L.seed_everything(int(cfg.seed), verbose=False)
+    spec = registry.get(cfg.task)
+    datamodule = spec.datamodule(cfg, None)
+    tokenizers = datamodule.build_tokenizers()
+    config = OmegaConf.to_container(cfg, resolve=True)
+    task = spec.task(config, tokenizers)
+    clock = StepClock(args.warmup, args.device)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = build_trainer(config, Path(run_dir), task.monitor, task.monitor_mode)
+        trainer.callbacks.append(clock)
+        trainer.fit(task, datamodule=datamodule)
     report = {
         "experiment": args.experiment,
         "overrides": args.overrides,
         "device": args.device,
+        "precision": str(cfg.trainer.precision),
+        "fused_adam": bool(cfg.optim.get("fused", True)),
         "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "batch_size": int(cfg.data.batch_size),
-        "steps": args.steps,
-        "target_tokens": tokens,
-        "seconds": round(seconds, 2),
-        "target_tokens_per_s": round(tokens / seconds, 1),
+        "batch_unit": str(cfg.data.get("batch_unit", "sentences")),
+        "steps": clock.steps,
+        "target_tokens": clock.tokens,
+        "seconds": round(clock.seconds, 2),
+        "target_tokens_per_s": round(clock.tokens / max(clock.seconds, 1e-9), 1),
     }
     print(json.dumps(report))
 
