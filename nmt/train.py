@@ -34,12 +34,37 @@ PROG = "python -m nmt.train"
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 EXIT_USER_ERROR, EXIT_DIVERGED = 2, 1
 
-# Lightning cannot see that our batch sampler continues an interrupted epoch by itself
-# (nmt.training.resume.ResumeState; tested to give the same weights as an uninterrupted run).
-warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
-# Evaluation metrics are reduced across DDP ranks by the tasks themselves (nmt.training.distributed).
-warnings.filterwarnings("ignore", message=r".*It is recommended to use `self.log\('(val|test)/.*sync_dist=True.*")
 OmegaConf.register_new_resolver("nmt_run_dir", run_dir_resolver, replace=True)
+
+
+def silence_known_warnings() -> None:
+    """Warnings that are wrong or unactionable here. Called after Lightning is imported:
+    its import installs warning filters of its own, which would take precedence."""
+    # Our batch sampler continues an interrupted epoch by itself (nmt.training.resume).
+    warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
+    # Evaluation metrics are reduced across DDP ranks by the tasks (nmt.training.distributed).
+    warnings.filterwarnings("ignore", message=r".*It is recommended to use `self.log\('(val|test)/.*sync_dist=True.*")
+    # A deprecation inside Lightning's own code.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+
+class _DropTips(logging.Filter):
+    """Lightning's advertisements ("Tip: ... try installing litlogger") are not our log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def route_lightning_logs() -> None:
+    """Under Hydra, Lightning's messages go through Hydra's handlers (console and train.log)
+    once, instead of also through Lightning's own console handler (installed when Lightning
+    is imported), which printed each twice."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
 
 
 def run_directory(cfg: DictConfig) -> Path:
@@ -82,13 +107,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     :raises TrainingDiverged: the run stopped on non-finite losses or gradients.
     """
-    from nmt.tasks import registry  # heavy imports after the config checks
+    cfg = prepare_config(cfg)
+    import lightning as L  # heavy imports after the config checks: a bad config fails fast
+
+    if HydraConfig.initialized():
+        route_lightning_logs()
+    from nmt.tasks import registry
     from nmt.training.trainer import build_trainer
 
-    cfg = prepare_config(cfg)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    import lightning as L
+
+    silence_known_warnings()
 
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = run_directory(cfg)
