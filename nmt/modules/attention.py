@@ -46,8 +46,8 @@ class Attention(nn.Module):
         return full_precision(self.project_keys(memory)), memory
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """:param query: (batch, query_size). :param keys: (batch, src_len, key_size).
-        :return: unnormalised scores (batch, src_len)."""
+        """:param query: (batch, queries, query_size). :param keys: (batch, src_len, key_size).
+        :return: unnormalised scores (batch, queries, src_len)."""
         raise NotImplementedError
 
     def forward(
@@ -57,21 +57,26 @@ class Attention(nn.Module):
         memory: torch.Tensor,
         mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attend from one query per sentence.
+        """Attend from one query per sentence (a decoder step), or from several (all target
+        positions at once, when they do not depend on each other).
 
-        :param query: (batch, query_size) decoder state.
+        :param query: (batch, query_size) or (batch, queries, query_size) decoder states.
         :param keys: (batch, src_len, key_size) from :meth:`prepare`.
         :param memory: (batch, src_len, memory_size) encoder states (the values), finite at
             padded positions (:meth:`prepare` zeroes them).
         :param mask: (batch, src_len) bool, True at real source tokens.
-        :return: ``context`` (batch, memory_size) in memory's dtype and ``weights``
-            (batch, src_len) float32, zero at padding, summing to 1 over real tokens.
+        :return: ``context`` (batch, [queries,] memory_size) in memory's dtype and ``weights``
+            (batch, [queries,] src_len) float32, zero at padding, summing to 1 over real tokens.
         """
-        with autocast_disabled(query):  # scores in float32 (keys were promoted once, in encode)
-            scores = self.score(full_precision(query), full_precision(keys)).float()  # no-op casts for prepared keys
-        scores = scores.masked_fill(~mask, float("-inf"))
+        single = query.dim() == 2
+        queries = query.unsqueeze(1) if single else query
+        with autocast_disabled(query):  # scores in float32 (keys were promoted once, in prepare)
+            scores = self.score(full_precision(queries), full_precision(keys)).float()
+        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=-1)
-        context = torch.bmm(weights.unsqueeze(1).to(memory.dtype), memory).squeeze(1)
+        context = torch.bmm(weights.to(memory.dtype), memory)
+        if single:
+            return context.squeeze(1), weights.squeeze(1)
         return context, weights
 
 
@@ -87,9 +92,19 @@ class BahdanauAttention(Attention):
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
         return self.key_layer(memory)
 
+    # Elements of the (batch, queries, src_len, attention_size) energy tensor made at once:
+    # scoring all target positions of a long (character-level) batch is done in slices.
+    MAX_ENERGY_ELEMENTS = 1 << 23
+
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        energy = torch.tanh(keys + self.query_layer(query).unsqueeze(1))
-        return self.energy_layer(energy).squeeze(-1)
+        projected = self.query_layer(query)  # (batch, queries, attention_size)
+        batch, queries, size = projected.shape
+        chunk = max(1, self.MAX_ENERGY_ELEMENTS // max(1, batch * keys.size(1) * size))
+        scores = [
+            self.energy_layer(torch.tanh(keys.unsqueeze(1) + projected[:, start : start + chunk].unsqueeze(2))).squeeze(-1)
+            for start in range(0, queries, chunk)
+        ]
+        return scores[0] if len(scores) == 1 else torch.cat(scores, dim=1)
 
 
 class DotAttention(Attention):
@@ -107,7 +122,7 @@ class DotAttention(Attention):
         return memory
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)
+        return torch.bmm(query, keys.transpose(1, 2))
 
 
 class GeneralAttention(DotAttention):

@@ -1,17 +1,27 @@
-"""Attentional recurrent decoder with input feeding (Luong et al., 2015).
+"""Attentional recurrent decoder (Luong et al., 2015), with or without input feeding.
 
 One step, for target position t:
 
-    x_t      = [embed(y_{t-1}); h~_{t-1}]             (input feeding)
-    s_t      = RNN(x_t, s_{t-1})                       (stacked LSTM/GRU cells)
+    x_t      = [embed(y_{t-1}); h~_{t-1}]             (input feeding; without it x_t = embed(y_{t-1}))
+    s_t      = RNN(x_t, s_{t-1})                       (stacked LSTM/GRU layers)
     c_t, a_t = attention(s_t, encoder states)
     h~_t     = tanh(W_c [s_t; c_t])                    (attentional state, fed to the output layer)
 
 The first state comes from a bridge: ``tanh(W_b h_enc)`` of the encoder's final state.
 
-Mixed precision: the cells' matrix products run in the autocast dtype (bf16/fp16), but the
-gate nonlinearities and the recurrent state (h, c, and the fed-back h~) are float32, so
-rounding errors do not accumulate over the steps of a long sentence.
+Training over a known target (:meth:`AttentionDecoder.teacher_forced`) avoids work a naive
+step loop repeats:
+
+* the embedding half of the first layer's input product, ``embed(y) W_e``, is computed for
+  all positions in one matrix product before the loop (only ``h~ W_f`` and ``s W_hh`` are
+  left per step);
+* without input feeding nothing depends on the previous h~, so the recurrence is one call
+  of PyTorch's fused ``nn.LSTM``/``nn.GRU`` over all positions, and attention, ``W_c`` and
+  the output layer run once over all positions: no Python loop at all.
+
+Mixed precision: the matrix products run in the autocast dtype (bf16/fp16), but the gate
+nonlinearities and the recurrent state (h, c, and the fed-back h~) are float32, so rounding
+errors do not accumulate over the steps of a long sentence.
 """
 
 from __future__ import annotations
@@ -23,28 +33,32 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmt.modules.attention import Attention
-from nmt.modules.encoder import check_cell
-from nmt.modules.precision import full_precision
+from nmt.modules.encoder import RNN_CELLS, check_cell
+from nmt.modules.precision import autocast_disabled, full_precision
 
 
-def lstm_cell(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, cell: nn.LSTMCell) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step of ``cell`` (PyTorch's gate order i, f, g, o) with float32 state.
+def lstm_cell(
+    input_gates: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weight_hh: torch.Tensor, bias_hh: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step (PyTorch's gate order i, f, g, o) with float32 state.
 
-    :param x: (batch, input_size). :param h, c: (batch, hidden_size), float32 (or float64).
-    :return: the new h and c, float32. Equals ``cell(x, (h, c))`` without autocast.
+    :param input_gates: (batch, 4 * hidden) ``x W_ih^T + b_ih``, computed by the caller (for
+        all positions at once where it can). :param h, c: (batch, hidden), float32 (or float64).
+    :return: the new h and c. Equals ``nn.LSTMCell`` without autocast.
     """
-    gates = full_precision(F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh))
+    gates = full_precision(input_gates + F.linear(h, weight_hh, bias_hh))
     i, f, g, o = gates.chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
-def gru_cell(x: torch.Tensor, h: torch.Tensor, cell: nn.GRUCell) -> torch.Tensor:
-    """One step of ``cell`` (gate order r, z, n) with a float32 state; equals ``cell(x, h)``."""
-    input_gates = full_precision(F.linear(x, cell.weight_ih, cell.bias_ih))
-    hidden_gates = full_precision(F.linear(h, cell.weight_hh, cell.bias_hh))
-    x_r, x_z, x_n = input_gates.chunk(3, dim=-1)
-    h_r, h_z, h_n = hidden_gates.chunk(3, dim=-1)
+def gru_cell(input_gates: torch.Tensor, h: torch.Tensor, weight_hh: torch.Tensor, bias_hh: torch.Tensor) -> torch.Tensor:
+    """One GRU step (gate order r, z, n) with a float32 state; equals ``nn.GRUCell``.
+
+    :param input_gates: (batch, 3 * hidden) ``x W_ih^T + b_ih``. :param h: (batch, hidden).
+    """
+    x_r, x_z, x_n = full_precision(input_gates).chunk(3, dim=-1)
+    h_r, h_z, h_n = full_precision(F.linear(h, weight_hh, bias_hh)).chunk(3, dim=-1)
     r = torch.sigmoid(x_r + h_r)
     z = torch.sigmoid(x_z + h_z)
     n = torch.tanh(x_n + r * h_n)
@@ -89,7 +103,13 @@ class DecoderState:
 
 
 class AttentionDecoder(nn.Module):
-    """Stacked LSTM/GRU cells with attention and input feeding; produces attentional states."""
+    """Stacked LSTM/GRU layers with attention, with or without input feeding; produces
+    attentional states.
+
+    With input feeding the layers are ``nn.LSTMCell``/``nn.GRUCell`` (``cells``) driven step
+    by step; without it they are one ``nn.LSTM``/``nn.GRU`` (``rnn``) that training runs over
+    all positions at once and decoding steps through with the same weights.
+    """
 
     def __init__(
         self,
@@ -104,15 +124,24 @@ class AttentionDecoder(nn.Module):
     ) -> None:
         super().__init__()
         self.cell_type = check_cell(cell)
+        self.embed_size = embed_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.input_feeding = input_feeding
-        cell_class = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
-        first_input = embed_size + (hidden_size if input_feeding else 0)
-        self.cells = nn.ModuleList(
-            cell_class(first_input if layer == 0 else hidden_size, hidden_size)
-            for layer in range(num_layers)
-        )
+        if input_feeding:
+            cell_class = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
+            self.cells = nn.ModuleList(
+                cell_class(embed_size + hidden_size if layer == 0 else hidden_size, hidden_size)
+                for layer in range(num_layers)
+            )
+            self.rnn = None
+        else:
+            self.cells = None
+            self.rnn = RNN_CELLS[self.cell_type](
+                embed_size, hidden_size, num_layers=num_layers, batch_first=True,
+                dropout=dropout if num_layers > 1 else 0.0,
+            )
+            self._register_load_state_dict_pre_hook(_cells_to_rnn_keys)
         self.attention = attention
         self.bridge_hidden = nn.Linear(memory_size, num_layers * hidden_size)
         self.bridge_cell = (
@@ -120,6 +149,21 @@ class AttentionDecoder(nn.Module):
         )
         self.combine = nn.Linear(hidden_size + memory_size, hidden_size, bias=False)
         self.dropout = nn.Dropout(dropout)
+
+    def layer_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``weight_ih, weight_hh, bias_ih, bias_hh`` of ``layer``, whichever module holds them."""
+        if self.rnn is not None:
+            return tuple(getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        cell = self.cells[layer]
+        return cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh
+
+    def embedding_gates(self, embedded: torch.Tensor) -> torch.Tensor:
+        """The first layer's input product for the embedding part of its input.
+
+        :param embedded: (..., embed_size). :return: (..., gates * hidden), bias included.
+        """
+        weight_ih, _, bias_ih, _ = self.layer_weights(0)
+        return F.linear(embedded, weight_ih[:, : self.embed_size], bias_ih)
 
     def init_state(self, encoder_final: torch.Tensor) -> DecoderState:
         """:param encoder_final: (batch, memory_size) the encoder's final state."""
@@ -134,31 +178,90 @@ class AttentionDecoder(nn.Module):
         return DecoderState(bridge(self.bridge_hidden), cell, feed)
 
     def step(
-        self, embedded: torch.Tensor, state: DecoderState, source: EncodedSource
+        self,
+        embedded: torch.Tensor | None,
+        state: DecoderState,
+        source: EncodedSource,
+        embedding_gates: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
         """Advance one target position.
 
-        :param embedded: (batch, embed_size) embedding of the previous target token.
+        :param embedded: (batch, embed_size) embedding of the previous target token, or None
+            when ``embedding_gates`` is given.
+        :param embedding_gates: (batch, gates * hidden) :meth:`embedding_gates` of it, when
+            the caller computed it already (for all positions, or from a lookup table).
         :return: ``attentional`` (batch, hidden_size), the new state, and attention weights
             (batch, src_len); all float32.
         """
-        if self.input_feeding:
-            layer_input = torch.cat([embedded, state.feed.to(embedded.dtype)], dim=-1)
-        else:
-            layer_input = embedded
+        if embedding_gates is None:
+            embedding_gates = self.embedding_gates(embedded)
         hiddens, cells = [], []
-        for layer, rnn_cell in enumerate(self.cells):
+        layer_input = None
+        for layer in range(self.num_layers):
+            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+            if layer == 0:
+                input_gates = embedding_gates
+                if self.input_feeding:
+                    input_gates = input_gates + F.linear(state.feed, weight_ih[:, self.embed_size :])
+            else:
+                input_gates = F.linear(layer_input, weight_ih, bias_ih)
             if state.cell is not None:
-                h, c = lstm_cell(layer_input, state.hidden[layer], state.cell[layer], rnn_cell)
+                h, c = lstm_cell(input_gates, state.hidden[layer], state.cell[layer], weight_hh, bias_hh)
                 cells.append(c)
             else:
-                h = gru_cell(layer_input, state.hidden[layer], rnn_cell)
+                h = gru_cell(input_gates, state.hidden[layer], weight_hh, bias_hh)
             hiddens.append(h)
             layer_input = self.dropout(h) if layer + 1 < self.num_layers else h
         query = hiddens[-1]
         context, weights = self.attention(query, source.keys, source.memory, source.mask)
-        attentional = full_precision(torch.tanh(self.combine(torch.cat([query, context.to(query.dtype)], dim=-1))))
-        new_state = DecoderState(
-            torch.stack(hiddens), torch.stack(cells) if cells else None, attentional
-        )
+        attentional = self.attentional_state(query, context)
+        new_state = DecoderState(_stack(hiddens), _stack(cells) if cells else None, attentional)
         return attentional, new_state, weights
+
+    def attentional_state(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """``h~ = tanh(W_c [s; c])`` for (..., hidden) queries and (..., memory) contexts, float32."""
+        return full_precision(torch.tanh(self.combine(torch.cat([query, context.to(query.dtype)], dim=-1))))
+
+    def teacher_forced(
+        self, embedded: torch.Tensor, state: DecoderState, source: EncodedSource, return_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run over a known target prefix.
+
+        :param embedded: (batch, tgt_len, embed_size) embeddings of BOS + target[:-1].
+        :return: attentional states (batch, tgt_len, hidden), float32, and the attention
+            (batch, tgt_len, src_len) if asked for (else None: training never needs it).
+        """
+        if not self.input_feeding:
+            return self._all_positions(embedded, state, source, return_attention)
+        gates = self.embedding_gates(embedded)  # one matrix product for every position
+        outputs, attention = [], []
+        # unbind, not gates[:, t]: the backward of each indexing would be a zero-filled tensor
+        # of the whole (batch, len, gates) size, T of them per batch.
+        for step_gates in gates.unbind(1):
+            attentional, state, weights = self.step(None, state, source, step_gates)
+            outputs.append(attentional)
+            if return_attention:
+                attention.append(weights)
+        return torch.stack(outputs, dim=1), torch.stack(attention, dim=1) if return_attention else None
+
+    def _all_positions(
+        self, embedded: torch.Tensor, state: DecoderState, source: EncodedSource, return_attention: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """No input feeding: the fused RNN over all positions, then attention over all of them."""
+        initial = (state.hidden, state.cell) if state.cell is not None else state.hidden
+        with autocast_disabled(embedded):  # the recurrence keeps a float32 state
+            outputs, _ = self.rnn(full_precision(embedded), initial)
+        context, weights = self.attention(outputs, source.keys, source.memory, source.mask)
+        return self.attentional_state(outputs, context), weights if return_attention else None
+
+
+def _stack(layers: list[torch.Tensor]) -> torch.Tensor:
+    """(layers, batch, hidden); one layer needs no copy."""
+    return layers[0].unsqueeze(0) if len(layers) == 1 else torch.stack(layers)
+
+
+def _cells_to_rnn_keys(state_dict, prefix, *args) -> None:
+    """Checkpoints from before the fused path kept no-input-feeding layers as ``cells.N``."""
+    for key in [k for k in state_dict if k.startswith(prefix + "cells.")]:
+        layer, name = key[len(prefix + "cells.") :].split(".", 1)
+        state_dict[f"{prefix}rnn.{name}_l{layer}"] = state_dict.pop(key)

@@ -122,22 +122,18 @@ class Seq2Seq(nn.Module):
         return self.output_layer(self.output_dropout(attentional)), state, weights
 
     def teacher_forced_states(
-        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor, return_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the decoder over a known target prefix.
 
         :param src: (batch, src_len). :param src_lengths: (batch,).
         :param tgt_in: (batch, tgt_len) BOS followed by the target (shifted right).
-        :return: attentional states (batch, tgt_len, hidden) and attention (batch, tgt_len, src_len).
+        :return: attentional states (batch, tgt_len, hidden) and, if asked for, the attention
+            (batch, tgt_len, src_len) (training does not need it).
         """
         source, state = self.encode(src, src_lengths)
         embedded = self.embed_dropout(self.tgt_embed(tgt_in))
-        outputs, attention = [], []
-        for t in range(tgt_in.size(1)):
-            attentional, state, weights = self.decoder.step(embedded[:, t], state, source)
-            outputs.append(attentional)
-            attention.append(weights)
-        return torch.stack(outputs, dim=1), torch.stack(attention, dim=1)
+        return self.decoder.teacher_forced(embedded, state, source, return_attention)
 
     def output_logits(self, states: torch.Tensor) -> torch.Tensor:
         """:param states: (..., hidden) attentional states. :return: logits (..., tgt_vocab)."""
@@ -147,6 +143,6 @@ class Seq2Seq(nn.Module):
         self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced pass: logits (batch, tgt_len, tgt_vocab), attention (batch, tgt_len, src_len)."""
-        states, attention = self.teacher_forced_states(src, src_lengths, tgt_in)
+        states, attention = self.teacher_forced_states(src, src_lengths, tgt_in, return_attention=True)
         # One big output projection instead of one per step.
         return self.output_logits(states), attention

@@ -12,6 +12,7 @@ import sys
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import REPO, compose_config, tiny_overrides
 from nmt.checkpoint import load_checkpoint, model_state_dict
@@ -111,9 +112,11 @@ def test_decoder_cells_equal_pytorch_cells_in_float32():
     x, h, c = torch.randn(4, 10), torch.randn(4, 8), torch.randn(4, 8)
     lstm, gru = torch.nn.LSTMCell(10, 8), torch.nn.GRUCell(10, 8)
     expected_h, expected_c = lstm(x, (h, c))
-    actual_h, actual_c = lstm_cell(x, h, c, lstm)
-    torch.testing.assert_close(actual_h, expected_h) and torch.testing.assert_close(actual_c, expected_c)
-    torch.testing.assert_close(gru_cell(x, h, gru), gru(x, h))
+    actual_h, actual_c = lstm_cell(F.linear(x, lstm.weight_ih, lstm.bias_ih), h, c, lstm.weight_hh, lstm.bias_hh)
+    torch.testing.assert_close(actual_h, expected_h)
+    torch.testing.assert_close(actual_c, expected_c)
+    actual = gru_cell(F.linear(x, gru.weight_ih, gru.bias_ih), h, gru.weight_hh, gru.bias_hh)
+    torch.testing.assert_close(actual, gru(x, h))
 
 
 def test_ddp_recipe_runs_on_cpu_with_two_processes_and_matches_single_process_metrics(tiny_corpus, tmp_path):

@@ -219,3 +219,62 @@ def test_state_select_reorders_rows_for_beam_search():
     assert picked.hidden.shape[1] == 3 and picked.feed.shape[0] == 3
     torch.testing.assert_close(picked.hidden[:, 2], state.hidden[:, 0])
     assert source.select(index).mask[0].tolist() == source.mask[1].tolist()
+
+
+def step_by_step(model: Seq2Seq, src, src_lengths, tgt_in):
+    """The decoding path: one decode_step per target position."""
+    source, state = model.encode(src, src_lengths)
+    outputs, attention = [], []
+    for t in range(tgt_in.size(1)):
+        embedded = model.tgt_embed(tgt_in[:, t])
+        attentional, state, weights = model.decoder.step(embedded, state, source)
+        outputs.append(attentional)
+        attention.append(weights)
+    return torch.stack(outputs, 1), torch.stack(attention, 1)
+
+
+@pytest.mark.parametrize("kind", ATTENTIONS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("input_feeding", [True, False])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_teacher_forced_pass_equals_decoding_one_step_at_a_time(kind, cell, input_feeding, layers):
+    """Training's shortcuts (the embedding product hoisted out of the loop; without input
+    feeding, one fused RNN call and attention over all positions) change nothing."""
+    model = make_model(kind, cell, input_feeding=input_feeding, decoder_layers=layers).double()
+    src, src_lengths = random_batch([5, 3, 1])
+    tgt_in = torch.randint(4, 24, (3, 6))
+    states, attention = model.teacher_forced_states(src, src_lengths, tgt_in, return_attention=True)
+    expected_states, expected_attention = step_by_step(model, src, src_lengths, tgt_in)
+    torch.testing.assert_close(states, expected_states)
+    torch.testing.assert_close(attention.double(), expected_attention.double(), atol=1e-6, rtol=1e-5)
+    assert (model.decoder.rnn is None) == input_feeding
+
+
+def test_without_input_feeding_the_decoder_is_one_fused_rnn_and_old_checkpoints_still_load():
+    model = make_model(input_feeding=False, decoder_layers=2)
+    assert isinstance(model.decoder.rnn, torch.nn.LSTM) and model.decoder.cells is None
+    # Before the fused path, such a decoder stored its layers as cells.N.weight_ih, ...
+    old = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("decoder.rnn."):
+            name, layer = key[len("decoder.rnn."):].rsplit("_l", 1)
+            key = f"decoder.cells.{layer}.{name}"
+        old[key] = value.clone()
+    fresh = make_model(input_feeding=False, decoder_layers=2)
+    with torch.no_grad():
+        for parameter in fresh.parameters():
+            parameter.zero_()
+    fresh.load_state_dict(old)
+    for key, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+
+
+def test_bahdanau_scores_of_many_queries_are_computed_in_slices_with_the_same_result(monkeypatch):
+    torch.manual_seed(0)
+    attention = BahdanauAttention(8, 6, 5)
+    keys = attention.project_keys(torch.randn(2, 7, 6))
+    queries = torch.randn(2, 9, 8)
+    whole = attention.score(queries, keys)
+    monkeypatch.setattr(BahdanauAttention, "MAX_ENERGY_ELEMENTS", 2 * 7 * 5 * 2)  # 2 queries per slice
+    torch.testing.assert_close(attention.score(queries, keys), whole)
+    assert whole.shape == (2, 9, 7)
