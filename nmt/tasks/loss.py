@@ -1,15 +1,65 @@
-"""Label-smoothed cross-entropy with a hand-written backward pass.
+"""Label-smoothed cross-entropy with hand-written backward passes.
 
 ``F.cross_entropy(..., label_smoothing=eps)`` builds its gradient from three full-size
 pieces (the NLL scatter, the smoothing term's broadcast, and the log-softmax backward),
 which on a CPU costs about as much as the output layer's matrix products. The gradient has
-a closed form, ``softmax(z) - q`` with ``q = (1 - eps) * onehot(y) + eps / V``, that this
-function computes in three in-place passes. Numerics match ``F.cross_entropy`` (tested).
+a closed form, ``softmax(z) - q`` with ``q = (1 - eps) * onehot(y) + eps / V``.
+
+* :func:`smoothed_cross_entropy` takes logits and computes that gradient in place.
+* :func:`linear_cross_entropy` fuses the output layer into the loss: it goes through the
+  tokens in slices, and for each slice computes the logits, the loss and, at once, the
+  gradients of the output layer's input, weight and bias; the (tokens, vocab) logits never
+  exist as a whole. On a CPU this avoids allocating several fresh tensors of hundreds of MB
+  per step (each a round of page faults) and keeps each slice's logits in cache.
+
+Both keep the softmax out of a slow path: ``exp`` of an input below -87 yields a subnormal
+float32 and costs about 100x more on x86 CPUs, and a trained model's log-probabilities go
+far below that. The arguments of ``exp`` are clamped at -87 (``exp(-87) = 1.6e-38``), which
+changes a probability by less than that; the log-probabilities themselves are never clamped.
+Numerics match ``F.cross_entropy`` (tested).
 """
 
 from __future__ import annotations
 
 import torch
+
+from nmt.modules.precision import full_precision
+
+EXP_FLOOR = -87.0
+"""Smallest argument passed to ``exp``: below it float32 results are subnormal (slow)."""
+
+SLICE_ELEMENTS = 1 << 21
+"""Logits computed at once by :func:`linear_cross_entropy` (8 MB in float32)."""
+
+
+def _shifted_and_log_normaliser(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``logits - max`` and ``log sum exp(logits - max)`` per row, at least float32, without subnormals."""
+    logits = full_precision(logits)
+    shifted = logits - logits.amax(dim=-1, keepdim=True)
+    normaliser = shifted.clamp_min(EXP_FLOOR).exp_().sum(dim=-1, keepdim=True).log_()
+    return shifted, normaliser
+
+
+def _loss_from_shifted(
+    shifted: torch.Tensor, normaliser: torch.Tensor, targets: torch.Tensor, smoothing: float
+) -> torch.Tensor:
+    """Summed smoothed NLL of rows whose log-probabilities are ``shifted - normaliser``."""
+    nll = (normaliser.squeeze(-1) - shifted.gather(1, targets.unsqueeze(1)).squeeze(1)).sum()
+    if not smoothing:
+        return nll
+    mean_log_prob = (shifted.mean(dim=-1) - normaliser.squeeze(-1)).sum()
+    return (1.0 - smoothing) * nll - smoothing * mean_log_prob
+
+
+def _softmax_minus_target(
+    shifted: torch.Tensor, normaliser: torch.Tensor, targets: torch.Tensor, smoothing: float
+) -> torch.Tensor:
+    """``softmax - q``, the gradient of the summed loss wrt the logits; reuses ``shifted``."""
+    grad = shifted.sub_(normaliser).clamp_min_(EXP_FLOOR).exp_()
+    if smoothing:
+        grad.sub_(smoothing / grad.size(-1))
+    grad.scatter_add_(1, targets.unsqueeze(1), grad.new_full((targets.numel(), 1), smoothing - 1.0))
+    return grad
 
 
 class _SmoothedCrossEntropy(torch.autograd.Function):
@@ -17,25 +67,16 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
         ctx.input_dtype = logits.dtype
         # Half-precision logits are promoted: the softmax and the loss must not overflow.
-        if logits.dtype in (torch.float16, torch.bfloat16):
-            logits = logits.float()
-        log_probs = torch.log_softmax(logits, dim=-1)
-        nll = -log_probs.gather(1, targets.unsqueeze(1)).sum()
-        loss = (1.0 - smoothing) * nll - smoothing * log_probs.mean(dim=-1).sum() if smoothing else nll
-        ctx.save_for_backward(log_probs, targets)
+        shifted, normaliser = _shifted_and_log_normaliser(logits)
+        loss = _loss_from_shifted(shifted, normaliser, targets, smoothing)
+        ctx.save_for_backward(shifted, normaliser, targets)
         ctx.smoothing = smoothing
         return loss
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        log_probs, targets = ctx.saved_tensors
-        smoothing = ctx.smoothing
-        grad = log_probs.exp()
-        if smoothing:
-            grad.sub_(smoothing / grad.size(-1))
-        grad.scatter_add_(
-            1, targets.unsqueeze(1), torch.full_like(targets, smoothing - 1.0, dtype=grad.dtype).unsqueeze(1)
-        )
+        shifted, normaliser, targets = ctx.saved_tensors
+        grad = _softmax_minus_target(shifted.clone(), normaliser, targets, ctx.smoothing)
         grad.mul_(grad_output)
         return grad.to(ctx.input_dtype), None, None
 
@@ -49,3 +90,84 @@ def smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothin
     :return: a scalar, the sum over the n rows.
     """
     return _SmoothedCrossEntropy.apply(logits, targets, float(smoothing))
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Output layer + smoothed cross-entropy, slice by slice, gradients computed in forward.
+
+    The loss is a scalar, so its gradient wrt every input is known up to the incoming
+    ``grad_output``: forward computes them while each slice's logits are at hand, and
+    backward only scales them.
+    """
+
+    @staticmethod
+    def forward(ctx, states, weight, bias, targets, smoothing, compute_dtype):
+        needs_grad = any(ctx.needs_input_grad[:3])
+        vocab = weight.size(0)
+        rows = max(1, SLICE_ELEMENTS // vocab)
+        gemm_weight = weight.to(compute_dtype)
+        gemm_bias = None if bias is None else bias.to(compute_dtype)
+        loss = states.new_zeros((), dtype=torch.float64 if compute_dtype == torch.float64 else torch.float32)
+        grad_states = torch.empty_like(states) if needs_grad else None
+        accumulate = torch.float64 if weight.dtype == torch.float64 else torch.float32
+        grad_weight = torch.zeros(weight.shape, dtype=accumulate, device=weight.device) if needs_grad else None
+        grad_bias = None
+        if needs_grad and bias is not None:
+            grad_bias = torch.zeros(vocab, dtype=accumulate, device=weight.device)
+        for start in range(0, states.size(0), rows):
+            chunk = states[start : start + rows].to(compute_dtype)
+            logits = torch.nn.functional.linear(chunk, gemm_weight, gemm_bias)
+            shifted, normaliser = _shifted_and_log_normaliser(logits)
+            chunk_targets = targets[start : start + rows]
+            loss += _loss_from_shifted(shifted, normaliser, chunk_targets, smoothing)
+            if needs_grad:
+                grad_logits = _softmax_minus_target(shifted, normaliser, chunk_targets, smoothing)
+                grad_states[start : start + rows] = (grad_logits.to(compute_dtype) @ gemm_weight).to(states.dtype)
+                # In the compute dtype, as autocast would run it; accumulated in float32.
+                grad_weight += (grad_logits.to(compute_dtype).t() @ chunk).to(grad_weight.dtype)
+                if grad_bias is not None:
+                    grad_bias += grad_logits.sum(dim=0)
+        ctx.save_for_backward(*(t for t in (grad_states, grad_weight, grad_bias) if t is not None))
+        ctx.has_bias = grad_bias is not None
+        ctx.dtypes = (states.dtype, weight.dtype, None if bias is None else bias.dtype)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        saved = list(ctx.saved_tensors)
+        grad_states, grad_weight = saved[0], saved[1]
+        grad_bias = saved[2] if ctx.has_bias else None
+        states_dtype, weight_dtype, bias_dtype = ctx.dtypes
+        return (
+            (grad_states * grad_output.to(grad_states.dtype)).to(states_dtype),
+            (grad_weight * grad_output.to(grad_weight.dtype)).to(weight_dtype),
+            None if grad_bias is None else (grad_bias * grad_output.to(grad_bias.dtype)).to(bias_dtype),
+            None,
+            None,
+            None,
+        )
+
+
+def linear_cross_entropy(
+    states: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    targets: torch.Tensor,
+    smoothing: float = 0.0,
+) -> torch.Tensor:
+    """Summed label-smoothed cross-entropy of ``states @ weight.T + bias``, float32.
+
+    Equals ``smoothed_cross_entropy(F.linear(states, weight, bias), targets, smoothing)``
+    without materialising the (n, vocab) logits. Under autocast the matrix products run in
+    the autocast dtype, as ``F.linear`` would; the softmax, the loss and the accumulated
+    weight gradient are float32.
+
+    :param states: (n, hidden). :param weight: (vocab, hidden). :param bias: (vocab,) or None.
+    :param targets: (n,) class ids (no padding).
+    """
+    device_type = states.device.type
+    compute_dtype = states.dtype if states.dtype == torch.float64 else torch.float32
+    if torch.is_autocast_enabled(device_type):
+        compute_dtype = torch.get_autocast_dtype(device_type)
+    with torch.autocast(device_type, enabled=False):
+        return _LinearCrossEntropy.apply(states, weight, bias, targets, float(smoothing), compute_dtype)

@@ -13,7 +13,7 @@ from nmt.data.tokenizers import PAD_ID, Tokenizer
 from nmt.decoding.greedy import greedy_decode
 from nmt.modules.seq2seq import Seq2Seq
 from nmt.tasks.base import TrainingTask
-from nmt.tasks.loss import smoothed_cross_entropy
+from nmt.tasks.loss import linear_cross_entropy, smoothed_cross_entropy
 from nmt.training.distributed import gather_objects, sum_across_ranks
 
 LOSS_LOADER, BLEU_LOADER = 0, 1
@@ -64,19 +64,24 @@ class TranslationTask(TrainingTask):
     def forward(self, batch: TranslationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(batch.src, batch.src_lengths, batch.tgt_in)
 
-    def real_token_logits(self, batch: TranslationBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (n_real, vocab) and targets (n_real,) at real target positions only.
+    def summed_loss(self, batch: TranslationBatch, label_smoothing: float) -> tuple[torch.Tensor, int]:
+        """The summed loss over real target tokens and their number.
 
-        The output layer is the most expensive matrix product; skipping padded positions
-        saves its cost there instead of computing logits the loss would ignore.
+        The output layer is the most expensive matrix product: it runs on real target
+        positions only, fused with the loss (:func:`~nmt.tasks.loss.linear_cross_entropy`),
+        so the (tokens, vocab) logits are never materialised.
         """
         states, _ = self.model.teacher_forced_states(batch.src, batch.src_lengths, batch.tgt_in)
         real = batch.tgt_out != PAD_ID
-        return self.model.output_logits(states[real]), batch.tgt_out[real]
+        output = self.model.output_layer
+        targets = batch.tgt_out[real]
+        loss = linear_cross_entropy(
+            self.model.output_dropout(states[real]), output.weight, output.bias, targets, label_smoothing
+        )
+        return loss, int(targets.numel())
 
     def training_loss(self, batch: TranslationBatch) -> tuple[torch.Tensor, int]:
-        logits, targets = self.real_token_logits(batch)
-        loss_sum, tokens = sequence_loss(logits, targets, self.label_smoothing)
+        loss_sum, tokens = self.summed_loss(batch, self.label_smoothing)
         return loss_sum / max(tokens, 1), batch.src.size(0)
 
     # -- evaluation (validation and test share it) ----------------------------------------
@@ -85,7 +90,7 @@ class TranslationTask(TrainingTask):
 
     def _eval_step(self, batch: TranslationBatch, dataloader_idx: int) -> None:
         if dataloader_idx == LOSS_LOADER:
-            nll, tokens = sequence_loss(*self.real_token_logits(batch))
+            nll, tokens = self.summed_loss(batch, 0.0)
             self._eval["nll"] += float(nll)
             self._eval["tokens"] += tokens
         else:

@@ -96,3 +96,68 @@ def test_loss_scaling_by_2_pow_16_then_unscaling_gives_the_unscaled_gradient():
     assert torch.isfinite(scaled).all()
     torch.testing.assert_close(scaled / scale, plain)
     torch.testing.assert_close(plain, reference_gradient(logits, targets, 0.1, 1.0))
+
+
+# -- the output layer fused with the loss ------------------------------------------------------
+import nmt.tasks.loss as loss_module  # noqa: E402
+from nmt.tasks.loss import linear_cross_entropy  # noqa: E402
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_cross_entropy_matches_linear_then_cross_entropy_value_and_gradients(smoothing, with_bias, monkeypatch):
+    monkeypatch.setattr(loss_module, "SLICE_ELEMENTS", 30 * 7)  # 7 rows per slice: several slices
+    torch.manual_seed(0)
+    states = torch.randn(50, 16, dtype=torch.double, requires_grad=True)
+    weight = torch.randn(30, 16, dtype=torch.double, requires_grad=True)
+    bias = torch.randn(30, dtype=torch.double, requires_grad=True) if with_bias else None
+    targets = torch.randint(0, 30, (50,))
+    inputs = (states, weight) + ((bias,) if with_bias else ())
+    ours = linear_cross_entropy(states, weight, bias, targets, smoothing)
+    reference = F.cross_entropy(F.linear(states, weight, bias), targets, label_smoothing=smoothing, reduction="sum")
+    torch.testing.assert_close(ours, reference)
+    upstream = torch.tensor(-2.7, dtype=torch.double)  # not 1: the backward must scale by it
+    for mine, theirs in zip(torch.autograd.grad(ours, inputs, upstream), torch.autograd.grad(reference, inputs, upstream)):
+        torch.testing.assert_close(mine, theirs)
+    assert torch.autograd.gradcheck(lambda *xs: linear_cross_entropy(xs[0], xs[1], xs[2] if with_bias else None,
+                                                                     targets, smoothing), inputs)
+
+
+def test_linear_cross_entropy_without_gradients_only_computes_the_loss():
+    torch.manual_seed(0)
+    states, weight, bias = torch.randn(20, 8), torch.randn(12, 8), torch.randn(12)
+    targets = torch.randint(0, 12, (20,))
+    with torch.no_grad():
+        loss = linear_cross_entropy(states, weight, bias, targets, 0.1)
+    reference = F.cross_entropy(F.linear(states, weight, bias), targets, label_smoothing=0.1, reduction="sum")
+    torch.testing.assert_close(loss, reference)
+
+
+def test_extreme_logits_keep_exact_log_probabilities_although_exp_arguments_are_clamped():
+    """A trained model puts most tokens far below log-probability -87, where float32 exp is
+    subnormal (and slow); clamping the exp arguments must not change the loss or gradient."""
+    torch.manual_seed(0)
+    logits = (torch.randn(16, 200) * 300).requires_grad_()
+    targets = torch.randint(0, 200, (16,))
+    ours = smoothed_cross_entropy(logits, targets, 0.1)
+    reference = F.cross_entropy(logits.double(), targets, label_smoothing=0.1, reduction="sum")
+    torch.testing.assert_close(ours.double(), reference, rtol=1e-6, atol=1e-3)
+    (grad,) = torch.autograd.grad(ours, logits)
+    (grad_reference,) = torch.autograd.grad(reference, logits)  # float32, as logits
+    torch.testing.assert_close(grad.double(), grad_reference.double(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_linear_cross_entropy_under_autocast_gives_float32_loss_and_parameter_gradients(dtype):
+    torch.manual_seed(0)
+    states = torch.randn(40, 16, requires_grad=True)
+    weight = torch.randn(50, 16, requires_grad=True)
+    bias = torch.zeros(50, requires_grad=True)
+    targets = torch.randint(0, 50, (40,))
+    with torch.autocast("cpu", dtype=dtype):
+        loss = linear_cross_entropy(states, weight, bias, targets, 0.1)
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert weight.grad.dtype == torch.float32 and states.grad.dtype == torch.float32
+    reference = F.cross_entropy(F.linear(states, weight, bias), targets, label_smoothing=0.1, reduction="sum")
+    torch.testing.assert_close(loss, reference, rtol=2e-2, atol=0.5)
