@@ -12,6 +12,11 @@ A checkpoint is Lightning's file (weights, optimiser and loop state for exact re
 
 Every value is a plain Python type or a tensor, so the whole file loads with
 ``torch.load(path, weights_only=True)``: no pickled code runs when a checkpoint is opened.
+
+An inference-only file (``scripts/export.py``, :func:`inference_checkpoint`) is the same
+``"nmt"`` entry, with ``"inference_only": True`` and ``"training"`` (the figures of
+:func:`training_summary`) added, plus a ``"state_dict"`` holding only the network's
+weights: no optimiser, loop or RNG state. Every tool loads it like a training checkpoint.
 """
 
 from __future__ import annotations
@@ -109,13 +114,23 @@ def make_payload(task: str, config: Mapping[str, Any], tokenizers: Mapping[str, 
     }
 
 
+def _is_zip(path: Path) -> bool:
+    """torch.save's format (a zip archive); only that can be memory-mapped."""
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint safely (``weights_only=True``) and check it is an ``nmt`` one."""
+    """Load a checkpoint safely (``weights_only=True``) and check it is an ``nmt`` one.
+
+    The file is memory-mapped: tensors nobody reads (the optimiser's moments, for a tool
+    that only translates) are never read from disk.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path} (give the path of a .ckpt file)")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=_is_zip(path))
     except pickle.UnpicklingError as error:
         # torch's message goes on to explain how to load the file unsafely: not for a file
         # that nobody vouches for, so it is not passed on.
@@ -166,3 +181,76 @@ def model_state_dict(checkpoint: Mapping[str, Any], prefix: str = MODEL_PREFIX) 
         for key, value in checkpoint["state_dict"].items()
         if key.startswith(prefix)
     }
+
+
+# -- inference-only files (scripts/export.py) ----------------------------------------------
+INFERENCE_ONLY_KEY = "inference_only"
+"""Set in the payload of a file written by :func:`inference_checkpoint`."""
+
+TRAINING_SUMMARY_KEY = "training"
+"""In an inference-only payload: the :func:`training_summary` of the checkpoint it came from."""
+
+
+def is_inference_only(checkpoint: Mapping[str, Any]) -> bool:
+    """True for a file written by :func:`inference_checkpoint` (it cannot resume training)."""
+    return bool(checkpoint[PAYLOAD_KEY].get(INFERENCE_ONLY_KEY))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def training_summary(checkpoint: Mapping[str, Any]) -> dict:
+    """What a checkpoint records of its training, as plain numbers.
+
+    Keys, each present only when the checkpoint has it: ``steps`` (optimiser steps),
+    ``epoch``, ``monitor`` (the dev metric that selected checkpoints, e.g. ``val/bleu``),
+    ``best_score`` (its best value) and ``train_seconds`` (Lightning's timer, validation
+    excluded). An inference-only file carries the summary of the checkpoint it came from.
+    """
+    payload = checkpoint[PAYLOAD_KEY]
+    if isinstance(payload.get(TRAINING_SUMMARY_KEY), dict):
+        return dict(payload[TRAINING_SUMMARY_KEY])
+    summary: dict[str, Any] = {}
+    for key, name in (("global_step", "steps"), ("epoch", "epoch")):
+        if isinstance(checkpoint.get(key), int):
+            summary[name] = checkpoint[key]
+    callbacks = checkpoint.get("callbacks")
+    for key, state in (callbacks.items() if isinstance(callbacks, dict) else ()):
+        if not isinstance(state, dict):
+            continue
+        best = _number(state.get("best_model_score"))
+        if isinstance(state.get("monitor"), str) and best is not None:
+            summary["monitor"], summary["best_score"] = state["monitor"], best
+        elapsed = state.get("time_elapsed") if key == "Timer" else None
+        if isinstance(elapsed, dict) and _number(elapsed.get("train")) is not None:
+            summary["train_seconds"] = round(_number(elapsed["train"]), 1)
+    return summary
+
+
+def inference_checkpoint(checkpoint: Mapping[str, Any], dtype: torch.dtype | None = None) -> dict:
+    """The inference-only form of a loaded checkpoint: what the tools read and nothing else.
+
+    Keeps the ``"nmt"`` payload (config, tokenizers, labels) and the network's weights
+    (``state_dict`` entries under :data:`MODEL_PREFIX`); drops the optimiser's moments, the
+    loop, RNG and callback states that only resuming needs, keeping the training figures
+    (:func:`training_summary`) in the payload. Every tool loads the result as it loads a
+    training checkpoint; training cannot resume from it.
+
+    :param dtype: store floating-point weights in this type (e.g. ``torch.float16``, half
+        the size); the tools cast them back to float32 when they load them.
+    """
+    payload = dict(checkpoint[PAYLOAD_KEY])
+    payload[TRAINING_SUMMARY_KEY] = training_summary(checkpoint)
+    payload[INFERENCE_ONLY_KEY] = True
+    weights = {}
+    for key, value in checkpoint["state_dict"].items():
+        if key.startswith(MODEL_PREFIX):
+            if dtype is not None and value.is_floating_point():
+                value = value.to(dtype)
+            weights[key] = value
+    return {PAYLOAD_KEY: payload, "state_dict": weights}

@@ -9,6 +9,8 @@ from typing import Callable
 import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from nmt.modules.precision import full_precision
+from nmt.modules.softmax import log_softmax
 
 
 @dataclass
@@ -69,11 +71,16 @@ def next_token_log_probs(logits: torch.Tensor) -> torch.Tensor:
 
     :param logits: (rows, vocab). :return: (rows, vocab) log-probabilities.
     """
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()
+    logits = full_precision(logits)
     logits[:, PAD_ID] = float("-inf")
     logits[:, BOS_ID] = float("-inf")
-    return torch.log_softmax(logits, dim=-1)
+    return log_softmax(logits)
+
+
+def check_attention_wanted(model, return_attention: bool) -> None:
+    """A model without attention (``attention=none``) has no weights to return or plot."""
+    if return_attention and not getattr(model, "has_attention", True):
+        raise ValueError("this model has no attention (attention=none): there are no attention weights to return or plot")
 
 
 TokenChooser = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -99,6 +106,7 @@ def decode_one_token_per_row(
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
     :param choose: picks each row's next token; None picks the most probable (greedy).
     """
+    check_attention_wanted(model, return_attention)
     batch, src_len = src.shape
     device = src.device
     source, state = model.encode(src, src_lengths)

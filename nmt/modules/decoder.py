@@ -9,6 +9,13 @@ One step, for target position t:
 
 The first state comes from a bridge: ``tanh(W_b h_enc)`` of the encoder's final state.
 
+Without attention (``attention=None``: the plain encoder-decoder of Sutskever et al. 2014 and
+of the character-level Keras seq2seq, or a language model) the bridged final encoder state is
+all the decoder gets, and its output is ``s_t`` itself. A language model has no encoder at
+all (``memory_size=None``): it starts from :meth:`AttentionDecoder.zero_state`.
+:class:`~nmt.modules.bahdanau_decoder.BahdanauDecoder` is Bahdanau's own order (attention
+before the cell).
+
 Training over a known target (:meth:`AttentionDecoder.teacher_forced`) avoids work a naive
 step loop repeats:
 
@@ -104,7 +111,7 @@ class DecoderState:
 
 class AttentionDecoder(nn.Module):
     """Stacked LSTM/GRU layers with attention, with or without input feeding; produces
-    attentional states.
+    attentional states (or, without attention, the top layer's states).
 
     With input feeding the layers are ``nn.LSTMCell``/``nn.GRUCell`` (``cells``) driven step
     by step; without it they are one ``nn.LSTM``/``nn.GRU`` (``rnn``) that training runs over
@@ -115,14 +122,23 @@ class AttentionDecoder(nn.Module):
         self,
         embed_size: int,
         hidden_size: int,
-        memory_size: int,
-        attention: Attention,
+        memory_size: int | None,
+        attention: Attention | None,
         num_layers: int = 1,
         cell: str = "lstm",
         dropout: float = 0.0,
         input_feeding: bool = True,
     ) -> None:
+        """:param memory_size: the encoder states' size; None for a language model (no
+        encoder, no bridge). :param attention: None for a decoder without attention."""
         super().__init__()
+        if attention is None and input_feeding:
+            raise ValueError(
+                "input feeding feeds the attentional state back into the decoder, and without "
+                "attention there is none: set model.input_feeding=false"
+            )
+        if attention is not None and memory_size is None:
+            raise ValueError("attention needs encoder states: give memory_size")
         self.cell_type = check_cell(cell)
         self.embed_size = embed_size
         self.hidden_size = hidden_size
@@ -143,12 +159,16 @@ class AttentionDecoder(nn.Module):
             )
             self._register_load_state_dict_pre_hook(_cells_to_rnn_keys)
         self.attention = attention
-        self.bridge_hidden = nn.Linear(memory_size, num_layers * hidden_size)
+        bridged = memory_size is not None
+        self.bridge_hidden = nn.Linear(memory_size, num_layers * hidden_size) if bridged else None
         self.bridge_cell = (
-            nn.Linear(memory_size, num_layers * hidden_size) if self.cell_type == "lstm" else None
+            nn.Linear(memory_size, num_layers * hidden_size) if bridged and self.cell_type == "lstm" else None
         )
-        self.combine = nn.Linear(hidden_size + memory_size, hidden_size, bias=False)
+        self.combine = (
+            nn.Linear(hidden_size + memory_size, hidden_size, bias=False) if attention is not None else None
+        )
         self.dropout = nn.Dropout(dropout)
+        self._gate_table: tuple | None = None
 
     def layer_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``weight_ih, weight_hh, bias_ih, bias_hh`` of ``layer``, whichever module holds them."""
@@ -165,8 +185,29 @@ class AttentionDecoder(nn.Module):
         weight_ih, _, bias_ih, _ = self.layer_weights(0)
         return F.linear(embedded, weight_ih[:, : self.embed_size], bias_ih)
 
+    def embedding_gate_table(self, embedding_weight: torch.Tensor) -> torch.Tensor:
+        """:meth:`embedding_gates` of every vocabulary entry, (vocab, gates * hidden), for
+        decoding: a row lookup per step instead of a matrix product.
+
+        Cached until the module changes mode (``train()``/``eval()``: training changes the
+        weights, and fused optimisers do so without bumping tensors' version counters) or a
+        weight is changed in place, moved or reloaded.
+        """
+        weight_ih, _, bias_ih, _ = self.layer_weights(0)
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in (embedding_weight, weight_ih, bias_ih))
+        if self._gate_table is None or self._gate_table[0] != key:
+            with torch.no_grad():
+                self._gate_table = (key, self.embedding_gates(embedding_weight))
+        return self._gate_table[1]
+
+    def train(self, mode: bool = True) -> "AttentionDecoder":
+        self._gate_table = None
+        return super().train(mode)
+
     def init_state(self, encoder_final: torch.Tensor) -> DecoderState:
         """:param encoder_final: (batch, memory_size) the encoder's final state."""
+        if self.bridge_hidden is None:
+            raise ValueError("this decoder has no encoder to start from: use zero_state")
         batch = encoder_final.size(0)
 
         def bridge(layer: nn.Linear) -> torch.Tensor:
@@ -176,6 +217,12 @@ class AttentionDecoder(nn.Module):
         cell = bridge(self.bridge_cell) if self.bridge_cell is not None else None
         feed = full_precision(encoder_final.new_zeros(batch, self.hidden_size))
         return DecoderState(bridge(self.bridge_hidden), cell, feed)
+
+    def zero_state(self, batch: int, device: torch.device | str = "cpu") -> DecoderState:
+        """An all-zero float32 state, where there is no encoder (a language model)."""
+        zeros = torch.zeros(self.num_layers, batch, self.hidden_size, device=device)
+        cell = zeros.clone() if self.cell_type == "lstm" else None
+        return DecoderState(zeros, cell, zeros.new_zeros(batch, self.hidden_size))
 
     def step(
         self,
@@ -190,19 +237,38 @@ class AttentionDecoder(nn.Module):
             when ``embedding_gates`` is given.
         :param embedding_gates: (batch, gates * hidden) :meth:`embedding_gates` of it, when
             the caller computed it already (for all positions, or from a lookup table).
+        :param source: the encoded source; unused (may be None) without attention.
         :return: ``attentional`` (batch, hidden_size), the new state, and attention weights
-            (batch, src_len); all float32.
+            (batch, src_len) or None without attention; all float32.
         """
         if embedding_gates is None:
             embedding_gates = self.embedding_gates(embedded)
+        if self.input_feeding:
+            weight_ih = self.layer_weights(0)[0]
+            embedding_gates = embedding_gates + F.linear(state.feed, weight_ih[:, self.embed_size :])
+        hidden, cell = self.recurrent_step(embedding_gates, state)
+        query = hidden[-1]
+        if self.attention is None:
+            return query, DecoderState(hidden, cell, query), None
+        context, weights = self.attention(query, source.keys, source.memory, source.mask)
+        attentional = self.attentional_state(query, context)
+        return attentional, DecoderState(hidden, cell, attentional), weights
+
+    def recurrent_step(
+        self, first_layer_gates: torch.Tensor, state: DecoderState
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Advance the stacked layers one position.
+
+        :param first_layer_gates: (batch, gates * hidden) the first layer's whole input
+            product ``x W_ih^T + b_ih``. :param state: the previous state.
+        :return: the new ``hidden`` and ``cell`` (None for a GRU), (layers, batch, hidden), float32.
+        """
         hiddens, cells = [], []
         layer_input = None
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
             if layer == 0:
-                input_gates = embedding_gates
-                if self.input_feeding:
-                    input_gates = input_gates + F.linear(state.feed, weight_ih[:, self.embed_size :])
+                input_gates = first_layer_gates
             else:
                 input_gates = F.linear(layer_input, weight_ih, bias_ih)
             if state.cell is not None:
@@ -212,11 +278,7 @@ class AttentionDecoder(nn.Module):
                 h = gru_cell(input_gates, state.hidden[layer], weight_hh, bias_hh)
             hiddens.append(h)
             layer_input = self.dropout(h) if layer + 1 < self.num_layers else h
-        query = hiddens[-1]
-        context, weights = self.attention(query, source.keys, source.memory, source.mask)
-        attentional = self.attentional_state(query, context)
-        new_state = DecoderState(_stack(hiddens), _stack(cells) if cells else None, attentional)
-        return attentional, new_state, weights
+        return _stack(hiddens), _stack(cells) if cells else None
 
     def attentional_state(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """``h~ = tanh(W_c [s; c])`` for (..., hidden) queries and (..., memory) contexts, float32."""
@@ -251,6 +313,8 @@ class AttentionDecoder(nn.Module):
         initial = (state.hidden, state.cell) if state.cell is not None else state.hidden
         with autocast_disabled(embedded):  # the recurrence keeps a float32 state
             outputs, _ = self.rnn(full_precision(embedded), initial)
+        if self.attention is None:
+            return outputs, None
         context, weights = self.attention(outputs, source.keys, source.memory, source.mask)
         return self.attentional_state(outputs, context), weights if return_attention else None
 

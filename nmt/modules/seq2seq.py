@@ -9,9 +9,13 @@ from torch import nn
 
 from nmt.data.tokenizers import PAD_ID
 from nmt.modules.attention import build_attention
+from nmt.modules.bahdanau_decoder import BahdanauDecoder
 from nmt.modules.decoder import AttentionDecoder, DecoderState, EncodedSource
 from nmt.modules.encoder import RNNEncoder
 from nmt.modules.initialization import initialize_from_config
+
+NO_ATTENTION = "none"
+DECODER_STYLES = ("luong", "bahdanau")
 
 
 def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -21,7 +25,11 @@ def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 
 class Seq2Seq(nn.Module):
-    """Embedding -> :class:`RNNEncoder` -> :class:`AttentionDecoder` -> output layer.
+    """Embedding -> :class:`RNNEncoder` -> decoder -> output layer.
+
+    The decoder is :class:`AttentionDecoder` (Luong's order, ``decoder_style="luong"``; with
+    ``attention="none"`` the plain encoder-decoder, whose decoder gets only the bridged final
+    encoder state) or :class:`BahdanauDecoder` (``decoder_style="bahdanau"``).
 
     Decoding algorithms drive it through :meth:`encode` and :meth:`decode_step`;
     training uses :meth:`forward` (teacher forcing).
@@ -43,27 +51,48 @@ class Seq2Seq(nn.Module):
         tie_embeddings: bool = False,
         attention: str = "bahdanau",
         attention_size: int | None = None,
+        decoder_style: str = "luong",
         init: Mapping[str, Any] | None = None,
     ) -> None:
-        """:param init: the ``model.init`` config section (``scheme``, ``range``,
+        """:param attention: a scoring function (``bahdanau``, ``dot``, ``general``) or ``none``.
+        :param decoder_style: ``luong`` (attention after the cell, from s_t) or ``bahdanau``
+            (attention before it, from s_{t-1}; the context enters the cell).
+        :param init: the ``model.init`` config section (``scheme``, ``range``,
         ``forget_bias``; see :mod:`nmt.modules.initialization`); None keeps PyTorch's."""
         super().__init__()
+        if decoder_style not in DECODER_STYLES:
+            raise ValueError(f"unknown decoder style {decoder_style!r}: use model.decoder_style=luong or bahdanau")
         self.src_embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD_ID)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size, padding_idx=PAD_ID)
         self.embed_dropout = nn.Dropout(dropout)
         self.encoder = RNNEncoder(
             embed_size, hidden_size, encoder_layers, cell, bidirectional, dropout
         )
-        self.decoder = AttentionDecoder(
-            embed_size,
-            hidden_size,
-            self.encoder.output_size,
-            build_attention(attention, hidden_size, self.encoder.output_size, attention_size),
-            num_layers=decoder_layers,
-            cell=cell,
-            dropout=dropout,
-            input_feeding=input_feeding,
+        scorer = (
+            None if attention == NO_ATTENTION
+            else build_attention(attention, hidden_size, self.encoder.output_size, attention_size)
         )
+        if decoder_style == "bahdanau":
+            if input_feeding:
+                raise ValueError(
+                    "model.decoder_style=bahdanau feeds the context c_t into the cell itself; Luong's "
+                    "input feeding does not apply: set model.input_feeding=false"
+                )
+            self.decoder = BahdanauDecoder(
+                embed_size, hidden_size, self.encoder.output_size, scorer,
+                num_layers=decoder_layers, cell=cell, dropout=dropout,
+            )
+        else:
+            self.decoder = AttentionDecoder(
+                embed_size,
+                hidden_size,
+                self.encoder.output_size,
+                scorer,
+                num_layers=decoder_layers,
+                cell=cell,
+                dropout=dropout,
+                input_feeding=input_feeding,
+            )
         self.output_dropout = nn.Dropout(dropout)
         self.output_layer = nn.Linear(hidden_size, tgt_vocab_size)
         if tie_embeddings:
@@ -99,8 +128,14 @@ class Seq2Seq(nn.Module):
             tie_embeddings=model["tie_embeddings"],
             attention=attention["type"],
             attention_size=attention.get("size"),
+            decoder_style=model.get("decoder_style", "luong"),  # absent in older checkpoints
             init=model.get("init"),  # absent in checkpoints made before it existed
         )
+
+    @property
+    def has_attention(self) -> bool:
+        """False for the plain encoder-decoder (``attention=none``): no weights to return."""
+        return self.decoder.attention is not None
 
     def encode(
         self, src: torch.Tensor, src_lengths: torch.Tensor
@@ -109,6 +144,8 @@ class Seq2Seq(nn.Module):
         :return: the encoded source and the decoder's initial state."""
         memory, final = self.encoder(self.embed_dropout(self.src_embed(src)), src_lengths)
         mask = padding_mask(src_lengths.to(src.device), src.size(1))
+        if self.decoder.attention is None:  # only the final state reaches the decoder
+            return EncodedSource(memory, memory, mask), self.decoder.init_state(final)
         keys, memory = self.decoder.attention.prepare(memory, mask)
         return EncodedSource(memory, keys, mask), self.decoder.init_state(final)
 
@@ -116,9 +153,15 @@ class Seq2Seq(nn.Module):
         self, prev_tokens: torch.Tensor, state: DecoderState, source: EncodedSource
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
         """:param prev_tokens: (batch,) the previous target ids (BOS_ID at the start).
-        :return: logits (batch, tgt_vocab), the new state, attention (batch, src_len)."""
-        embedded = self.embed_dropout(self.tgt_embed(prev_tokens))
-        attentional, state, weights = self.decoder.step(embedded, state, source)
+        :return: logits (batch, tgt_vocab), the new state, attention (batch, src_len) or None
+            without attention."""
+        if not (self.training or torch.is_grad_enabled()):
+            # Decoding: the embedding's share of the first layer's input product, looked up.
+            gates = self.decoder.embedding_gate_table(self.tgt_embed.weight)[prev_tokens]
+            attentional, state, weights = self.decoder.step(None, state, source, gates)
+        else:
+            embedded = self.embed_dropout(self.tgt_embed(prev_tokens))
+            attentional, state, weights = self.decoder.step(embedded, state, source)
         return self.output_layer(self.output_dropout(attentional)), state, weights
 
     def teacher_forced_states(
@@ -142,7 +185,8 @@ class Seq2Seq(nn.Module):
     def forward(
         self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced pass: logits (batch, tgt_len, tgt_vocab), attention (batch, tgt_len, src_len)."""
+        """Teacher-forced pass: logits (batch, tgt_len, tgt_vocab), attention (batch, tgt_len,
+        src_len) or None without attention."""
         states, attention = self.teacher_forced_states(src, src_lengths, tgt_in, return_attention=True)
         # One big output projection instead of one per step.
         return self.output_logits(states), attention

@@ -12,11 +12,8 @@ a closed form, ``softmax(z) - q`` with ``q = (1 - eps) * onehot(y) + eps / V``.
   exist as a whole. On a CPU this avoids allocating several fresh tensors of hundreds of MB
   per step (each a round of page faults) and keeps each slice's logits in cache.
 
-Both keep the softmax out of a slow path: ``exp`` of an input below -87 yields a subnormal
-float32 and costs about 100x more on x86 CPUs, and a trained model's log-probabilities go
-far below that. The arguments of ``exp`` are clamped at -87 (``exp(-87) = 1.6e-38``), which
-changes a probability by less than that; the log-probabilities themselves are never clamped.
-Numerics match ``F.cross_entropy`` (tested).
+Both keep the softmax off the CPU's slow path for subnormal ``exp`` results
+(:mod:`nmt.modules.softmax`). Numerics match ``F.cross_entropy`` (tested).
 """
 
 from __future__ import annotations
@@ -24,20 +21,10 @@ from __future__ import annotations
 import torch
 
 from nmt.modules.precision import full_precision
-
-EXP_FLOOR = -87.0
-"""Smallest argument passed to ``exp``: below it float32 results are subnormal (slow)."""
+from nmt.modules.softmax import EXP_FLOOR, shifted_log_normaliser
 
 SLICE_ELEMENTS = 1 << 21
 """Logits computed at once by :func:`linear_cross_entropy` (8 MB in float32)."""
-
-
-def _shifted_and_log_normaliser(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``logits - max`` and ``log sum exp(logits - max)`` per row, at least float32, without subnormals."""
-    logits = full_precision(logits)
-    shifted = logits - logits.amax(dim=-1, keepdim=True)
-    normaliser = shifted.clamp_min(EXP_FLOOR).exp_().sum(dim=-1, keepdim=True).log_()
-    return shifted, normaliser
 
 
 def _loss_from_shifted(
@@ -67,7 +54,7 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
         ctx.input_dtype = logits.dtype
         # Half-precision logits are promoted: the softmax and the loss must not overflow.
-        shifted, normaliser = _shifted_and_log_normaliser(logits)
+        shifted, normaliser = shifted_log_normaliser(logits)
         loss = _loss_from_shifted(shifted, normaliser, targets, smoothing)
         ctx.save_for_backward(shifted, normaliser, targets)
         ctx.smoothing = smoothing
@@ -117,7 +104,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, states.size(0), rows):
             chunk = states[start : start + rows].to(compute_dtype)
             logits = torch.nn.functional.linear(chunk, gemm_weight, gemm_bias)
-            shifted, normaliser = _shifted_and_log_normaliser(logits)
+            shifted, normaliser = shifted_log_normaliser(logits)
             chunk_targets = targets[start : start + rows]
             loss += _loss_from_shifted(shifted, normaliser, chunk_targets, smoothing)
             if needs_grad:

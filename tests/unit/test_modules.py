@@ -278,3 +278,49 @@ def test_bahdanau_scores_of_many_queries_are_computed_in_slices_with_the_same_re
     monkeypatch.setattr(BahdanauAttention, "MAX_ENERGY_ELEMENTS", 2 * 7 * 5 * 2)  # 2 queries per slice
     torch.testing.assert_close(attention.score(queries, keys), whole)
     assert whole.shape == (2, 9, 7)
+
+
+def test_decoding_lookup_table_follows_in_place_weight_changes():
+    """decode_step looks the embedding's input product up in a cached table; an optimiser
+    step or load_state_dict changes weights in place, and the table must follow."""
+    model = make_model()
+    src, src_lengths = random_batch([5, 3])
+    prev = torch.tensor([4, 7])
+
+    def first_logits(m):
+        with torch.inference_mode():
+            source, state = m.encode(src, src_lengths)
+            return m.decode_step(prev, state, source)[0]
+
+    before = first_logits(model)
+    with torch.no_grad():
+        model.tgt_embed.weight.add_(0.5)
+    after = first_logits(model)
+    fresh = make_model()
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(after, first_logits(fresh))
+    assert not torch.allclose(before, after)
+
+
+def test_decoding_after_fused_adam_steps_uses_the_new_weights():
+    """Fused Adam changes weights in place without bumping their version counters: the
+    decoding lookup table must still follow (this broke validation BLEU once)."""
+    model = make_model()
+    src, src_lengths = random_batch([5, 3])
+    prev = torch.tensor([4, 7])
+
+    def first_logits(m):
+        with torch.inference_mode():
+            source, state = m.encode(src, src_lengths)
+            return m.decode_step(prev, state, source)[0]
+
+    first_logits(model.eval())  # fills the table
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, fused=True)
+    logits, _ = model(src, src_lengths, torch.randint(4, 24, (2, 4)))
+    logits.sum().backward()
+    optimizer.step()
+    after = first_logits(model.eval())
+    fresh = make_model()
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(after, first_logits(fresh.eval()))
