@@ -9,6 +9,10 @@ foreach Adam, the non-finite guard), with validation and checkpoints left out of
 
 The clock runs from each training batch's start to its end (forward, backward, clipping,
 optimiser step) and skips the first ``--warmup`` batches. Prints one JSON line.
+
+``--init CKPT`` starts from a trained checkpoint's weights (and tokenizers and config): a
+trained model's outputs are far more peaked than a fresh one's, which changes the cost of the
+softmax (subnormal ``exp`` results are slow on x86), so this is what a long run spends.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from nmt.checkpoint import checkpoint_config, checkpoint_tokenizers, load_checkpoint, model_state_dict
 from nmt.config import validate_config
 from nmt.tasks import registry
 from nmt.training.trainer import build_trainer
@@ -64,6 +69,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--init", help="start from this checkpoint's weights, tokenizers and config")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.precision=bf16-mixed")
     args = parser.parse_args()
     if args.threads:
@@ -74,16 +80,26 @@ def main() -> None:
         "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false", "trainer.save_every_minutes=0",
         "early_stopping.patience=null", "test_after_training=false",
     ]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"experiment={args.experiment}", f"data.path={args.data}",
-                                           *bench, *args.overrides])
+    checkpoint = load_checkpoint(args.init) if args.init else None
+    if checkpoint is None:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=[f"experiment={args.experiment}", f"data.path={args.data}",
+                                               *bench, *args.overrides])
+    else:  # the checkpoint's own run, with this benchmark's settings (dotted keys) on top
+        cfg = OmegaConf.merge(
+            OmegaConf.create(checkpoint_config(checkpoint)),
+            OmegaConf.from_dotlist([f"data.path={args.data}", "ckpt_path=null", *bench, *args.overrides]),
+        )
     validate_config(cfg)
     L.seed_everything(int(cfg.seed), verbose=False)
     spec = registry.get(cfg.task)
-    datamodule = spec.datamodule(cfg, None)
+    tokenizers = tuple(checkpoint_tokenizers(checkpoint).values()) if checkpoint is not None else None
+    datamodule = spec.datamodule(cfg, tokenizers)
     tokenizers = datamodule.build_tokenizers()
     config = OmegaConf.to_container(cfg, resolve=True)
     task = spec.task(config, tokenizers)
+    if checkpoint is not None:
+        task.model.load_state_dict(model_state_dict(checkpoint))
     clock = StepClock(args.warmup, args.device)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = build_trainer(config, Path(run_dir), task.monitor, task.monitor_mode)
@@ -91,6 +107,7 @@ def main() -> None:
         trainer.fit(task, datamodule=datamodule)
     report = {
         "experiment": args.experiment,
+        "init": args.init,
         "overrides": args.overrides,
         "device": args.device,
         "precision": str(cfg.trainer.precision),
