@@ -254,3 +254,25 @@ def inference_checkpoint(checkpoint: Mapping[str, Any], dtype: torch.dtype | Non
                 value = value.to(dtype)
             weights[key] = value
     return {PAYLOAD_KEY: payload, "state_dict": weights}
+
+
+def average_weights(state_dicts: list[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of several state dicts of one network (checkpoint averaging).
+
+    Floating-point tensors are averaged in float64 and stored in their own dtype; other
+    tensors (counters, integer buffers) are taken from the last state dict.
+    """
+    if not state_dicts:
+        raise ValueError("nothing to average: give at least one state dict")
+    keys = set(state_dicts[0])
+    for other in state_dicts[1:]:
+        if set(other) != keys:
+            raise ValueError(f"cannot average different networks: keys {sorted(keys ^ set(other))[:5]} differ")
+    averaged = {}
+    for key, last in state_dicts[-1].items():
+        if last.is_floating_point():
+            total = sum(state[key].to(torch.float64) for state in state_dicts)
+            averaged[key] = (total / len(state_dicts)).to(last.dtype)
+        else:
+            averaged[key] = last.clone()
+    return averaged

@@ -280,7 +280,8 @@ def _validate_trainer(cfg: DictConfig) -> None:
         value = trainer.get(key)
         if value is not None and (not isinstance(value, (int, float)) or value < 0):
             raise ConfigError(f"trainer.{key} must be a number >= 0 or null, got {value!r}")
-    for key, minimum in (("nonfinite_patience", 0), ("progress_every_n_steps", 1), ("accumulate_grad_batches", 1)):
+    for key, minimum in (("nonfinite_patience", 0), ("progress_every_n_steps", 1), ("accumulate_grad_batches", 1),
+                         ("average_last", 0)):
         value = trainer.get(key)
         if value is not None and (not isinstance(value, int) or value < minimum):
             raise ConfigError(f"trainer.{key} must be an integer >= {minimum}, got {value!r}")

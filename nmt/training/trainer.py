@@ -5,6 +5,7 @@ The group holds ``lightning.Trainer`` arguments plus a few of ours, taken out he
 * ``save_every_minutes``: timed refresh of ``last.ckpt`` (:class:`LatestCheckpoint`);
 * ``nonfinite_patience``: consecutive non-finite steps that stop the run (read by the task);
 * ``progress_every_n_steps``: plain progress lines when there is no progress bar;
+* ``average_last``: write ``average.ckpt``, the mean weights of the last N validations;
 * ``enable_progress_bar: auto``: a bar on a terminal, plain lines otherwise.
 """
 
@@ -19,12 +20,13 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.precision import MixedPrecision
 
+from nmt.training.averaging import WeightAverage
 from nmt.training.checkpointing import AtomicCheckpointIO, LatestCheckpoint
 from nmt.training.progress import ProgressLines, TokenThroughput, progress_bar_wanted
 from nmt.training.resume import ResumeState
 from nmt.training.validation import ScheduledEarlyStopping
 
-OUR_TRAINER_KEYS = ("save_every_minutes", "nonfinite_patience", "progress_every_n_steps")
+OUR_TRAINER_KEYS = ("save_every_minutes", "nonfinite_patience", "progress_every_n_steps", "average_last")
 
 
 def runs_on_cpu(trainer_cfg: Mapping[str, Any]) -> bool:
@@ -63,6 +65,8 @@ def build_callbacks(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: s
     if not progress_bar:
         every = int(trainer_cfg.get("progress_every_n_steps") or 100)
         callbacks.append(ProgressLines(every))
+    if int(trainer_cfg.get("average_last") or 0) > 1:
+        callbacks.append(WeightAverage(checkpoints, int(trainer_cfg["average_last"])))
     patience = (cfg.get("early_stopping") or {}).get("patience")
     if patience:
         callbacks.append(ScheduledEarlyStopping(monitor=monitor, mode=mode, patience=int(patience)))

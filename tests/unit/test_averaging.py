@@ -1,0 +1,72 @@
+"""Checkpoint averaging: the mean of the weights at the last validations, as a checkpoint
+every tool loads; and the same for checkpoint files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import lightning as L
+import pytest
+import torch
+
+from conftest import REPO, compose_config, tiny_overrides
+from nmt.checkpoint import average_weights, load_checkpoint, model_state_dict
+from nmt.translator import Translator
+
+
+def test_average_weights_is_the_elementwise_mean_and_keeps_dtypes():
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(5)}
+    averaged = average_weights([a, b])
+    torch.testing.assert_close(averaged["w"], torch.tensor([2.0, 4.0]))
+    assert averaged["n"].item() == 5 and averaged["w"].dtype == torch.float32
+    with pytest.raises(ValueError, match="different networks"):
+        average_weights([a, {"v": torch.zeros(2)}])
+
+
+class ValidationWeights(L.Callback):
+    def __init__(self) -> None:
+        self.taken = {}
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.taken[trainer.global_step] = {k: v.clone() for k, v in pl_module.model.state_dict().items()}
+
+
+def test_training_writes_the_average_of_the_last_validations(tiny_corpus, tmp_path, monkeypatch):
+    import nmt.training.trainer as trainer_module
+    from nmt.train import train
+
+    spy = ValidationWeights()
+    build = trainer_module.build_callbacks
+    monkeypatch.setattr(trainer_module, "build_callbacks", lambda *a, **k: build(*a, **k) + [spy])
+    train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=50",
+                                        "trainer.val_check_interval=10", "trainer.average_last=3",
+                                        "test_after_training=false")))
+    path = tmp_path / "checkpoints" / "average.ckpt"
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["nmt"]["averaged_steps"] == [30, 40, 50]
+    expected = average_weights([spy.taken[step] for step in (30, 40, 50)])
+    for key, value in model_state_dict(checkpoint).items():
+        torch.testing.assert_close(value, expected[key], msg=key)
+    [translation] = Translator.from_checkpoint(path, device="cpu").translate(["The cat sees a dog."])
+    assert translation.text
+
+
+def test_average_checkpoints_script_averages_files_and_refuses_other_networks(tiny_translation_checkpoint, tmp_path):
+    last = tiny_translation_checkpoint.parent / "last.ckpt"
+    output = tmp_path / "avg.ckpt"
+    result = subprocess.run([sys.executable, "scripts/average_checkpoints.py", str(tiny_translation_checkpoint),
+                             str(last), "--output", str(output)], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    expected = average_weights([model_state_dict(load_checkpoint(p)) for p in (tiny_translation_checkpoint, last)])
+    for key, value in model_state_dict(load_checkpoint(output)).items():
+        torch.testing.assert_close(value, expected[key])
+    other = tmp_path / "other.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["nmt"]["config"]["model"]["hidden_size"] = 999
+    torch.save(checkpoint, other)
+    result = subprocess.run([sys.executable, "scripts/average_checkpoints.py", str(last), str(other),
+                             "--output", str(tmp_path / "x.ckpt")], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and "model" in result.stderr
