@@ -73,13 +73,15 @@ class AttentionSchema:
 
 @dataclass
 class TokenizerSchema:
-    type: str = "sentencepiece"  # sentencepiece | char
+    type: str = "sentencepiece"  # sentencepiece | char | word
     joint: bool = False
     vocab_size: int = 8000
     model_type: str = "unigram"  # unigram | bpe
     character_coverage: float = 1.0
     max_sentences: Optional[int] = None
     min_freq: int = 1
+    lowercase: bool = True  # word: fold case
+    punctuation: str = "split"  # word: split | strip | keep
 
 
 @dataclass
@@ -99,8 +101,9 @@ CHOICES = {
     "model.cell": ("lstm", "gru"),
     "model.init.scheme": ("default", "uniform", "xavier", "orthogonal"),
     "attention.type": ("bahdanau", "dot", "general"),
-    "tokenizer.type": ("sentencepiece", "char"),
+    "tokenizer.type": ("sentencepiece", "char", "word"),
     "tokenizer.model_type": ("unigram", "bpe"),
+    "tokenizer.punctuation": ("split", "strip", "keep"),
     "optim.schedule": ("none", "plateau", "inverse_sqrt", "cosine"),
     "data.batch_unit": ("sentences", "tokens"),
     "data.truncation": ("head", "head_tail"),

@@ -1,9 +1,11 @@
 """Tokenizers: text <-> token ids, and the one definition of the special tokens.
 
-Two kinds share the :class:`Tokenizer` interface:
+Three kinds share the :class:`Tokenizer` interface:
 
 * :class:`CharTokenizer` -- one id per Unicode code point (space included).
 * :class:`SentencePieceTokenizer` -- unigram or BPE subwords, trained in memory.
+* :class:`WordTokenizer` -- whole words (optionally lower-cased), punctuation split off,
+  stripped or kept; the unit of word vectors (word2vec, GloVe, fastText files).
 
 Every tokenizer reserves the same four ids for the special tokens, so padding, masks and
 decoding never need to ask which kind they have. ``encode`` never adds BOS/EOS; the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -39,7 +42,7 @@ UNK_SURFACE = "\u2047"
 STATE_FORMAT_VERSION = 1
 """Bumped whenever the layout of :meth:`Tokenizer.to_state` changes incompatibly."""
 
-TOKENIZER_TYPES = ("char", "sentencepiece")
+TOKENIZER_TYPES = ("char", "sentencepiece", "word")
 
 
 def _as_id_list(ids: Iterable[int]) -> list[int]:
@@ -313,9 +316,126 @@ class SentencePieceTokenizer(Tokenizer):
         return cls(Path(path).read_bytes())
 
 
+PUNCTUATION_MODES = ("split", "strip", "keep")
+
+# A word: letters/digits (any script) with inner apostrophes or hyphens ("don't", "l'été",
+# "well-made"); everything else that is not a space is one punctuation token.
+_WORD = r"\w+(?:[-'\u2019]\w+)*"
+_SPLITTERS = {
+    "split": re.compile(rf"{_WORD}|[^\w\s]"),
+    "strip": re.compile(_WORD),
+    "keep": re.compile(r"\S+"),
+}
+# Decoding: no space before closing punctuation, none after opening brackets and quotes.
+_SPACE_BEFORE_CLOSING = re.compile(r" ([.,!?;:%)\]}\u00bb\u201d\u2026])")
+_SPACE_AFTER_OPENING = re.compile(r"([(\[{\u00ab\u201c]) ")
+
+
+class WordTokenizer(Tokenizer):
+    """One id per word. Vocabulary: the specials, then words by descending frequency in the
+    training texts (ties broken alphabetically), so training is deterministic and ids are
+    frequency-ranked (what an adaptive softmax wants).
+
+    :param words: the non-special vocabulary in id order (ids start at 4).
+    :param lowercase: lower-case text before splitting (what most word vectors assume).
+    :param punctuation: ``split`` (each punctuation mark is a token), ``strip`` (dropped,
+        as in word2vec's text8), ``keep`` (split on spaces only, marks stay on the words).
+
+    Decoding joins words with spaces, without a space before closing punctuation; case and
+    the original spacing are not recoverable, so ``decode(encode(t))`` is a normalised ``t``.
+    """
+
+    kind = "word"
+
+    def __init__(self, words: Iterable[str], *, lowercase: bool = True, punctuation: str = "split") -> None:
+        if punctuation not in PUNCTUATION_MODES:
+            raise ValueError(
+                f"unknown punctuation mode {punctuation!r}: use tokenizer.punctuation=split, strip or keep"
+            )
+        self.lowercase = bool(lowercase)
+        self.punctuation = punctuation
+        self._split = _SPLITTERS[punctuation].findall
+        self._itos: list[str] = [*SPECIAL_TOKENS, *words]
+        self._stoi: dict[str, int] = {w: i for i, w in enumerate(self._itos) if i >= len(SPECIAL_TOKENS)}
+        if len(self._stoi) != len(self._itos) - len(SPECIAL_TOKENS):
+            raise ValueError("WordTokenizer vocabulary contains a word twice")
+        if any(not w or w != w.strip() or " " in w for w in self._itos[len(SPECIAL_TOKENS):]):
+            raise ValueError("WordTokenizer vocabulary entries must be non-empty and contain no spaces")
+        self._surface = [*("", UNK_SURFACE, "", ""), *self._itos[len(SPECIAL_TOKENS):]]
+
+    @classmethod
+    def train(
+        cls,
+        texts: Iterable[str],
+        *,
+        vocab_size: int | None = None,
+        min_freq: int = 1,
+        lowercase: bool = True,
+        punctuation: str = "split",
+    ) -> WordTokenizer:
+        """Count words in ``texts``.
+
+        :param vocab_size: cap on ``vocab_size``, specials included; the rarest words go first.
+        :param min_freq: words seen fewer times are left out (they encode to UNK).
+        """
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
+        if vocab_size is not None and vocab_size < len(SPECIAL_TOKENS):
+            raise ValueError(f"vocab_size must be >= {len(SPECIAL_TOKENS)} (the specials), got {vocab_size}")
+        splitter = cls([], lowercase=lowercase, punctuation=punctuation)
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(splitter.split(text))
+        for special in SPECIAL_TOKENS:  # "<unk>" in a text is three tokens, never these
+            counts.pop(special, None)
+        ranked = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: (-counts[w], w))
+        if vocab_size is not None:
+            ranked = ranked[: vocab_size - len(SPECIAL_TOKENS)]
+        return cls(ranked, lowercase=lowercase, punctuation=punctuation)
+
+    def split(self, text: str) -> list[str]:
+        """The word strings of ``text`` (lower-cased if so configured), before the vocabulary."""
+        return self._split(text.lower() if self.lowercase else text)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._itos)
+
+    def encode(self, text: str) -> list[int]:
+        return list(map(self._stoi.get, self.split(text), itertools.repeat(UNK_ID)))
+
+    def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
+        get, unk = self._stoi.get, itertools.repeat(UNK_ID)
+        return [list(map(get, self.split(text), unk)) for text in texts]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        ids = _cut_at_eos(_as_id_list(ids))
+        n = len(self._surface)
+        words = [self._surface[i] if 0 <= i < n else UNK_SURFACE for i in ids]
+        text = " ".join(w for w in words if w)
+        return _SPACE_AFTER_OPENING.sub(r"\1", _SPACE_BEFORE_CLOSING.sub(r"\1", text))
+
+    def pieces(self, text: str) -> list[str]:
+        return self.split(text)
+
+    def id_to_piece(self, ids: Iterable[int]) -> list[str]:
+        n = len(self._itos)
+        return [self._itos[i] if 0 <= i < n else UNK for i in _as_id_list(ids)]
+
+    def to_state(self) -> dict[str, Any]:
+        return self._new_state(
+            words=self._itos[len(SPECIAL_TOKENS):], lowercase=self.lowercase, punctuation=self.punctuation
+        )
+
+    @classmethod
+    def _from_valid_state(cls, state: Mapping[str, Any]) -> WordTokenizer:
+        return cls(state["words"], lowercase=state["lowercase"], punctuation=state["punctuation"])
+
+
 _TOKENIZER_CLASSES: dict[str, type[Tokenizer]] = {
     CharTokenizer.kind: CharTokenizer,
     SentencePieceTokenizer.kind: SentencePieceTokenizer,
+    WordTokenizer.kind: WordTokenizer,
 }
 
 
@@ -337,9 +457,10 @@ def build_tokenizers(
 ) -> tuple[Tokenizer, Tokenizer]:
     """Train the (source, target) tokenizers described by the ``tokenizer`` config group.
 
-    ``cfg`` keys: ``type`` ("char" | "sentencepiece"), ``joint`` (one model on both sides,
-    returned twice), ``min_freq`` and optional ``max_size`` (char), ``vocab_size`` (per
-    side unless joint), ``model_type``, ``character_coverage``, ``max_sentences`` (spm).
+    ``cfg`` keys: ``type`` ("char" | "sentencepiece" | "word"), ``joint`` (one model on both
+    sides, returned twice), ``min_freq`` and optional ``max_size`` (char), ``vocab_size`` (per
+    side unless joint), ``model_type``, ``character_coverage``, ``max_sentences`` (spm),
+    ``min_freq``, ``vocab_size``, ``lowercase``, ``punctuation`` (word).
     """
     kind = cfg.get("type")
     if kind == "spm":  # the config group file is called spm.yaml; accept its name too
@@ -356,10 +477,19 @@ def build_tokenizers(
                 character_coverage=cfg.get("character_coverage", 1.0),
                 max_sentences=cfg.get("max_sentences"),
             )
+    elif kind == "word":
+        def train(texts: Iterable[str]) -> Tokenizer:
+            return WordTokenizer.train(
+                texts,
+                vocab_size=cfg.get("vocab_size"),
+                min_freq=cfg.get("min_freq", 1),
+                lowercase=cfg.get("lowercase", True),
+                punctuation=cfg.get("punctuation", "split"),
+            )
     else:
         raise ValueError(
             f"unknown tokenizer type {kind!r}; expected one of {TOKENIZER_TYPES} "
-            "(select one with the override tokenizer=char or tokenizer=spm)"
+            "(select one with the override tokenizer=char, tokenizer=spm or tokenizer=word)"
         )
     if cfg.get("joint", False):
         shared = train(itertools.chain(source_texts, target_texts))
