@@ -40,6 +40,7 @@ class ModelSchema:
     dropout: float = 0.2
     input_feeding: bool = True
     tie_embeddings: bool = False
+    decoder_style: str = "luong"  # luong: attention after the cell | bahdanau: before it, context into the cell
     init: InitSchema = field(default_factory=InitSchema)
 
 
@@ -67,7 +68,7 @@ class ClassifierModelSchema:
 
 @dataclass
 class AttentionSchema:
-    type: str = "bahdanau"  # bahdanau | dot | general
+    type: str = "bahdanau"  # bahdanau | dot | general | none (plain encoder-decoder)
     size: Optional[int] = None  # additive attention's inner size; null = hidden_size
 
 
@@ -100,7 +101,8 @@ class OptimSchema:
 CHOICES = {
     "model.cell": ("lstm", "gru"),
     "model.init.scheme": ("default", "uniform", "xavier", "orthogonal"),
-    "attention.type": ("bahdanau", "dot", "general"),
+    "attention.type": ("bahdanau", "dot", "general", "none"),
+    "model.decoder_style": ("luong", "bahdanau"),
     "tokenizer.type": ("sentencepiece", "char", "word"),
     "tokenizer.model_type": ("unigram", "bpe"),
     "tokenizer.punctuation": ("split", "strip", "keep"),
@@ -197,6 +199,8 @@ def _validate_model_combinations(cfg: DictConfig) -> None:
     size = OmegaConf.select(cfg, "attention.size")
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ConfigError(f"attention.size must be a positive integer or null (= model.hidden_size), got {size!r}")
+    if cfg.get("task") == "translation":
+        _validate_decoder(cfg)
     if cfg.get("task") == "classification":
         encoder = model.get("encoder") or {}
         if encoder.get("freeze") and not encoder.get("init_from"):
@@ -204,6 +208,28 @@ def _validate_model_combinations(cfg: DictConfig) -> None:
                 "model.encoder.freeze=true needs model.encoder.init_from=PATH to a translation checkpoint "
                 "(a randomly initialised encoder would stay random)"
             )
+
+
+def _validate_decoder(cfg: DictConfig) -> None:
+    """The decoder variants: no attention, and Bahdanau's order, each without input feeding."""
+    attention = OmegaConf.select(cfg, "attention.type")
+    style = OmegaConf.select(cfg, "model.decoder_style") or "luong"
+    feeding = OmegaConf.select(cfg, "model.input_feeding")
+    if attention == "none" and style == "bahdanau":
+        raise ConfigError(
+            "model.decoder_style=bahdanau is defined by its attention (queried from s_t-1, the context "
+            "enters the cell): pick attention=bahdanau|dot|general, or model.decoder_style=luong for attention=none"
+        )
+    if attention == "none" and feeding:
+        raise ConfigError(
+            "attention=none leaves no attentional state to feed back: add model.input_feeding=false "
+            "(the presets char_plain and spm_plain do)"
+        )
+    if style == "bahdanau" and feeding:
+        raise ConfigError(
+            "model.decoder_style=bahdanau feeds the context c_t into the cell itself, so Luong's input "
+            "feeding does not apply: add model.input_feeding=false (the presets char_rnnsearch and spm_rnnsearch do)"
+        )
 
 
 def _validate_optim(cfg: DictConfig) -> None:

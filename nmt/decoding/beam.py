@@ -30,7 +30,13 @@ from dataclasses import dataclass
 import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
-from nmt.decoding.greedy import Hypothesis, max_output_lengths, next_token_log_probs, trim_at_eos
+from nmt.decoding.greedy import (
+    Hypothesis,
+    check_attention_wanted,
+    max_output_lengths,
+    next_token_log_probs,
+    trim_at_eos,
+)
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -157,6 +163,7 @@ def beam_search(
     """
     k = beam_size
     _check_arguments(beam_size, n_best, model.output_layer.out_features)
+    check_attention_wanted(model, return_attention)
     batch, src_len = src.shape
     device = src.device
     source, state = model.encode(src, src_lengths)

@@ -4,8 +4,11 @@ Reproducible and batch-independent: the random number behind each draw is a hash
 ``(seed, source token ids, sample number, step)`` computed with integer tensor ops (a
 counter-based generator), not the next value of a shared stream. A sentence therefore gets
 the same samples whatever batch it is decoded in, whatever the batch size or sort order, and
-on CPU or GPU alike. Each draw uses inverse-CDF sampling on the filtered distribution
-``softmax(log_probs / temperature)``.
+on CPU or GPU alike. Each draw uses inverse-CDF sampling on
+:func:`sampling_probabilities`: the temperature is applied first, then top-k / top-p keep
+the most probable tokens *of the tempered distribution* (the order of Hugging Face
+transformers, fairseq and llama.cpp), so a high temperature widens the nucleus and a low one
+narrows it.
 
 A temperature of at most :data:`GREEDY_TEMPERATURE` is greedy search, exactly.
 """
@@ -43,6 +46,21 @@ def sentence_keys(src: torch.Tensor, src_lengths: torch.Tensor, seed: int) -> to
     return key
 
 
+def sample_keys(
+    src: torch.Tensor, src_lengths: torch.Tensor, seed: int, num_samples: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows for ``num_samples`` samples of every sentence, and a key per row.
+
+    :param src: (batch, len) ids. :param src_lengths: (batch,).
+    :return: ``rows`` (batch * num_samples,), the sentence of each row (sentence-major), and
+        their int64 32-bit keys, a hash of the seed, the sentence and the sample number.
+    """
+    batch = src.size(0)
+    rows = torch.arange(batch, device=src.device).repeat_interleave(num_samples)
+    sample_number = torch.arange(num_samples, device=src.device).repeat(batch)
+    return rows, _mix32(sentence_keys(src, src_lengths, seed)[rows] ^ _mix32(sample_number + 1))
+
+
 def uniforms(keys: torch.Tensor, step: int) -> torch.Tensor:
     """One uniform number in [0, 1) per key for decoder step ``step``, float64."""
     step_key = _mix32(torch.tensor((step * _GOLDEN + 1) & _MASK32, device=keys.device))
@@ -68,15 +86,34 @@ def filter_log_probs(log_probs: torch.Tensor, top_k: int = 0, top_p: float = 1.0
     return log_probs
 
 
-class _Sampler:
-    """The token chooser for :func:`decode_one_token_per_row`."""
+def sampling_probabilities(
+    log_probs: torch.Tensor, temperature: float, top_k: int = 0, top_p: float = 1.0
+) -> torch.Tensor:
+    """The distribution a token is drawn from, float64 (rows, vocab): ``softmax(log_probs / T)``
+    first, then :func:`filter_log_probs` on that tempered distribution, renormalised.
+
+    :param log_probs: (rows, vocab) next-token log-probabilities (-inf for excluded tokens).
+    :param temperature: > 0 (greedy search handles the limit T -> 0).
+    """
+    tempered = torch.log_softmax(log_probs.double() / temperature, dim=-1)
+    return torch.softmax(filter_log_probs(tempered, top_k, top_p), dim=-1)
+
+
+class Sampler:
+    """A token chooser (for :func:`decode_one_token_per_row` and language-model generation):
+    an inverse-CDF draw from :func:`sampling_probabilities`, with the counter-based uniform of
+    each row's key (:func:`uniforms`) at each step.
+
+    :param keys: (rows,) int64 32-bit key of every row of the full batch.
+    """
 
     def __init__(self, keys: torch.Tensor, temperature: float, top_k: int, top_p: float) -> None:
         self.keys, self.temperature, self.top_k, self.top_p = keys, temperature, top_k, top_p
 
     def __call__(self, log_probs: torch.Tensor, rows: torch.Tensor, step: int) -> torch.Tensor:
-        filtered = filter_log_probs(log_probs, self.top_k, self.top_p)
-        probs = torch.softmax(filtered.double() / self.temperature, dim=-1)
+        """:param log_probs: (active, vocab). :param rows: (active,) the rows' places in the full
+        batch (their keys). :return: (active,) the chosen token ids."""
+        probs = sampling_probabilities(log_probs, self.temperature, self.top_k, self.top_p)
         cdf = probs.cumsum(dim=-1)
         target = uniforms(self.keys[rows], step) * cdf[:, -1]
         # The first token whose cumulative probability exceeds the target; tokens with zero
@@ -104,9 +141,10 @@ def sample_decode(
     """Draw ``num_samples`` translations per sentence.
 
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
-    :param temperature: divides the log-probabilities; <= 1e-5 is greedy search.
+    :param temperature: divides the log-probabilities (before top-k / top-p); <= 1e-5 is
+        greedy search.
     :param top_k: sample among the k most probable tokens only (0: all).
-    :param top_p: sample from the smallest set of tokens whose probability reaches p.
+    :param top_p: sample from the smallest set of tokens whose tempered probability reaches p.
     :return: per sentence, its samples sorted by model log-probability (best first); a
         sample's ``score`` is its log-probability under the unfiltered model.
     """
@@ -117,16 +155,14 @@ def sample_decode(
     if top_k < 0 or not 0.0 < top_p <= 1.0:
         raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1, got {top_k} and {top_p}")
     batch = src.size(0)
-    rows = torch.arange(batch, device=src.device).repeat_interleave(num_samples)
-    sample_number = torch.arange(num_samples, device=src.device).repeat(batch)
-    keys = _mix32(sentence_keys(src, src_lengths, seed)[rows] ^ _mix32(sample_number + 1))
+    rows, keys = sample_keys(src, src_lengths, seed, num_samples)
     lengths = src_lengths[rows.to(src_lengths.device)]
     greedy = temperature <= GREEDY_TEMPERATURE
     out = decode_one_token_per_row(
         model,
         src[rows],
         lengths,
-        None if greedy else _Sampler(keys, temperature, top_k, top_p),
+        None if greedy else Sampler(keys, temperature, top_k, top_p),
         max_len_ratio=max_len_ratio,
         max_len_offset=max_len_offset,
         max_len=max_len,
