@@ -323,6 +323,13 @@ def _validate_trainer(cfg: DictConfig) -> None:
     max_time = trainer.get("max_time")
     if isinstance(max_time, str) and not re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", max_time):
         raise ConfigError(f"trainer.max_time must look like DD:HH:MM:SS (e.g. 00:00:30:00), got {max_time!r}")
+    cpu_time = trainer.get("max_cpu_time")
+    if cpu_time is not None and not (
+        isinstance(cpu_time, str) and re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", cpu_time) and cpu_time.strip("0:")
+    ):
+        raise ConfigError(
+            f"trainer.max_cpu_time must be a positive DD:HH:MM:SS (e.g. 00:00:15:00) or null, got {cpu_time!r}"
+        )
 
 
 def _validate_classification(cfg: DictConfig) -> None:

@@ -3,6 +3,7 @@
 The group holds ``lightning.Trainer`` arguments plus a few of ours, taken out here:
 
 * ``save_every_minutes``: timed refresh of ``last.ckpt`` (:class:`LatestCheckpoint`);
+* ``max_cpu_time``: a budget of the training process's CPU time (:class:`CpuTimeBudget`);
 * ``nonfinite_patience``: consecutive non-finite steps that stop the run (read by the task);
 * ``progress_every_n_steps``: plain progress lines when there is no progress bar;
 * ``average_last``: write ``average.ckpt``, the mean weights of the last N validations;
@@ -22,11 +23,12 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 
 from nmt.training.averaging import WeightAverage
 from nmt.training.checkpointing import AtomicCheckpointIO, LatestCheckpoint
+from nmt.training.cpu_budget import CpuTimeBudget, parse_duration
 from nmt.training.progress import ProgressLines, TokenThroughput, progress_bar_wanted
 from nmt.training.resume import ResumeState
 from nmt.training.validation import ScheduledEarlyStopping
 
-OUR_TRAINER_KEYS = ("save_every_minutes", "nonfinite_patience", "progress_every_n_steps", "average_last")
+OUR_TRAINER_KEYS = ("save_every_minutes", "nonfinite_patience", "progress_every_n_steps", "average_last", "max_cpu_time")
 
 
 def runs_on_cpu(trainer_cfg: Mapping[str, Any]) -> bool:
@@ -67,6 +69,8 @@ def build_callbacks(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: s
         callbacks.append(ProgressLines(every))
     if int(trainer_cfg.get("average_last") or 0) > 1:
         callbacks.append(WeightAverage(checkpoints, int(trainer_cfg["average_last"])))
+    if trainer_cfg.get("max_cpu_time"):
+        callbacks.append(CpuTimeBudget(parse_duration(trainer_cfg["max_cpu_time"])))
     patience = (cfg.get("early_stopping") or {}).get("patience")
     if patience:
         callbacks.append(ScheduledEarlyStopping(monitor=monitor, mode=mode, patience=int(patience)))
