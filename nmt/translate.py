@@ -56,8 +56,8 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--beam-size", type=int, default=5, metavar="N", help="beam: hypotheses kept (default 5)")
     group.add_argument("--n-best", type=int, default=1, metavar="N",
                        help="beam or sample: outputs per line, TAB-separated with scores (default 1)")
-    group.add_argument("--length-penalty", type=float, default=0.6, metavar="A",
-                       help="beam: GNMT alpha, score = logprob / ((5+len)/6)^A (default 0.6; 0 = none)")
+    group.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
+                       help="beam: GNMT alpha, score = logprob / ((5+len)/6)^A (default 1.0; 0 = none)")
     group.add_argument("--temperature", type=float, default=1.0, metavar="T",
                        help="sample: <= 1e-5 is greedy (default 1)")
     group.add_argument("--top-k", type=int, default=0, metavar="K", help="sample: keep the K best tokens (0 = all)")

@@ -32,7 +32,7 @@ class DecodingOptions:
     strategy: str = "greedy"     # greedy | sample | beam
     beam_size: int = 5           # beam: hypotheses kept per sentence
     n_best: int = 1              # outputs per sentence: beam n-best (<= beam_size) or samples
-    length_penalty: float = 0.6  # beam: GNMT alpha in ((5 + len) / 6) ** alpha; 0 = none
+    length_penalty: float = 1.0  # beam: GNMT alpha in ((5 + len) / 6) ** alpha; 0 = none
     temperature: float = 1.0     # sample: divides log-probabilities; <= 1e-5 is greedy
     top_k: int = 0               # sample: only the k most probable tokens; 0 = all
     top_p: float = 1.0           # sample: smallest token set with this probability; 1 = all

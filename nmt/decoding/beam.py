@@ -44,6 +44,11 @@ def length_penalty(length: int, alpha: float) -> float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
+def length_penalty_of(lengths: torch.Tensor, alpha: float) -> torch.Tensor:
+    """:func:`length_penalty` of each of ``lengths`` (a tensor)."""
+    return ((5.0 + lengths.to(torch.float64)) / 6.0) ** alpha
+
+
 @dataclass
 class _Finished:
     """The K best finished hypotheses of each of N sentences, best first.
@@ -148,7 +153,7 @@ def beam_search(
     *,
     beam_size: int = 5,
     n_best: int = 1,
-    length_penalty_alpha: float = 0.6,
+    length_penalty_alpha: float = 1.0,
     max_len_ratio: float = 2.0,
     max_len_offset: int = 10,
     max_len: int | None = None,
@@ -218,7 +223,11 @@ def beam_search(
                 new_attention,
             )
 
-        done = at_limit | (finished.scores[:, n_best - 1] >= next_scores[:, 0] / penalty)
+        # A live beam's score can still rise: its log-probability only falls, but the length
+        # penalty it is divided by grows, at most to that of the sentence's length limit.
+        # Stopping on the current length's penalty ended sentences too early (short outputs).
+        best_possible = next_scores[:, 0] / length_penalty_of(limits[active], length_penalty_alpha)
+        done = at_limit | (finished.scores[:, n_best - 1] >= best_possible)
         if bool(done.any()):
             ended = done.nonzero().squeeze(1)
             output.assign(active[ended], finished.select(ended))

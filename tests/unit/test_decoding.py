@@ -106,6 +106,22 @@ def test_beam_scores_are_length_penalised_log_probs_of_the_tokens(model, sources
             assert hyp.score == pytest.approx(hyp.log_prob / length_penalty(steps, alpha))
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0, 2.0])
+def test_early_stopping_never_changes_the_result(model, sources, monkeypatch, alpha):
+    """Stopping a sentence once no live beam can beat its n-best must give what running every
+    beam to the length limit gives: the bound accounts for the length penalty still growing."""
+    stopped = run(model, sources, strategy="beam", beam_size=4, n_best=2, length_penalty=alpha)
+    import nmt.decoding.beam as beam_module
+
+    # An infinite penalty bound: no sentence ends before its length limit.
+    monkeypatch.setattr(beam_module, "length_penalty_of",
+                        lambda lengths, a: torch.full(lengths.shape, float("inf"), dtype=torch.float64))
+    exhaustive = run(model, sources, strategy="beam", beam_size=4, n_best=2, length_penalty=alpha)
+    assert tokens(stopped) == tokens(exhaustive)
+    for mine, full in zip(stopped, exhaustive):
+        assert [h.score for h in mine] == pytest.approx([h.score for h in full])
+
+
 def test_wider_beam_finds_at_least_the_greedy_log_prob_without_penalty(model, sources):
     greedy = run(model, sources)
     beam = run(model, sources, strategy="beam", beam_size=6, length_penalty=0.0)
