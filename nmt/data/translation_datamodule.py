@@ -19,6 +19,8 @@ from nmt.data.tokenizers import Tokenizer, build_tokenizers
 
 log = logging.getLogger("nmt.data")
 
+SPLIT_NAMES = ("train", "dev", "test")
+
 
 class TranslationDataModule(L.LightningDataModule):
     """Sentence pairs for training, validation (loss + BLEU subset) and test.
@@ -59,25 +61,65 @@ class TranslationDataModule(L.LightningDataModule):
             return None
         return cache_dir() / "splits" if cache == "auto" else Path(cache)
 
+    def split_files(self) -> dict[str, Path]:
+        """The splits given as files (``data.train``, ``data.dev``, ``data.test``)."""
+        files = {name: self.cfg.get(name) for name in SPLIT_NAMES}
+        return {name: Path(path).expanduser() for name, path in files.items() if path}
+
+    def _read_pairs(self, path: Path, what: str) -> list[tuple[str, str]]:
+        if not path.exists():
+            raise FileNotFoundError(f"{what}={path} does not exist: fix the path, or drop {what} to split data.path")
+        pairs, report = read_translation_pairs(path, strict=self.cfg.get("strict", False))
+        log.info("%s: %s", what, report.summary())
+        if self.report is None:
+            self.report = report
+        if not pairs:
+            raise ValueError(f"no usable sentence pairs in {what}={path}")
+        return pairs
+
     def prepare_corpus(self) -> dict[str, list[tuple[str, str]]]:
-        """Read, normalise and split the corpus (idempotent)."""
+        """Read, normalise and split the corpus (idempotent).
+
+        Splits named by a file (``data.train`` / ``data.dev`` / ``data.test``) are read from
+        it as they are; the others come from a grouped split of the training pairs
+        (``data.train``, else the corpus at ``data.path``) with the ``data.split`` fractions,
+        the fractions of the given splits going to train.
+        """
         if self.splits:
             return self.splits
-        pairs, self.report = read_translation_pairs(self.corpus_path(), strict=self.cfg.get("strict", False))
-        log.info(self.report.summary())
+        files = self.split_files()
+        if "train" in files:
+            pairs = self._read_pairs(files["train"], "data.train")
+        else:
+            pairs = self._read_pairs(self.corpus_path(), "data.path")
         if self.cfg.get("limit"):
             pairs = pairs[: int(self.cfg["limit"])]
-        if not pairs:
-            raise ValueError(f"no usable sentence pairs in {self.corpus_path()}")
-        indices = cached_grouped_split(
-            [fold_for_grouping(src) for src, _ in pairs],
-            dict(self.cfg["split"]),
-            int(self.cfg["split_seed"]),
-            self.split_cache_dir(),
-        )
+        fractions = {name: float(value) for name, value in dict(self.cfg["split"]).items()}
+        for name in files.keys() - {"train"}:
+            fractions["train"] = fractions.get("train", 0.0) + fractions.pop(name, 0.0)
+        if fractions.get("train", 0.0) >= 1.0 - 1e-9:
+            indices = {"train": list(range(len(pairs)))}
+        else:
+            indices = cached_grouped_split(
+                [fold_for_grouping(src) for src, _ in pairs], fractions, int(self.cfg["split_seed"]),
+                self.split_cache_dir(),
+            )
         self.splits = {name: [pairs[i] for i in idx] for name, idx in indices.items()}
+        for name in files.keys() - {"train"}:
+            self.splits[name] = self._read_pairs(files[name], f"data.{name}")
+            self._warn_overlap(name)
+        for name in SPLIT_NAMES:
+            self.splits.setdefault(name, [])
         log.info("split sizes: %s", {name: len(rows) for name, rows in self.splits.items()})
         return self.splits
+
+    def _warn_overlap(self, name: str) -> None:
+        """Given dev/test files are not checked against train by the grouped split: say so if they overlap."""
+        seen = {fold_for_grouping(src) for src, _ in self.splits["train"]}
+        shared = sum(fold_for_grouping(src) in seen for src, _ in self.splits[name])
+        if shared:
+            log.warning("%d of %d %s sources (case and punctuation folded) are also training sources: "
+                        "%s scores will reward memorisation", shared, len(self.splits[name]), name, name)
 
     def build_tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
         """Train tokenizers on the training split only, unless they were given."""

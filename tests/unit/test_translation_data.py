@@ -8,6 +8,7 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
+from nmt.data.corpora import read_translation_pairs
 from nmt.data.text import fold_for_grouping
 from nmt.data.tokenizers import UNK_ID
 from nmt.data.translation_datamodule import TranslationDataModule
@@ -105,3 +106,55 @@ def test_the_encoded_dev_split_meets_its_unseen_characters_as_unknown(prepared):
 def test_the_split_is_the_same_for_the_same_seed(corpus_path, prepared):
     again = datamodule_for(corpus_path, TOKENIZERS["char"]).prepare_corpus()
     assert again == prepared.splits
+
+
+# -- splits given as files (data.train / data.dev / data.test) -------------------------------
+
+
+def files_datamodule(tmp_path, **files) -> TranslationDataModule:
+    overrides = [f"data.{name}={path}" for name, path in files.items()]
+    cfg = compose_config(["data.path=/nonexistent/fra.txt", "data.split_cache=null", "data.download=false",
+                          "data.split.train=0.8", "data.split.dev=0.1", "data.split.test=0.1",
+                          "tokenizer=char", "tokenizer.min_freq=1", *overrides])
+    cfg = OmegaConf.to_container(cfg, resolve=True)
+    return TranslationDataModule(cfg["data"], cfg["tokenizer"], seed=0)
+
+
+def test_given_split_files_are_used_as_they_are(tmp_path):
+    corpus = grouped_corpus()
+    train, dev, test = corpus[:300], corpus[300:340], corpus[340:]
+    paths = {name: write_pairs(tmp_path / f"{name}.tsv", rows) for name, rows in
+             {"train": train, "dev": dev, "test": test}.items()}
+    splits = files_datamodule(tmp_path, **paths).prepare_corpus()
+    assert splits == {name: read_translation_pairs(path)[0] for name, path in paths.items()}
+    assert [len(splits[name]) for name in ("train", "dev", "test")] == [300, 40, len(test)]
+
+
+def test_splits_not_given_come_from_the_training_file_without_leaks(tmp_path):
+    corpus = grouped_corpus()
+    train_path = write_pairs(tmp_path / "train.tsv", corpus[:-40])
+    test_path = write_pairs(tmp_path / "test.tsv", corpus[-40:])
+    splits = files_datamodule(tmp_path, train=train_path, test=test_path).prepare_corpus()
+    assert splits["test"] == read_translation_pairs(test_path)[0]
+    # dev is carved from the training file (10% of it, with test's 10% going to train), grouped by source
+    training_file = read_translation_pairs(train_path)[0]
+    assert sorted(splits["train"] + splits["dev"]) == sorted(training_file)
+    assert 0.05 < len(splits["dev"]) / len(training_file) < 0.15
+    train_groups = {fold_for_grouping(src) for src, _ in splits["train"]}
+    assert not any(fold_for_grouping(src) in train_groups for src, _ in splits["dev"])
+
+
+def test_given_test_file_overlapping_train_is_reported(tmp_path, caplog):
+    corpus = grouped_corpus()
+    paths = {"train": write_pairs(tmp_path / "train.tsv", corpus),
+             "dev": write_pairs(tmp_path / "dev.tsv", corpus[:5]),
+             "test": write_pairs(tmp_path / "test.tsv", corpus[:7])}
+    with caplog.at_level("WARNING", logger="nmt.data"):
+        files_datamodule(tmp_path, **paths).prepare_corpus()
+    assert "5 of 5 dev sources" in caplog.text and "7 of 7 test sources" in caplog.text
+
+
+def test_missing_split_file_names_the_setting(tmp_path):
+    train = write_pairs(tmp_path / "train.tsv", grouped_corpus())
+    with pytest.raises(FileNotFoundError, match=r"data\.dev=.*missing\.tsv does not exist"):
+        files_datamodule(tmp_path, train=train, dev=tmp_path / "missing.tsv").prepare_corpus()
