@@ -34,7 +34,7 @@ def test_translation_presets_pick_their_tokenizer_and_attention(preset):
 
 def test_default_run_is_spm_bahdanau():
     cfg = compose_config()
-    assert cfg.name == "spm_bahdanau" and cfg.tokenizer.vocab_size == 8000
+    assert cfg.name == "spm_bahdanau" and cfg.tokenizer.vocab_size == 4000 and cfg.optim.schedule == "inverse_sqrt"
 
 
 @pytest.mark.parametrize("group", ["gpu", "ddp"])
