@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, Iterator, TextIO
@@ -74,12 +74,16 @@ def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") 
 
 @dataclass
 class Prediction:
-    """:ivar tokens: the attended tokens (after truncation) and :ivar weights: their weights."""
+    """:ivar tokens: the attended tokens (after truncation) and :ivar weights: their weights.
+    :ivar probabilities: of every label, in the checkpoint's label order.
+    :ivar truncated: the text was longer than ``data.max_tokens`` and was cut."""
 
     label: str
     probability: float
     tokens: list[str]
     weights: list[float]
+    probabilities: list[float] = field(default_factory=list)
+    truncated: bool = False
 
     def top_tokens(self, k: int) -> list[tuple[str, float]]:
         order = sorted(range(len(self.tokens)), key=lambda i: (-self.weights[i], i))[:k]
@@ -113,7 +117,8 @@ class Classifier:
     @torch.inference_mode()
     def predict(self, texts: list[str]) -> list[Prediction]:
         tokenizer, model = self.loaded.tokenizer, self.loaded.model
-        ids = [self._cut(tokenizer.encode(text)) for text in texts]
+        full = [tokenizer.encode(text) for text in texts]
+        ids = [self._cut(seq) for seq in full]
         pieces = [self._pieces(text, seq) for text, seq in zip(texts, ids)]
         batch = collate_labelled([(seq, 0) for seq in ids])
         output = model(batch.src, batch.src_lengths)
@@ -123,7 +128,8 @@ class Classifier:
             best = int(probabilities[row].argmax())
             weights = output.attention[row, : len(seq)].tolist() if seq else []
             predictions.append(
-                Prediction(self.loaded.labels[best], float(probabilities[row, best]), pieces[row], weights)
+                Prediction(self.loaded.labels[best], float(probabilities[row, best]), pieces[row], weights,
+                           probabilities[row].tolist(), len(seq) < len(full[row]))
             )
         return predictions
 

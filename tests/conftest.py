@@ -100,6 +100,29 @@ def tiny_translation_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_classification_checkpoint(tmp_path_factory) -> Path:
+    """An untrained ham/spam classifier (characters, sizes 8) in the real checkpoint format."""
+    from omegaconf import OmegaConf
+
+    from nmt.checkpoint import PAYLOAD_KEY, make_payload
+    from nmt.data.tokenizers import CharTokenizer
+    from nmt.modules.classifier import TextClassifier
+
+    directory = tmp_path_factory.mktemp("tiny_classifier")
+    cfg = compose_config(["experiment=sms_bilstm_attn", f"data.path={directory / 'sms.txt'}", "data.max_tokens=50",
+                          "model.embed_size=8", "model.hidden_size=8"])
+    config = OmegaConf.to_container(cfg, resolve=True)
+    tokenizer = CharTokenizer.train(["free prize call now, see you at lunch! 0123456789"])
+    torch.manual_seed(0)
+    model = TextClassifier.from_config(config["model"], tokenizer.vocab_size, 2)
+    payload = make_payload("classification", config, {"source": tokenizer})
+    payload["labels"] = ["ham", "spam"]
+    path = directory / "classifier.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, PAYLOAD_KEY: payload}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.checkpoint import checkpoint_config, load_checkpoint
+from nmt.checkpoint import CheckpointError, checkpoint_config, is_inference_only, load_checkpoint
 from nmt.config import ConfigError
 
 # Dotted-key prefixes that must match the checkpoint (what the weights and tokenizers fix).
@@ -118,6 +118,11 @@ def resumed_config(cfg: DictConfig, defaults: DictConfig, explicit: set[str] | N
     if not path:
         return cfg
     checkpoint = load_checkpoint(path)
+    if is_inference_only(checkpoint):
+        raise CheckpointError(
+            f"cannot resume from {path}: it is an inference-only export (scripts/export.py), without "
+            "the optimiser and loop state that training needs; resume from the run's checkpoints/last.ckpt"
+        )
     saved = checkpoint_config(checkpoint)
     mine = OmegaConf.to_container(cfg, resolve=True)
     base = OmegaConf.to_container(defaults, resolve=True)
