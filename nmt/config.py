@@ -67,6 +67,19 @@ class ClassifierModelSchema:
 
 
 @dataclass
+class LanguageModelSchema:
+    """``model`` group when ``task: lm`` (conf/model/lstm_lm.yaml, gru_lm.yaml)."""
+
+    cell: str = "lstm"  # lstm | gru
+    embed_size: int = 256
+    hidden_size: int = 512
+    layers: int = 1
+    dropout: float = 0.2  # on the embeddings, between layers and before the output layer
+    tie_embeddings: bool = False
+    init: InitSchema = field(default_factory=InitSchema)
+
+
+@dataclass
 class AttentionSchema:
     type: str = "bahdanau"  # bahdanau | dot | general | none (plain encoder-decoder)
     size: Optional[int] = None  # additive attention's inner size; null = hidden_size
@@ -118,8 +131,14 @@ SCHEMAS = {
     "optim": OptimSchema,
 }
 
+MODEL_SCHEMAS = {"classification": ClassifierModelSchema, "lm": LanguageModelSchema}
+"""The ``model`` group's schema for tasks other than translation (``ModelSchema``)."""
+
+LM_DATASETS = ("fra", "imdb", "sms", "nsmc")
+
 POSITIVE = (
     "model.embed_size",
+    "model.layers",
     "model.hidden_size",
     "model.encoder_layers",
     "model.decoder_layers",
@@ -130,7 +149,7 @@ POSITIVE = (
 
 
 def _typed(group: str, node: Any, task: str | None = None) -> DictConfig:
-    schema = ClassifierModelSchema if group == "model" and task == "classification" else SCHEMAS[group]
+    schema = MODEL_SCHEMAS.get(task, SCHEMAS[group]) if group == "model" else SCHEMAS[group]
     try:
         return OmegaConf.merge(OmegaConf.structured(schema), node)
     except OmegaConfBaseException as error:
@@ -146,6 +165,8 @@ def validate_config(cfg: DictConfig) -> None:
             _typed(group, cfg[group], cfg.get("task"))
     if cfg.get("task") == "classification":
         _validate_classification(cfg)
+    if cfg.get("task") == "lm":
+        _validate_language_model(cfg)
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value is not None and value not in allowed:
@@ -330,6 +351,17 @@ def _validate_trainer(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.max_cpu_time must be a positive DD:HH:MM:SS (e.g. 00:00:15:00) or null, got {cpu_time!r}"
         )
+
+
+def _validate_language_model(cfg: DictConfig) -> None:
+    name = OmegaConf.select(cfg, "data.name")
+    if name not in LM_DATASETS:
+        raise ConfigError(f"data={name} cannot train a language model: use data=" + " or data=".join(LM_DATASETS))
+    side = OmegaConf.select(cfg, "data.side")
+    if name == "fra" and side not in (None, "source", "target"):
+        raise ConfigError(f"data.side={side!r} is not supported: use data.side=target (French) or data.side=source (English)")
+    if OmegaConf.select(cfg, "data.max_length") is None:
+        raise ConfigError("a language model trains on windows of data.max_length tokens: set data.max_length=N (e.g. 256)")
 
 
 def _validate_classification(cfg: DictConfig) -> None:

@@ -219,8 +219,10 @@ class AttentionDecoder(nn.Module):
         return DecoderState(bridge(self.bridge_hidden), cell, feed)
 
     def zero_state(self, batch: int, device: torch.device | str = "cpu") -> DecoderState:
-        """An all-zero float32 state, where there is no encoder (a language model)."""
-        zeros = torch.zeros(self.num_layers, batch, self.hidden_size, device=device)
+        """An all-zero state in the weights' precision (float32 under bf16/fp16 weights),
+        where there is no encoder (a language model)."""
+        dtype = full_precision(self.layer_weights(0)[1][:0]).dtype
+        zeros = torch.zeros(self.num_layers, batch, self.hidden_size, device=device, dtype=dtype)
         cell = zeros.clone() if self.cell_type == "lstm" else None
         return DecoderState(zeros, cell, zeros.new_zeros(batch, self.hidden_size))
 

@@ -52,7 +52,23 @@ def _classification() -> TaskSpec:
     )
 
 
-BUILDERS: dict[str, Callable[[], TaskSpec]] = {"translation": _translation, "classification": _classification}
+def _language_model() -> TaskSpec:
+    from nmt.data.lm_datamodule import LanguageModelDataModule
+    from nmt.tasks.language_model import MONITOR, LanguageModelTask
+
+    return TaskSpec(
+        datamodule=LanguageModelDataModule.from_config,
+        task=lambda config, toks: LanguageModelTask(config, toks[0]),
+        monitor=MONITOR,
+        mode="min",
+    )
+
+
+BUILDERS: dict[str, Callable[[], TaskSpec]] = {
+    "translation": _translation,
+    "classification": _classification,
+    "lm": _language_model,
+}
 
 
 def get(name: str) -> TaskSpec:
