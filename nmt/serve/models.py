@@ -1,0 +1,196 @@
+"""The models a server holds, loaded from the checkpoints named on its command line only.
+
+Each is a :class:`ServedTranslator` or a :class:`ServedClassifier`: a name, what
+``GET /models`` says about it (:meth:`describe`), and ``run(texts, options)``, which the
+batcher calls from its worker thread with a batch of texts that share the options.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from nmt.checkpoint import (
+    PAYLOAD_KEY,
+    CheckpointError,
+    checkpoint_config,
+    is_inference_only,
+    load_checkpoint,
+    training_summary,
+)
+from nmt.classify import Classifier, Prediction, load_classifier
+from nmt.data.text import normalize_text
+from nmt.data.tokenizers import Tokenizer
+from nmt.decoding import DecodingOptions
+from nmt.translator import Translation, Translator
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""Model names: what a client puts in ``"model"``; safe in URLs and HTML."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One checkpoint from the command line: ``PATH`` or ``NAME=PATH``."""
+
+    path: Path
+    name: str | None = None
+
+    @classmethod
+    def parse(cls, argument: str) -> "ModelSpec":
+        name, sep, path = argument.partition("=")
+        if sep and NAME_PATTERN.fullmatch(name) and not Path(argument).exists():
+            return cls(Path(path), name)
+        return cls(Path(argument))
+
+
+def _tokenizer_info(tokenizer: Tokenizer) -> dict[str, Any]:
+    return {"type": tokenizer.kind, "vocab_size": tokenizer.vocab_size}
+
+
+def _parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _checkpoint_info(path: Path, checkpoint: dict) -> dict[str, Any]:
+    """What every model's description holds, whatever its task (no server paths: the file name only)."""
+    config = checkpoint_config(checkpoint)
+    return {
+        "file": path.name,
+        "file_mb": round(path.stat().st_size / 1e6, 2),
+        "inference_only": is_inference_only(checkpoint),
+        "experiment": config.get("name"),
+        "data": (config.get("data") or {}).get("name"),
+        "training": training_summary(checkpoint),
+    }
+
+
+class ServedTranslator:
+    """A translation checkpoint behind ``POST /translate``."""
+
+    task = "translation"
+
+    def __init__(self, name: str, translator: Translator, info: dict[str, Any], max_batch: int) -> None:
+        self.name = name
+        self.translator = translator
+        self.info = info
+        self.max_batch = max_batch
+
+    def describe(self) -> dict[str, Any]:
+        model_cfg = self.translator.config.get("model") or {}
+        attention = self.translator.config.get("attention") or {}
+        return {
+            "name": self.name,
+            "task": self.task,
+            **self.info,
+            "parameters": _parameters(self.translator.model),
+            "architecture": {
+                "cell": model_cfg.get("cell"),
+                "embed_size": model_cfg.get("embed_size"),
+                "hidden_size": model_cfg.get("hidden_size"),
+                "encoder_layers": model_cfg.get("encoder_layers"),
+                "decoder_layers": model_cfg.get("decoder_layers"),
+                "bidirectional": model_cfg.get("bidirectional"),
+                "input_feeding": model_cfg.get("input_feeding"),
+                "attention": attention.get("type"),
+            },
+            "tokenizers": {
+                "source": _tokenizer_info(self.translator.source_tokenizer),
+                "target": _tokenizer_info(self.translator.target_tokenizer),
+            },
+            "source_token_limit": self.translator.source_limit,
+        }
+
+    def run(self, texts: Sequence[str], options: tuple[DecodingOptions, bool]) -> list[Translation]:
+        """Translate one batch: ``options`` is (decoding options, return attention)."""
+        decoding, attention = options
+        return self.translator.translate(list(texts), decoding, self.max_batch, return_attention=attention)
+
+
+class ServedClassifier:
+    """A classification checkpoint behind ``POST /classify``."""
+
+    task = "classification"
+
+    def __init__(self, name: str, classifier: Classifier, info: dict[str, Any]) -> None:
+        self.name = name
+        self.classifier = classifier
+        self.info = info
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classifier.loaded.labels
+
+    def describe(self) -> dict[str, Any]:
+        loaded = self.classifier.loaded
+        model_cfg = loaded.config.get("model") or {}
+        return {
+            "name": self.name,
+            "task": self.task,
+            **self.info,
+            "parameters": _parameters(loaded.model),
+            "architecture": {
+                "cell": model_cfg.get("cell"),
+                "embed_size": model_cfg.get("embed_size"),
+                "hidden_size": model_cfg.get("hidden_size"),
+                "encoder_layers": model_cfg.get("encoder_layers"),
+                "bidirectional": model_cfg.get("bidirectional"),
+                "pooling": "attention",
+            },
+            "tokenizers": {"source": _tokenizer_info(loaded.tokenizer)},
+            "labels": list(loaded.labels),
+            "max_tokens": self.classifier.max_tokens,
+            "truncation": self.classifier.truncation,
+        }
+
+    def run(self, texts: Sequence[str], options: Any = None) -> list[Prediction]:
+        return self.classifier.predict([normalize_text(text) for text in texts])
+
+
+ServedModel = ServedTranslator | ServedClassifier
+
+
+def _unique_name(wanted: str, taken: set[str]) -> str:
+    name = wanted if NAME_PATTERN.fullmatch(wanted) else re.sub(r"[^A-Za-z0-9_.-]", "_", wanted)[:60] or "model"
+    if not NAME_PATTERN.fullmatch(name):
+        name = f"m{name}"[:64]
+    candidate, number = name, 2
+    while candidate in taken:
+        candidate, number = f"{name}-{number}", number + 1
+    return candidate
+
+
+def load_models(specs: Sequence[ModelSpec], device: str | torch.device = "cpu", max_batch: int = 32) -> dict[str, ServedModel]:
+    """Load every checkpoint (``weights_only``), name it, and refuse what cannot be served.
+
+    A model's name is the one given (``NAME=PATH``), else its experiment's name
+    (``spm_bahdanau``), made unique with ``-2``, ``-3``... Translators run on ``device``,
+    classifiers on the CPU.
+
+    :raises CheckpointError: a missing, damaged or foreign checkpoint, or a name given twice.
+    """
+    given = [spec.name for spec in specs if spec.name is not None]
+    for name in given:
+        if given.count(name) > 1:
+            raise CheckpointError(f"the model name {name!r} is given twice: name each checkpoint differently")
+    taken, models = set(given), {}
+    for spec in specs:
+        checkpoint = load_checkpoint(spec.path)
+        task = checkpoint[PAYLOAD_KEY]["task"]
+        info = _checkpoint_info(spec.path, checkpoint)
+        del checkpoint  # the tools below load it again, each its own way
+        name = spec.name or _unique_name(str(info["experiment"] or spec.path.stem), taken)
+        taken.add(name)
+        if task == "translation":
+            translator = Translator.from_checkpoint(spec.path, device=device, warn=lambda message: None)
+            models[name] = ServedTranslator(name, translator, info, max_batch)
+        elif task == "classification":
+            models[name] = ServedClassifier(name, Classifier(load_classifier(spec.path)), info)
+        else:
+            raise CheckpointError(
+                f"{spec.path} is a {task!r} checkpoint: only translation and classification ones can be served"
+            )
+    return models

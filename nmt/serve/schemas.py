@@ -1,0 +1,129 @@
+"""What the API accepts and returns (pydantic models, also the OpenAPI schema at
+``/openapi.json``), the server's input limits, and the checks on texts.
+
+Requests are strict: a field of the wrong type (``"beam_size": "5"``) or an unknown field
+(``"beam": 5``) is a 422 naming the field, not silently coerced or ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+
+from nmt.data.text import normalize_text
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one request may ask (``python -m nmt.serve --max-chars ...``)."""
+
+    max_chars: int = 2000           # characters in one text
+    max_texts: int = 64             # texts in one request
+    max_beam: int = 16              # beam size, and n-best for beam search and sampling
+    max_body_bytes: int = 1_000_000  # request body
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+_STRICT = ConfigDict(strict=True, extra="forbid")
+
+Texts = Union[str, list[str]]
+
+
+class TranslateRequest(BaseModel):
+    """``POST /translate``: one text or a list of texts, and how to decode them."""
+
+    model_config = _STRICT
+
+    text: Texts = Field(description="a sentence, or a list of sentences translated independently")
+    model: str | None = Field(None, description="a name from GET /models; default: the first translation model")
+    strategy: Literal["greedy", "beam", "sample"] = "greedy"
+    beam_size: int = Field(5, ge=1, description="beam: hypotheses kept per sentence")
+    n_best: int = Field(1, ge=1, description="beam or sample: hypotheses returned per sentence")
+    length_penalty: FiniteFloat = Field(0.6, ge=0, description="beam: GNMT alpha; 0 = none")
+    temperature: FiniteFloat = Field(1.0, ge=0, description="sample: <= 1e-5 is greedy")
+    top_k: int = Field(0, ge=0, description="sample: keep the k most probable tokens; 0 = all")
+    top_p: FiniteFloat = Field(1.0, gt=0, le=1, description="sample: nucleus mass; 1 = all")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="sample: the same seed gives the same samples")
+    max_len_ratio: FiniteFloat = Field(2.0, gt=0, le=10, description="output limit: ratio x source tokens + 10")
+    attention: bool = Field(False, description="return tokens and attention weights for every hypothesis")
+
+
+class ClassifyRequest(BaseModel):
+    """``POST /classify``: one text or a list of texts."""
+
+    model_config = _STRICT
+
+    text: Texts = Field(description="a text, or a list of texts classified independently")
+    model: str | None = Field(None, description="a name from GET /models; default: the first classification model")
+
+
+class Hypothesis(BaseModel):
+    text: str
+    score: float | None = Field(description="ranking score: log-probability, length-penalised for beam search")
+    log_prob: float | None
+    tokens: list[str] | None = Field(None, description="target tokens, one per attention row (ends with <eos>)")
+    attention: list[list[float]] | None = Field(None, description="(tokens, source_tokens) weights; rows sum to 1")
+
+
+class TranslationResult(BaseModel):
+    source: str = Field(description="the text as the model read it (normalised)")
+    text: str = Field(description="the best translation")
+    truncated: bool = Field(description="the source was longer than the model's limit and was cut")
+    hypotheses: list[Hypothesis]
+    source_tokens: list[str] | None = None
+
+
+class TranslateResponse(BaseModel):
+    model: str
+    options: dict
+    translations: list[TranslationResult]
+
+
+class ClassificationResult(BaseModel):
+    text: str = Field(description="the text as the model read it (normalised)")
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+    tokens: list[str] = Field(description="the tokens the model read (after truncation)")
+    attention: list[float] = Field(description="one weight per token; they sum to 1")
+    truncated: bool
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    results: list[ClassificationResult]
+
+
+# C0 and C1 control characters other than tab, line feed and carriage return (which read
+# as spaces), and lone surrogates (JSON "\ud800"), which no tokenizer can encode.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def text_problems(texts: Texts, limits: Limits) -> list[str]:
+    """What is wrong with the texts of a request, one message per problem (empty: fine)."""
+    single = isinstance(texts, str)
+    items = [texts] if single else texts
+    if not items:
+        return ["text is an empty list: send one text or a list of at least one"]
+    if len(items) > limits.max_texts:
+        return [f"text holds {len(items)} texts; the limit is {limits.max_texts} per request (--max-texts): "
+                "split the list over several requests"]
+    problems = []
+    for index, text in enumerate(items):
+        where = "text" if single else f"text[{index}]"
+        if len(text) > limits.max_chars:
+            problems.append(f"{where} has {len(text):,} characters; the limit is {limits.max_chars:,} (--max-chars): "
+                            "send shorter texts, e.g. one sentence each")
+        elif (bad := _FORBIDDEN.search(text)) is not None:
+            char = bad.group()
+            kind = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "the control character"
+            problems.append(f"{where} contains {kind} U+{ord(char):04X} at position {bad.start()}: "
+                            "remove it (tab, newline and carriage return are allowed)")
+        elif not normalize_text(text).strip():
+            problems.append(f"{where} is empty: send at least one character that is not a space")
+    return problems
