@@ -126,7 +126,7 @@ class Classifier:
         predictions = []
         for row, seq in enumerate(ids):
             best = int(probabilities[row].argmax())
-            weights = output.attention[row, : len(seq)].tolist() if seq else []
+            weights = output.attention[row, : len(seq)].tolist() if seq and output.attention is not None else []
             predictions.append(
                 Prediction(self.loaded.labels[best], float(probabilities[row, best]), pieces[row], weights,
                            probabilities[row].tolist(), len(seq) < len(full[row]))

@@ -62,6 +62,10 @@ class ClassifierModelSchema:
     bidirectional: bool = True
     dropout: float = 0.3
     attention_size: Optional[int] = None
+    architecture: str = "rnn_attention"  # rnn_attention (TextClassifier) | conv_lstm (ConvLSTMClassifier)
+    conv_filters: int = 64  # conv_lstm: Conv1d output channels
+    conv_kernel: int = 5  # conv_lstm: odd width (same padding)
+    pool_size: int = 4  # conv_lstm: max-pool window and stride
     encoder: EncoderTransferSchema = field(default_factory=EncoderTransferSchema)
     init: InitSchema = field(default_factory=InitSchema)
 
@@ -77,6 +81,24 @@ class LanguageModelSchema:
     dropout: float = 0.2  # on the embeddings, between layers and before the output layer
     tie_embeddings: bool = False
     init: InitSchema = field(default_factory=InitSchema)
+
+
+@dataclass
+class BaselineModelSchema:
+    """``model`` group when ``task: baseline`` (conf/model/naive_bayes.yaml, nbsvm.yaml)."""
+
+    type: str = "multinomial_nb"  # multinomial_nb | nbsvm
+    features: str = "counts"  # counts | binary | tfidf
+    analyzer: str = "word"  # word | char_wb | char
+    ngram_range: Any = field(default_factory=lambda: [1, 2])
+    lowercase: bool = True
+    token_pattern: str = r"(?u)\b\w+\b"
+    min_df: int = 1
+    max_features: Optional[int] = None
+    sublinear_tf: bool = False
+    alpha: Any = field(default_factory=lambda: [1.0])  # a number or a list (a grid chosen on dev)
+    C: Any = field(default_factory=lambda: [1.0])
+    beta: float = 0.25
 
 
 @dataclass
@@ -122,6 +144,7 @@ CHOICES = {
     "optim.schedule": ("none", "plateau", "inverse_sqrt", "cosine"),
     "data.batch_unit": ("sentences", "tokens"),
     "data.truncation": ("head", "head_tail"),
+    "model.architecture": ("rnn_attention", "conv_lstm"),
 }
 
 SCHEMAS = {
@@ -131,12 +154,15 @@ SCHEMAS = {
     "optim": OptimSchema,
 }
 
-MODEL_SCHEMAS = {"classification": ClassifierModelSchema, "lm": LanguageModelSchema}
+MODEL_SCHEMAS = {"classification": ClassifierModelSchema, "lm": LanguageModelSchema, "baseline": BaselineModelSchema}
 """The ``model`` group's schema for tasks other than translation (``ModelSchema``)."""
 
 LM_DATASETS = ("fra", "imdb", "sms", "nsmc")
 
 POSITIVE = (
+    "model.conv_filters",
+    "model.conv_kernel",
+    "model.pool_size",
     "model.embed_size",
     "model.layers",
     "model.hidden_size",
@@ -167,6 +193,8 @@ def validate_config(cfg: DictConfig) -> None:
         _validate_classification(cfg)
     if cfg.get("task") == "lm":
         _validate_language_model(cfg)
+    if cfg.get("task") == "baseline":
+        _validate_baseline(cfg)
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value is not None and value not in allowed:
@@ -364,7 +392,51 @@ def _validate_language_model(cfg: DictConfig) -> None:
         raise ConfigError("a language model trains on windows of data.max_length tokens: set data.max_length=N (e.g. 256)")
 
 
+BASELINE_CHOICES = {
+    "model.type": ("multinomial_nb", "nbsvm"),
+    "model.features": ("counts", "binary", "tfidf"),
+    "model.analyzer": ("word", "char_wb", "char"),
+}
+
+
+def _validate_baseline(cfg: DictConfig) -> None:
+    name = OmegaConf.select(cfg, "data.name")
+    if name not in ("imdb", "sms", "nsmc", "reuters"):
+        raise ConfigError(f"data={name} has no labels for a baseline classifier: use data=imdb, data=sms, data=nsmc or data=reuters")
+    labels = OmegaConf.select(cfg, "data.labels")
+    if labels is None or len(labels) < 2:
+        raise ConfigError(f"data.labels must name at least two classes, got {labels}")
+    if cfg.get("ckpt_path"):
+        raise ConfigError("task=baseline fits in one pass and cannot resume: remove ckpt_path")
+    for key, allowed in BASELINE_CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not supported: use one of {', '.join(allowed)}")
+    model = cfg.model
+    ngrams = list(model.ngram_range) if OmegaConf.is_list(model.ngram_range) else None
+    if not ngrams or len(ngrams) != 2 or not all(isinstance(n, int) for n in ngrams) or not 1 <= ngrams[0] <= ngrams[1]:
+        raise ConfigError(f"model.ngram_range must be [min_n, max_n] with 1 <= min_n <= max_n, got {model.ngram_range}")
+    for key in ("alpha", "C"):
+        values = list(model[key]) if OmegaConf.is_list(model[key]) else [model[key]]
+        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+            raise ConfigError(f"model.{key} must be a positive number or a list of them, got {model[key]}")
+    if not 0.0 <= model.beta <= 1.0:
+        raise ConfigError(f"model.beta must be in [0, 1], got {model.beta}")
+    if model.min_df < 1 or (model.max_features is not None and model.max_features < 1):
+        raise ConfigError("model.min_df and model.max_features must be >= 1")
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise ConfigError("task=baseline needs scikit-learn: pip install -e '.[baselines]'") from None
+
+
 def _validate_classification(cfg: DictConfig) -> None:
+    if OmegaConf.select(cfg, "model.architecture") == "conv_lstm":
+        if OmegaConf.select(cfg, "model.encoder.init_from"):
+            raise ConfigError("model.architecture=conv_lstm has no translation encoder to take: "
+                              "remove model.encoder.init_from or use model.architecture=rnn_attention")
+        if OmegaConf.select(cfg, "model.conv_kernel") % 2 == 0:
+            raise ConfigError(f"model.conv_kernel={cfg.model.conv_kernel} must be odd (same padding on both sides)")
     if "encoder" in cfg.model and OmegaConf.is_missing(cfg.model.encoder, "init_from"):
         raise ConfigError(
             "model.encoder.init_from is required by this experiment: pass "

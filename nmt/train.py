@@ -108,6 +108,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     :raises TrainingDiverged: the run stopped on non-finite losses or gradients.
     """
     cfg = prepare_config(cfg)
+    if cfg.task == "baseline":  # scikit-learn, one pass: no Lightning loop
+        from nmt.baselines.train import train_baseline
+
+        return train_baseline(cfg, run_directory(cfg))
     import lightning as L  # heavy imports after the config checks: a bad config fails fast
 
     if HydraConfig.initialized():

@@ -1,4 +1,4 @@
-"""Score a classification checkpoint on a split of its dataset; print a JSON report.
+"""Score a classification checkpoint (neural or ``task=baseline``) on a split of its dataset; print a JSON report.
 
     python scripts/evaluate_classifier.py CHECKPOINT [--split test|dev|train] [--output FILE]
 
@@ -22,14 +22,32 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from nmt.checkpoint import CheckpointError  # noqa: E402
+from nmt.checkpoint import PAYLOAD_KEY, CheckpointError, load_checkpoint  # noqa: E402
 from nmt.data.classification_datamodule import ClassificationDataModule  # noqa: E402
 from nmt.evaluation.classification import classification_report, confusion_matrix  # noqa: E402
 from nmt.classify import load_classifier  # noqa: E402
 from nmt.modules.classifier import predicted_classes  # noqa: E402
 
 
+def evaluate_baseline(checkpoint: str, split: str, data_overrides: dict) -> dict:
+    """The same report for a Naive Bayes baseline (``task=baseline``) on the same split."""
+    from nmt.baselines.train import evaluate_model, load_baseline
+
+    loaded = load_checkpoint(checkpoint)
+    model, labels = load_baseline(loaded, checkpoint)
+    config = loaded[PAYLOAD_KEY]["config"]
+    data = {**config["data"], **{k: v for k, v in data_overrides.items() if v is not None}}
+    rows = ClassificationDataModule(data, seed=int(config.get("seed", 0))).prepare_corpus()[split]
+    start = time.perf_counter()
+    report = {"checkpoint": str(checkpoint), "dataset": data["name"], "split": split}
+    report.update(evaluate_model(model, rows, labels))
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    return report
+
+
 def evaluate(checkpoint: str, split: str, data_overrides: dict, batch_size: int | None) -> dict:
+    if load_checkpoint(checkpoint)[PAYLOAD_KEY]["task"] == "baseline":
+        return evaluate_baseline(checkpoint, split, data_overrides)
     loaded = load_classifier(checkpoint)
     data = {**loaded.config["data"], **{k: v for k, v in data_overrides.items() if v is not None}}
     if batch_size:

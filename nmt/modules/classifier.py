@@ -29,10 +29,11 @@ TRANSFERABLE_MODULES = ("src_embed", "encoder")
 @dataclass
 class ClassifierOutput:
     """:ivar logits: (batch, 1) for two classes (the positive class's logit), else
-    (batch, num_classes). :ivar attention: (batch, len) pooling weights, float32."""
+    (batch, num_classes). :ivar attention: (batch, len) pooling weights, float32; None for
+    a model without attention (``ConvLSTMClassifier``)."""
 
     logits: torch.Tensor
-    attention: torch.Tensor
+    attention: torch.Tensor | None
 
 
 def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -84,8 +85,15 @@ class TextClassifier(nn.Module):
         initialize_from_config(self, init)
 
     @classmethod
-    def from_config(cls, model: Mapping[str, Any], vocab_size: int, num_classes: int) -> "TextClassifier":
-        """Build from the ``model`` config group (``conf/model/bilstm_attn.yaml``)."""
+    def from_config(cls, model: Mapping[str, Any], vocab_size: int, num_classes: int) -> nn.Module:
+        """Build the classifier the ``model`` config group describes: this class
+        (``conf/model/bilstm_attn.yaml``, ``bigru_attn.yaml``), or with
+        ``architecture: conv_lstm`` a :class:`~nmt.modules.conv_classifier.ConvLSTMClassifier`
+        (``conf/model/conv_lstm.yaml``), which has the same inputs and output type."""
+        if model.get("architecture", "rnn_attention") == "conv_lstm":
+            from nmt.modules.conv_classifier import ConvLSTMClassifier
+
+            return ConvLSTMClassifier.from_config(model, vocab_size, num_classes)
         return cls(
             vocab_size,
             num_classes,
