@@ -26,7 +26,7 @@ from nmt.data.tokenizers import Tokenizer, build_tokenizers
 
 log = logging.getLogger("nmt.data")
 
-DATASET_NAMES = ("imdb", "sms", "nsmc")
+DATASET_NAMES = ("imdb", "sms", "nsmc", "reuters")
 SPLITS = ("train", "dev", "test")
 Labelled = list[tuple[str, int]]
 
@@ -45,7 +45,35 @@ def read_corpus(data: Mapping[str, Any]) -> tuple[dict[str, Labelled], ReadRepor
             resolve_dataset("nsmc_test", data.get("test_path"), download=download),
             strict=strict,
         )
+    if name == "reuters":
+        return _read_reuters(data, strict, download)
     raise ValueError(f"unknown classification dataset {name!r}: use data=<name> with one of {DATASET_NAMES}")
+
+
+def _read_reuters(data: Mapping[str, Any], strict: bool, download) -> tuple[dict[str, Labelled], ReadReport]:
+    """``data.format``: ``keras`` (reuters.npz + word index) or ``apte`` (an ApteMod directory,
+    ``data.path``); the topics found must be ``data.labels``, in order."""
+    from nmt.data.readers.reuters import read_reuters_apte, read_reuters_keras
+
+    layout = data.get("format", "keras")
+    if layout == "apte":
+        if not data.get("path"):
+            raise ValueError("data.format=apte reads a Reuters-21578 ApteMod directory: set data.path=DIR")
+        splits, report, labels = read_reuters_apte(data["path"])
+    elif layout == "keras":
+        npz = resolve_dataset("reuters", data.get("path"), download=download)
+        index = data.get("word_index_path")
+        if index is None:
+            index = resolve_dataset("reuters_word_index", None, download=download)
+        splits, report, labels = read_reuters_keras(npz, index, num_classes=len(data["labels"]))
+    else:
+        raise ValueError(f"data.format={layout!r} is not supported: use data.format=keras or data.format=apte")
+    if strict and report.n_malformed:
+        raise ValueError(f"data.strict=true and {report.summary()}")
+    if list(data["labels"]) != labels:
+        raise ValueError(f"data.labels must list this corpus's {len(labels)} topics in this order: "
+                         f"data.labels=[{','.join(labels)}]")
+    return splits, report
 
 
 def stratified_grouped_split(

@@ -103,6 +103,23 @@ DATASETS: dict[str, DatasetSource] = {
                 "ratings_train.txt",
             ),
         ),
+        # Keras's copies of the Reuters newswire topics; the npz hash is the sha256 Keras
+        # itself pins (keras/src/datasets/reuters.py). Keras pins the word index by md5 only,
+        # so it is trusted on first use here.
+        DatasetSource(
+            name="reuters",
+            url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/reuters.npz",
+            filename="reuters.npz",
+            sha256="d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916",
+            local_names=("reuters.npz",),
+        ),
+        DatasetSource(
+            name="reuters_word_index",
+            url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/reuters_word_index.json",
+            filename="reuters_word_index.json",
+            sha256=None,
+            local_names=("reuters_word_index.json",),
+        ),
         DatasetSource(
             name="nsmc_test",
             url="https://raw.githubusercontent.com/e9t/nsmc/master/ratings_test.txt",

@@ -38,12 +38,31 @@ def macro_f1(confusion: torch.Tensor) -> float:
     return sum(s["f1"] for s in scores) / len(scores)
 
 
+def averages(confusion: torch.Tensor) -> dict[str, float]:
+    """Macro (mean over classes) and micro (pooled counts) precision, recall and F1. With one
+    label per text every error is one false positive and one false negative, so the micro
+    figures all equal the accuracy; they are given for comparison with multi-label reports."""
+    scores = per_class_scores(confusion)
+    total = int(confusion.sum())
+    correct = float(confusion.diag().sum())
+    micro = correct / total if total else 0.0
+    return {
+        "macro_precision": sum(s["precision"] for s in scores) / len(scores),
+        "macro_recall": sum(s["recall"] for s in scores) / len(scores),
+        "micro_precision": micro,
+        "micro_recall": micro,
+        "micro_f1": micro,
+    }
+
+
 def classification_report(confusion: torch.Tensor, labels: Sequence[str]) -> dict:
-    """A JSON-ready summary: accuracy, macro-F1, per-class scores and the confusion matrix."""
+    """A JSON-ready summary: accuracy, macro-F1, macro and micro averages, per-class scores
+    and the confusion matrix."""
     return {
         "n": int(confusion.sum()),
         "accuracy": accuracy(confusion),
         "macro_f1": macro_f1(confusion),
+        **averages(confusion),
         "per_class": dict(zip(labels, per_class_scores(confusion))),
         "labels": list(labels),
         "confusion_matrix": confusion.tolist(),

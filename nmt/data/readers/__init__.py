@@ -1,0 +1,1 @@
+"""Corpus readers, one module per dataset (the older ones live in :mod:`nmt.data.corpora`)."""
