@@ -73,6 +73,11 @@ def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
         "model.dropout=0.0",
         "trainer.max_steps=40",
         *FAST_TRAINER,
+        # Tiny runs of tens of steps: a constant rate, not the default recipe's 300 warmup steps.
+        "optim.lr=0.001",
+        "optim.schedule=plateau",
+        "optim.warmup_steps=0",
+        "trainer.average_last=0",
         f"+run_dir={run_dir}",
         *extra,
     ]

@@ -8,6 +8,9 @@ The group holds ``lightning.Trainer`` arguments plus a few of ours, taken out he
 * ``progress_every_n_steps``: plain progress lines when there is no progress bar;
 * ``average_last``: write ``average.ckpt``, the mean weights of the last N validations;
 * ``enable_progress_bar: auto``: a bar on a terminal, plain lines otherwise.
+
+Every run also writes its learning curves, ``curves.jsonl`` and ``curves.png``
+(:class:`~nmt.training.curves.LearningCurves`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from nmt.training.averaging import WeightAverage
 from nmt.training.checkpointing import AtomicCheckpointIO, LatestCheckpoint
 from nmt.training.cpu_budget import CpuTimeBudget, parse_duration
+from nmt.training.curves import LearningCurves
 from nmt.training.progress import ProgressLines, TokenThroughput, progress_bar_wanted
 from nmt.training.resume import ResumeState
 from nmt.training.validation import ScheduledEarlyStopping
@@ -63,6 +67,7 @@ def build_callbacks(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: s
         LatestCheckpoint(checkpoints, trainer_cfg.get("save_every_minutes")),
         LearningRateMonitor(logging_interval="step"),
         TokenThroughput(window=int(trainer_cfg.get("log_every_n_steps") or 50)),
+        LearningCurves(run_dir, every_n_steps=int(trainer_cfg.get("log_every_n_steps") or 50)),
     ]
     if not progress_bar:
         every = int(trainer_cfg.get("progress_every_n_steps") or 100)

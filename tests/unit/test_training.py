@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config, tiny_overrides, toy_pairs, write_pairs
+from nmt.training.curves import read_curves
 from nmt.checkpoint import PAYLOAD_KEY, checkpoint_tokenizers, load_checkpoint, model_state_dict
 from nmt.data.tokenizers import BOS_ID, EOS_ID, build_tokenizers
 from nmt.decoding.greedy import greedy_decode
@@ -57,8 +58,15 @@ def test_python_dash_m_train_runs_end_to_end_and_writes_run_directory(tiny_corpu
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ["config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "csv/metrics.csv"]:
+    for name in ["config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "csv/metrics.csv", "curves.png"]:
         assert (run_dir / name).exists(), name
+    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    points = read_curves(run_dir / "curves.jsonl")
+    assert [p["step"] for p in points if p["kind"] == "train"] == [10, 20]
+    assert [p["step"] for p in points if p["kind"] == "val"] == [10, 20]
+    assert all("val/bleu" in p and "val/loss" in p for p in points if p["kind"] == "val")
+    times = [p["time_s"] for p in points]
+    assert times == sorted(times) and times[0] > 0
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     metrics = (run_dir / "csv" / "metrics.csv").read_text()
     for column in ["val/bleu", "val/loss", "val/ppl", "train/loss", "test/bleu"]:
