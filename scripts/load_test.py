@@ -12,7 +12,9 @@ sending its next request as soon as its answer came back, and stops early after
 ``--max-seconds``. Each level starts with a short warm-up that is not counted.
 
 Prints a table: requests per second, p50 and p99 latency, the mean batch the server
-decoded (from ``GET /health``), 503s and other errors, and the speed-up over one client
+decoded and the server's CPU time per request (from ``GET /health``; on a machine shared
+with other jobs it tells the work done, which wall-clock figures do not), 503s and other
+errors (0: a dropped connection), and the speed-up over one client
 (one request at a time, the server never batching). ``--compare-unbatched`` repeats every
 level against a second server started with ``--max-batch 1`` (no batching), which tells
 what batching itself brings. ``--json FILE`` writes the rows. Both processes share the
@@ -162,7 +164,7 @@ async def run_level(url: str, path: str, bodies: list[dict], clients: int, total
                     pass  # counted below if it happens again
 
         await asyncio.gather(*(warm(c) for c in range(clients)))
-        before = (await http.get("/health")).json()["batches"]
+        before = (await http.get("/health")).json()
         latencies: list[float] = []
         statuses: dict[int, int] = {}
         issued = 0
@@ -185,8 +187,10 @@ async def run_level(url: str, path: str, bodies: list[dict], clients: int, total
 
         await asyncio.gather(*(client_loop() for _ in range(clients)))
         elapsed = time.perf_counter() - started
-        after = (await http.get("/health")).json()["batches"]
-    batches, texts = after["batches"] - before["batches"], after["texts"] - before["texts"]
+        after = (await http.get("/health")).json()
+    batches = after["batches"]["batches"] - before["batches"]["batches"]
+    texts = after["batches"]["texts"] - before["batches"]["texts"]
+    cpu = after.get("cpu_seconds", 0.0) - before.get("cpu_seconds", 0.0)
     done = len(latencies)
     return {
         "clients": clients,
@@ -198,6 +202,7 @@ async def run_level(url: str, path: str, bodies: list[dict], clients: int, total
         "p99_ms": round(1000 * percentile(latencies, 99), 1) if latencies else None,
         "mean_ms": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
         "mean_batch": round(texts / batches, 2) if batches else 0.0,
+        "server_cpu_ms_per_request": round(1000 * cpu / done, 1) if done else None,
         "rejected_503": statuses.get(503, 0),
         "errors": sum(n for status, n in statuses.items() if status not in (200, 503)),  # 0: connection lost
     }
@@ -234,11 +239,11 @@ def measure(url: str, args: argparse.Namespace, texts: list[str] | None, mode: s
 
 
 def table(rows: list[dict]) -> str:
-    header = ("| server | clients | requests | req/s | p50 ms | p99 ms | mean batch | 503s | errors | "
-              "vs 1 client |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    lines = [f"| {r['server']} | {r['clients']} | {r['ok']} | {r['requests_per_second']:.1f} | {r['p50_ms']} | "
-             f"{r['p99_ms']} | {r['mean_batch']} | {r['rejected_503']} | {r['errors']} | "
-             f"{r['speedup_vs_1_client']}x |" for r in rows]
+    header = ("| server | clients | requests | req/s | p50 ms | p99 ms | mean batch | server CPU ms/req | 503s | "
+              "errors | req/s vs 1 client |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines = [f"| {r['server']} | {r['clients']} | {r['ok']} | {r['requests_per_second']:.2f} | {r['p50_ms']} | "
+             f"{r['p99_ms']} | {r['mean_batch']} | {r['server_cpu_ms_per_request']} | {r['rejected_503']} | "
+             f"{r['errors']} | {r['speedup_vs_1_client']}x |" for r in rows]
     return "\n".join([header, *lines])
 
 

@@ -49,22 +49,13 @@ def translation_shot(page, model: str, text: str, beam: int, n_best: int, out: P
     page.fill("#n_best", str(n_best))
     page.click("#run")
     page.locator(".card.translation").first.wait_for()
-    cells = page.locator(".card.translation >> nth=0").locator(".heatmap .cell")
     rows = page.locator(".card.translation >> nth=0").locator(".heatmap .row").count()
-    cols = cells.count() // max(rows, 1)
     # point at the strongest cell of a middle output token: what a reader would try first
     i = rows // 2
-    j = page.evaluate(
-        """([i, cols]) => {
-            const cells = [...document.querySelectorAll('.card.translation .heatmap')][0]
-                .querySelectorAll(`.cell[data-i='${i}']`);
-            let best = 0;
-            cells.forEach((c, j) => { if (parseFloat(c.title.split(': ').pop()) > parseFloat(cells[best].title.split(': ').pop())) best = j; });
-            return best;
-        }""",
-        [i, cols],
-    )
-    cells.nth(i * cols + j).hover()
+    row_cells = page.locator(".card.translation >> nth=0").locator(f".heatmap .cell[data-i='{i}']")
+    weights = [float(title.rsplit(": ", 1)[-1]) for title in row_cells.evaluate_all("cells => cells.map(c => c.title)")]
+    j = max(range(len(weights)), key=weights.__getitem__)
+    row_cells.nth(j).hover()
     page.screenshot(path=str(out), full_page=True)
 
 

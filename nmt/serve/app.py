@@ -201,11 +201,12 @@ def create_app(
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Liveness and load: models, queue, batches run so far."""
+        """Liveness and load: models, queue, batches run so far, CPU time used."""
         return {
             "status": "ok",
             "models": list(models),
             "uptime_seconds": round(time.monotonic() - started, 1),
+            "cpu_seconds": round(time.process_time(), 3),  # the server's, all threads: work done, whatever else runs
             "queue": {"waiting": batcher.waiting, "running": batcher.running, "capacity": batcher.max_queue},
             "batches": batcher.stats.as_dict(),
         }

@@ -46,4 +46,4 @@ def test_a_level_sends_the_requests_it_is_asked_for_and_reports_every_field(tiny
     assert row["clients"] == 4 and row["requests"] == row["ok"] == 20
     assert row["rejected_503"] == 0 and row["errors"] == 0
     assert 0 < row["p50_ms"] <= row["p99_ms"] and row["requests_per_second"] > 0
-    assert 1 <= row["mean_batch"] <= 8
+    assert 1 <= row["mean_batch"] <= 8 and row["server_cpu_ms_per_request"] >= 0

@@ -54,6 +54,7 @@ def test_health_reports_models_and_queue(client):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["models"] == ["toy", "sms_bilstm_attn"]
     assert health["queue"]["capacity"] == 64 and health["queue"]["waiting"] == 0
+    assert health["cpu_seconds"] > 0
 
 
 def test_models_lists_task_sizes_tokenizers_training_figures_and_limits(client, tiny_translation_checkpoint):
