@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
@@ -30,6 +31,17 @@ class InitSchema:
 
 
 @dataclass
+class PretrainedEmbeddingSchema:
+    """``model.embeddings``: word vectors into the embedding layer (nmt/embeddings/pretrained.py)."""
+
+    pretrained: Optional[str] = None  # vector file for the (source) embedding: word2vec text/binary, GloVe, fastText
+    target_pretrained: Optional[str] = None  # translation: vector file for the target embedding
+    format: str = "auto"  # auto (recognised from the file) | word2vec | word2vec_binary | glove | fasttext | fasttext_bin
+    freeze: bool = False  # true: the embedding is not trained
+    unknown: str = "random"  # rows without a vector: random (normal, the found vectors' std) | zeros | mean
+
+
+@dataclass
 class ModelSchema:
     cell: str = "lstm"  # lstm | gru
     embed_size: int = 256
@@ -42,6 +54,7 @@ class ModelSchema:
     tie_embeddings: bool = False
     decoder_style: str = "luong"  # luong: attention after the cell | bahdanau: before it, context into the cell
     init: InitSchema = field(default_factory=InitSchema)
+    embeddings: PretrainedEmbeddingSchema = field(default_factory=PretrainedEmbeddingSchema)
 
 
 @dataclass
@@ -68,6 +81,7 @@ class ClassifierModelSchema:
     pool_size: int = 4  # conv_lstm: max-pool window and stride
     encoder: EncoderTransferSchema = field(default_factory=EncoderTransferSchema)
     init: InitSchema = field(default_factory=InitSchema)
+    embeddings: PretrainedEmbeddingSchema = field(default_factory=PretrainedEmbeddingSchema)
 
 
 @dataclass
@@ -191,6 +205,8 @@ def validate_config(cfg: DictConfig) -> None:
             _typed(group, cfg[group], cfg.get("task"))
     if cfg.get("task") == "classification":
         _validate_classification(cfg)
+    if OmegaConf.select(cfg, "model.embeddings") is not None:
+        _validate_pretrained_embeddings(cfg)
     if cfg.get("task") == "lm":
         _validate_language_model(cfg)
     if cfg.get("task") == "baseline":
@@ -430,6 +446,48 @@ def _validate_baseline(cfg: DictConfig) -> None:
         raise ConfigError("task=baseline needs scikit-learn: pip install -e '.[baselines]'") from None
 
 
+def _validate_pretrained_embeddings(cfg: DictConfig) -> None:
+    emb = cfg.model.embeddings
+    formats = ("auto", *VECTOR_FORMATS)
+    if emb.get("format", "auto") not in formats:
+        raise ConfigError(f"model.embeddings.format={emb.format!r} is not supported: use one of {', '.join(formats)}")
+    if emb.get("unknown", "random") not in ("random", "zeros", "mean"):
+        raise ConfigError(f"model.embeddings.unknown={emb.unknown!r} is not supported: use random, zeros or mean")
+    paths = {key: emb.get(key) for key in ("pretrained", "target_pretrained") if emb.get(key)}
+    if not paths:
+        if emb.get("freeze"):
+            raise ConfigError("model.embeddings.freeze=true needs model.embeddings.pretrained=PATH (a vector file)")
+        return
+    if "target_pretrained" in paths and cfg.get("task", "translation") != "translation":
+        raise ConfigError("model.embeddings.target_pretrained is for translation: a classifier has one embedding, "
+                          "use model.embeddings.pretrained")
+    if "target_pretrained" in paths and emb.get("freeze") and OmegaConf.select(cfg, "model.tie_embeddings"):
+        raise ConfigError("model.embeddings.freeze=true with model.tie_embeddings=true would freeze the output layer "
+                          "too: set one of them to false")
+    if OmegaConf.select(cfg, "model.encoder.init_from"):
+        raise ConfigError("model.embeddings.pretrained and model.encoder.init_from both initialise the embedding: "
+                          "choose one")
+    if OmegaConf.select(cfg, "tokenizer.type") != "word":
+        raise ConfigError(
+            f"model.embeddings.{next(iter(paths))} holds word vectors but tokenizer.type="
+            f"{OmegaConf.select(cfg, 'tokenizer.type')}: use tokenizer=word"
+        )
+    for key, path in paths.items():
+        if not Path(path).is_file():
+            raise ConfigError(f"model.embeddings.{key}={path}: no such file (give a word2vec, GloVe or fastText file)")
+        from nmt.embeddings.io import VectorFileError, vector_dim
+
+        try:
+            dim = vector_dim(path, emb.get("format", "auto"))
+        except VectorFileError as error:
+            raise ConfigError(f"model.embeddings.{key}: {error}") from error
+        if dim is not None and dim != cfg.model.embed_size:
+            raise ConfigError(
+                f"model.embeddings.{key}={path} holds {dim}-dimensional vectors but model.embed_size="
+                f"{cfg.model.embed_size}: set model.embed_size={dim}"
+            )
+
+
 def _validate_classification(cfg: DictConfig) -> None:
     if OmegaConf.select(cfg, "model.architecture") == "conv_lstm":
         if OmegaConf.select(cfg, "model.encoder.init_from"):
@@ -448,3 +506,104 @@ def _validate_classification(cfg: DictConfig) -> None:
     labels = OmegaConf.select(cfg, "data.labels")
     if labels is None or len(labels) < 2:
         raise ConfigError(f"data.labels must name at least two classes, got {labels}")
+
+
+# -- python -m nmt.embeddings (conf/embeddings.yaml, conf/method/) ------------------------------
+@dataclass
+class Word2VecSchema:
+    """``method`` group for word2vec (gensim)."""
+
+    name: str = "word2vec"
+    architecture: str = "skipgram"  # skipgram | cbow
+    loss: str = "negative"  # negative | hierarchical
+    negative: int = 5
+    dim: int = 300
+    window: int = 5
+    sample: float = 1e-3
+    epochs: int = 5
+    alpha: float = 0.025
+    min_alpha: float = 1e-4
+    cbow_mean: bool = True
+
+
+@dataclass
+class FastTextSchema(Word2VecSchema):
+    name: str = "fasttext"
+    min_n: int = 3
+    max_n: int = 6
+    bucket: int = 2_000_000
+
+
+@dataclass
+class GloVeSchema:
+    name: str = "glove"
+    dim: int = 300
+    window: int = 10
+    x_max: float = 100.0
+    alpha: float = 0.75
+    epochs: int = 25
+    lr: float = 0.05
+    batch_size: int = 16384
+
+
+EMBEDDING_METHODS = {"word2vec": Word2VecSchema, "fasttext": FastTextSchema, "glove": GloVeSchema}
+VECTOR_FORMATS = ("word2vec", "word2vec_binary", "glove", "fasttext", "fasttext_bin")
+
+
+def validate_embeddings_config(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` for a ``python -m nmt.embeddings`` config that cannot run."""
+    name = OmegaConf.select(cfg, "method.name")
+    if name not in EMBEDDING_METHODS:
+        raise ConfigError(f"method={name!r} is not supported: use method=word2vec, fasttext or glove")
+    try:
+        method = OmegaConf.merge(OmegaConf.structured(EMBEDDING_METHODS[name]), cfg.method)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or getattr(error, "key", None)
+        raise ConfigError(f"bad value for method.{key}: {error.msg.splitlines()[0]}") from error
+    _typed("tokenizer", cfg.tokenizer)
+    method_choices = {"architecture": ("skipgram", "cbow"), "loss": ("negative", "hierarchical")}
+    for key, allowed in method_choices.items():
+        if key in method and method[key] not in allowed:
+            raise ConfigError(f"method.{key}={method[key]!r} is not supported: use one of {', '.join(allowed)}")
+    choices = {
+        "tokenizer.type": CHOICES["tokenizer.type"],
+        "tokenizer.punctuation": CHOICES["tokenizer.punctuation"],
+        "corpus.side": ("source", "target"),
+        "device": ("auto", "cpu", "cuda"),
+        "evaluate.plot": ("tsne", "pca", None),
+    }
+    for key, allowed in choices.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in allowed:
+            options = " or ".join(f"{key}={'null' if choice is None else choice}" for choice in allowed)
+            raise ConfigError(f"{key}={value!r} is not supported: use {options}")
+    for key in ("dim", "window", "epochs", "negative", "min_n", "max_n", "bucket", "batch_size"):
+        value = method.get(key)
+        if value is not None and (not isinstance(value, int) or value < (0 if key == "negative" else 1)):
+            raise ConfigError(f"method.{key} must be a positive integer, got {value!r}")
+    if name == "fasttext" and method.min_n > method.max_n:
+        raise ConfigError(f"method.min_n ({method.min_n}) must not exceed method.max_n ({method.max_n})")
+    if name in ("word2vec", "fasttext") and method.loss == "negative" and method.negative < 1:
+        raise ConfigError("method.loss=negative needs method.negative >= 1 noise words (or method.loss=hierarchical)")
+    splits = list(OmegaConf.select(cfg, "corpus.splits") or [])
+    if not splits or set(splits) - {"train", "dev", "test"}:
+        raise ConfigError(f"corpus.splits={splits} must name some of train, dev, test")
+    formats = list(OmegaConf.select(cfg, "output.formats") or [])
+    bad = [f for f in formats if f not in VECTOR_FORMATS]
+    if bad:
+        raise ConfigError(f"output.formats: unknown {bad}; use some of {', '.join(VECTOR_FORMATS)}")
+    if "fasttext_bin" in formats and name != "fasttext":
+        raise ConfigError("output.formats: fasttext_bin is the whole fastText model: only method=fasttext writes it")
+    threads = cfg.get("threads")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+    if cfg.get("device") == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device=cuda but CUDA is not available here: use device=auto or device=cpu")
+    split = OmegaConf.select(cfg, "data.split")
+    if split is not None:
+        total = sum(float(v) for v in split.values())
+        if abs(total - 1.0) > 1e-6 or any(float(v) < 0 for v in split.values()):
+            raise ConfigError(f"data.split fractions must be >= 0 and sum to 1, got {dict(split)}")

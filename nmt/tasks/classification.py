@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from nmt.data.classification_batching import ClassificationBatch
 from nmt.data.tokenizers import Tokenizer
+from nmt.embeddings.pretrained import load_pretrained_embeddings
 from nmt.evaluation.classification import confusion_matrix, per_class_scores
 from nmt.modules.classifier import ClassifierOutput, TextClassifier, predicted_classes
 from nmt.tasks.base import TrainingTask
@@ -69,11 +70,18 @@ class ClassificationTask(TrainingTask):
                 freeze_encoder(self.model)
         elif transfer.get("freeze"):
             raise ValueError("model.encoder.freeze=true needs model.encoder.init_from=PATH to a translation checkpoint")
+        self.pretrained = load_pretrained_embeddings(
+            config, {"source": (self.model.src_embed, tokenizer)}, lambda dm: {"source": dm.dataset("train").ids}
+        )
         self._confusion: torch.Tensor | None = None
         self._loss_sum, self._count = 0.0, 0
 
     def tokenizers(self) -> dict[str, Tokenizer]:
         return {"source": self.tokenizer}
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.pretrained is not None:
+            self.pretrained.report(self.trainer)
 
     def extra_payload(self) -> dict[str, Any]:
         return {"labels": list(self.label_names)}

@@ -11,6 +11,7 @@ import torch
 from nmt.data.batching import TranslationBatch
 from nmt.data.tokenizers import PAD_ID, Tokenizer
 from nmt.decoding.greedy import greedy_decode
+from nmt.embeddings.pretrained import load_pretrained_embeddings
 from nmt.modules.seq2seq import Seq2Seq
 from nmt.tasks.base import TrainingTask
 from nmt.tasks.loss import linear_cross_entropy, smoothed_cross_entropy
@@ -57,9 +58,18 @@ class TranslationTask(TrainingTask):
         )
         self.label_smoothing = float(config.get("loss", {}).get("label_smoothing", 0.0))
         self._eval: dict[str, Any] = {}
+        self.pretrained = load_pretrained_embeddings(
+            config,
+            {"source": (self.model.src_embed, source_tokenizer), "target": (self.model.tgt_embed, target_tokenizer)},
+            lambda dm: {"source": dm.datasets["train"].src_ids, "target": dm.datasets["train"].tgt_ids},
+        )
 
     def tokenizers(self) -> dict[str, Tokenizer]:
         return {"source": self.source_tokenizer, "target": self.target_tokenizer}
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.pretrained is not None:
+            self.pretrained.report(self.trainer)
 
     def forward(self, batch: TranslationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(batch.src, batch.src_lengths, batch.tgt_in)
