@@ -60,8 +60,8 @@ def test_data_dir_falls_back_to_home_cache(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- registry
 
 
-def test_registry_lists_the_five_datasets():
-    assert set(DATASETS) == {"fra", "imdb", "sms", "nsmc_train", "nsmc_test"}
+def test_registry_lists_every_dataset():
+    assert set(DATASETS) == {"fra", "imdb", "sms", "nsmc_train", "nsmc_test", "reuters", "reuters_word_index"}
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
