@@ -14,6 +14,9 @@ from typing import Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from nmt.data.text import normalize_text
+from nmt.decoding import DecodingOptions
+
+_DEFAULTS = DecodingOptions()  # the server decodes as nmt.translate does unless a request says otherwise
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,15 @@ class TranslateRequest(BaseModel):
     text: Texts = Field(description="a sentence, or a list of sentences translated independently")
     model: str | None = Field(None, description="a name from GET /models; default: the first translation model")
     strategy: Literal["greedy", "beam", "sample"] = "greedy"
-    beam_size: int = Field(5, ge=1, description="beam: hypotheses kept per sentence")
-    n_best: int = Field(1, ge=1, description="beam or sample: hypotheses returned per sentence")
-    length_penalty: FiniteFloat = Field(0.6, ge=0, description="beam: GNMT alpha; 0 = none")
-    temperature: FiniteFloat = Field(1.0, ge=0, description="sample: <= 1e-5 is greedy")
-    top_k: int = Field(0, ge=0, description="sample: keep the k most probable tokens; 0 = all")
-    top_p: FiniteFloat = Field(1.0, gt=0, le=1, description="sample: nucleus mass; 1 = all")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="sample: the same seed gives the same samples")
-    max_len_ratio: FiniteFloat = Field(2.0, gt=0, le=10, description="output limit: ratio x source tokens + 10")
+    beam_size: int = Field(_DEFAULTS.beam_size, ge=1, description="beam: hypotheses kept per sentence")
+    n_best: int = Field(_DEFAULTS.n_best, ge=1, description="beam or sample: hypotheses returned per sentence")
+    length_penalty: FiniteFloat = Field(_DEFAULTS.length_penalty, ge=0, description="beam: GNMT alpha; 0 = none")
+    temperature: FiniteFloat = Field(_DEFAULTS.temperature, ge=0, description="sample: <= 1e-5 is greedy")
+    top_k: int = Field(_DEFAULTS.top_k, ge=0, description="sample: keep the k most probable tokens; 0 = all")
+    top_p: FiniteFloat = Field(_DEFAULTS.top_p, gt=0, le=1, description="sample: nucleus mass; 1 = all")
+    seed: int = Field(_DEFAULTS.seed, ge=0, le=2**32 - 1, description="sample: the same seed gives the same samples")
+    max_len_ratio: FiniteFloat = Field(_DEFAULTS.max_len_ratio, gt=0, le=10,
+                                       description="output limit: ratio x source tokens + 10")
     attention: bool = Field(False, description="return tokens and attention weights for every hypothesis")
 
 
