@@ -92,14 +92,16 @@ def similarity_correlation(vectors: WordVectors, path: str | Path | None = None)
     gensim_log = logging.getLogger("gensim.models.keyedvectors")
     level = gensim_log.level
     gensim_log.setLevel(logging.WARNING)
+    with open(path, encoding="utf-8") as handle:
+        total = sum(1 for line in handle if line.strip() and not line.startswith("#"))
     try:
         pearson, spearman, oov_percent = keyed.evaluate_word_pairs(
             str(path), restrict_vocab=len(vectors), case_insensitive=True
         )
+    except ValueError:  # gensim's answer when no pair is known (e.g. Korean vectors)
+        return {"pearson": None, "spearman": None, "pairs": 0, "oov": 1.0}
     finally:
         gensim_log.setLevel(level)
-    with open(path, encoding="utf-8") as handle:
-        total = sum(1 for line in handle if line.strip() and not line.startswith("#"))
     used = round(total * (1 - oov_percent / 100))
     valid = used >= 3
     return {

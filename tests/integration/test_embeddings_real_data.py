@@ -61,7 +61,7 @@ def test_korean_vectors_and_their_picture(tmp_path):
         "data=nsmc", f"data.path={SHARED_DATA / 'nsmc_ratings_train.txt.xz'}",
         f"data.test_path={SHARED_DATA / 'nsmc_ratings_test.txt.xz'}", "data.limit=20000", "method=fasttext",
         "method.dim=32", "method.epochs=1", "method.bucket=100000", "threads=1", "evaluate.plot=pca",
-        "evaluate.plot_words=100", "evaluate.neighbours=[영화,재미]", f"+run_dir={tmp_path}",
+        "evaluate.plot_words=100", "evaluate.neighbours=['영화','재미']", f"+run_dir={tmp_path}",
     ))
     assert (tmp_path / "plot.png").stat().st_size > 10000
     assert "영화" in report["evaluation"]["neighbours"]

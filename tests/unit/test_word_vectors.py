@@ -74,6 +74,12 @@ def test_similarity_correlation_over_known_pairs(tmp_path):
     assert result["spearman"] > 0.7
 
 
+def test_similarity_with_no_known_pair_is_none_not_an_error(tmp_path):
+    pairs = tmp_path / "ws.tsv"
+    pairs.write_text("foo\tbar\t3\n", encoding="utf-8")
+    assert similarity_correlation(analogy_vectors(), pairs) == {"pearson": None, "spearman": None, "pairs": 0, "oov": 1.0}
+
+
 def test_gensims_standard_sets_are_found():
     assert sum(1 for _ in open(gensim_test_file("questions-words.txt"), encoding="utf-8")) > 19000
     assert gensim_test_file("wordsim353.tsv").is_file()
