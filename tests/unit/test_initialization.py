@@ -79,12 +79,15 @@ def test_a_config_without_init_section_builds_the_default_network():
     new.load_state_dict(old)  # and the old weights load into the new network
 
 
-def test_config_init_section_reaches_the_network():
+@pytest.mark.parametrize("input_feeding", [True, False])  # decoder cells, or one fused nn.LSTM
+def test_config_init_section_reaches_the_network(input_feeding):
     cfg = OmegaConf.to_container(compose_config(["model.init.scheme=xavier", "model.init.forget_bias=2.0",
-                                                 "model.embed_size=16", "model.hidden_size=16"]))
+                                                 "model.embed_size=16", "model.hidden_size=16",
+                                                 f"model.input_feeding={str(input_feeding).lower()}"]))
     model = Seq2Seq.from_config(cfg["model"], cfg["attention"], SRC_VOCAB, TGT_VOCAB)
+    decoder_rnns = model.decoder.cells if input_feeding else [model.decoder.rnn]
     with torch.no_grad():
-        forget = [f for m in (model.encoder.rnn, *model.decoder.cells) for f in gate_bias_sums(m, gate=1)]
+        forget = [f for m in (model.encoder.rnn, *decoder_rnns) for f in gate_bias_sums(m, gate=1)]
     assert len(forget) == 2 + 1  # two encoder directions, one decoder cell
     assert all(torch.all(f == 2.0) for f in forget)
 
