@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -256,3 +256,26 @@ def bucketed_loader(
         persistent_workers=num_workers > 0,
         generator=torch.Generator().manual_seed(seed),
     )
+
+
+def datamodule_loader(
+    datamodule: Any, dataset: Dataset, batch_size: int, collate_fn: Callable, shuffle: bool = False
+) -> DataLoader:
+    """:func:`bucketed_loader` as a datamodule's loaders need it: batching, seed and workers
+    from its ``cfg`` (the ``data`` group), this DDP rank's share from its trainer, and for the
+    training loader (``shuffle``) the position a resumed run continues from (``train_start``).
+    """
+    trainer = datamodule.trainer
+    return bucketed_loader(
+        dataset,
+        batch_size,
+        collate_fn,
+        unit=datamodule.cfg.get("batch_unit", "sentences"),
+        shuffle=shuffle,
+        seed=datamodule.seed,
+        num_replicas=trainer.world_size if trainer else 1,
+        rank=trainer.global_rank if trainer else 0,
+        start=datamodule.train_start if shuffle else None,
+        num_workers=int(datamodule.cfg.get("num_workers", 0)),
+    )
+

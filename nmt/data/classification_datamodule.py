@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import lightning as L
 from torch.utils.data import DataLoader
 
-from nmt.data.batching import bucketed_loader
+from nmt.data.batching import datamodule_loader
 from nmt.data.classification_batching import LabelledDataset, collate_labelled, truncate
 from nmt.data.corpora import ReadReport, read_imdb, read_nsmc, read_sms
 from nmt.data.download import resolve_dataset
@@ -216,18 +216,7 @@ class ClassificationDataModule(L.LightningDataModule):
     # -- loaders -----------------------------------------------------------------------------
     def loader(self, name: str, shuffle: bool = False) -> DataLoader:
         size = self.cfg["batch_size"] if shuffle else self.cfg.get("eval_batch_size") or self.cfg["batch_size"]
-        return bucketed_loader(
-            self.dataset(name),
-            int(size),
-            collate_labelled,
-            unit=self.cfg.get("batch_unit", "sentences"),
-            shuffle=shuffle,
-            seed=self.seed,
-            num_replicas=self.trainer.world_size if self.trainer else 1,
-            rank=self.trainer.global_rank if self.trainer else 0,
-            start=self.train_start if shuffle else None,
-            num_workers=int(self.cfg.get("num_workers", 0)),
-        )
+        return datamodule_loader(self, self.dataset(name), int(size), collate_labelled, shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)

@@ -25,7 +25,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from nmt.data.batching import bucketed_loader, pad_sequences
+from nmt.data.batching import datamodule_loader, pad_sequences
 from nmt.data.corpora import read_translation_pairs
 from nmt.data.download import cache_dir, resolve_dataset
 from nmt.data.split import cached_grouped_split
@@ -196,18 +196,7 @@ class LanguageModelDataModule(L.LightningDataModule):
 
     def loader(self, name: str, shuffle: bool = False) -> DataLoader:
         size = self.cfg["batch_size"] if shuffle else self.cfg.get("eval_batch_size") or self.cfg["batch_size"]
-        return bucketed_loader(
-            self.dataset(name),
-            int(size),
-            collate_windows,
-            unit=self.cfg.get("batch_unit", "sentences"),
-            shuffle=shuffle,
-            seed=self.seed,
-            num_replicas=self.trainer.world_size if self.trainer else 1,
-            rank=self.trainer.global_rank if self.trainer else 0,
-            start=self.train_start if shuffle else None,
-            num_workers=int(self.cfg.get("num_workers", 0)),
-        )
+        return datamodule_loader(self, self.dataset(name), int(size), collate_windows, shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)

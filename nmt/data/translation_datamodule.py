@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import lightning as L
 from torch.utils.data import DataLoader
 
-from nmt.data.batching import PairDataset, bucketed_loader, collate_pairs
+from nmt.data.batching import PairDataset, collate_pairs, datamodule_loader
 from nmt.data.corpora import ReadReport, read_translation_pairs
 from nmt.data.download import cache_dir, resolve_dataset
 from nmt.data.split import cached_grouped_split
@@ -172,18 +172,7 @@ class TranslationDataModule(L.LightningDataModule):
 
     # -- loaders -----------------------------------------------------------------------------
     def _loader(self, dataset: PairDataset, batch_size: int, shuffle: bool = False) -> DataLoader:
-        return bucketed_loader(
-            dataset,
-            batch_size,
-            collate_pairs,
-            unit=self.cfg.get("batch_unit", "sentences"),
-            shuffle=shuffle,
-            seed=self.seed,
-            num_replicas=self.trainer.world_size if self.trainer else 1,
-            rank=self.trainer.global_rank if self.trainer else 0,
-            start=self.train_start if shuffle else None,
-            num_workers=int(self.cfg.get("num_workers", 0)),
-        )
+        return datamodule_loader(self, dataset, batch_size, collate_pairs, shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"], int(self.cfg["batch_size"]), shuffle=True)
