@@ -10,7 +10,7 @@ import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from nmt.modules.precision import full_precision
-from nmt.modules.softmax import log_softmax
+from nmt.modules.softmax import flushed_log_softmax
 
 
 @dataclass
@@ -74,7 +74,7 @@ def next_token_log_probs(logits: torch.Tensor) -> torch.Tensor:
     logits = full_precision(logits)
     logits[:, PAD_ID] = float("-inf")
     logits[:, BOS_ID] = float("-inf")
-    return log_softmax(logits)
+    return flushed_log_softmax(logits)
 
 
 def check_attention_wanted(model, return_attention: bool) -> None:

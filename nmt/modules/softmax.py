@@ -6,6 +6,10 @@ log-probability far below that, so ``torch.log_softmax`` (and the ``exp`` of a s
 backward) spend most of their time there. Here the arguments of ``exp`` are clamped at
 :data:`EXP_FLOOR`: each probability changes by less than ``exp(-87) = 1.6e-38``, and the
 log-probabilities themselves are exact.
+
+Decoding (no gradient) takes a faster road: PyTorch's own ``log_softmax`` kernel with the
+CPU told to flush subnormal results to zero (:func:`flushed_log_softmax`), which gives the
+same log-probabilities without the clamping pass and the temporary tensors.
 """
 
 from __future__ import annotations
@@ -32,3 +36,27 @@ def log_softmax(logits: torch.Tensor) -> torch.Tensor:
     """``torch.log_softmax(logits, -1)`` in at least float32, without subnormal ``exp``."""
     shifted, normaliser = shifted_log_normaliser(logits)
     return shifted.sub_(normaliser)
+
+
+def flushed_log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``torch.log_softmax(logits, -1)`` in at least float32, run with flush-to-zero on.
+
+    On an x86 CPU the calling thread's FTZ/DAZ flags are set for the call
+    (``torch.set_flush_denormal``), so ``exp`` results below float32's normal range become 0
+    at full speed; each probability changes by less than 1.2e-38. The flags are cleared
+    afterwards (PyTorch's default). Used by the decoders, where it is 1.5-5x faster than
+    :func:`log_softmax` on (rows, 4,000-8,000) logits; other threads of a multi-threaded
+    kernel keep their own flags and stay merely slower. Elsewhere (CUDA, CPUs without the
+    flags) it is :func:`log_softmax`'s result.
+
+    :param logits: (rows, vocab). :return: (rows, vocab) log-probabilities.
+    """
+    logits = full_precision(logits)
+    if logits.device.type != "cpu":
+        return torch.log_softmax(logits, dim=-1)
+    if not torch.set_flush_denormal(True):
+        return log_softmax(logits)
+    try:
+        return torch.log_softmax(logits, dim=-1)
+    finally:
+        torch.set_flush_denormal(False)
