@@ -69,6 +69,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=int, default=64, metavar="B", help="sentences per batch (default 64)")
     run.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     run.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                     help="matrix products in bf16/fp16 under autocast; states and softmax stay "
+                          "float32 (default fp32; fp16 needs a GPU)")
     run.add_argument("--plot-attention", type=Path, metavar="DIR", help="write one attention heatmap PNG per sentence")
 
 
@@ -162,10 +165,11 @@ def _interactive(translator, options, out: TextIO, plot_dir: Path | None = None)
 
 def run(args: argparse.Namespace) -> None:
     options = decoding_options(args)
-    from nmt.translator import Translator, resolve_device
+    from nmt.translator import Translator, decoding_dtype, resolve_device
 
     device = resolve_device(args.device)  # fail on a missing GPU before loading anything
-    translator = Translator.from_checkpoint(args.checkpoint, device=device)
+    decoding_dtype(args.precision, device)
+    translator = Translator.from_checkpoint(args.checkpoint, device=device, precision=args.precision)
     interactive = args.input is None and sys.stdin.isatty()
     if not interactive:
         if args.input is not None:

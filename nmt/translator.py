@@ -55,6 +55,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
+DECODING_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def decoding_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` (None for fp32); a one-line ValueError for an
+    unknown name or fp16 on a CPU."""
+    if precision not in DECODING_PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use fp32, bf16 or fp16")
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 decoding needs a GPU: use --precision bf16 (or fp32) on a CPU")
+    return DECODING_PRECISIONS[precision]
+
+
 def warn_on_stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
@@ -104,6 +117,9 @@ class Translator:
 
     :param config: the run config stored in the checkpoint (for ``data.max_length``).
     :param warn: called with one message per truncated line (default: stderr).
+    :param precision: ``fp32``, or ``bf16`` / ``fp16`` to run the matrix products under
+        autocast (recurrent states, attention scores and the output softmax stay float32,
+        see :mod:`nmt.modules.precision`).
     """
 
     def __init__(
@@ -114,8 +130,10 @@ class Translator:
         config: Mapping[str, Any] | None = None,
         device: str | torch.device = "cpu",
         warn: Callable[[str], None] = warn_on_stderr,
+        precision: str = "fp32",
     ) -> None:
         self.device = resolve_device(device)
+        self.autocast_dtype = decoding_dtype(precision, self.device)
         self.model = model.to(self.device).eval()
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
@@ -206,10 +224,11 @@ class Translator:
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 src, lengths = pad_sequences([ids[i] for i in batch])
-                hypotheses = decode(
-                    self.model, src.to(self.device), lengths.to(self.device), options,
-                    return_attention=return_attention,
-                )
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                    hypotheses = decode(
+                        self.model, src.to(self.device), lengths.to(self.device), options,
+                        return_attention=return_attention,
+                    )
                 texts = iter(self.target_tokenizer.decode_batch([h.tokens for hyps in hypotheses for h in hyps]))
                 for i, hyps in zip(batch, hypotheses):
                     results[i].hypotheses = [self._finish(hyp, next(texts), return_attention) for hyp in hyps]

@@ -2,12 +2,14 @@
 
     python scripts/bench_decode.py CHECKPOINT --input FILE [--limit 2000]
         [--strategies greedy beam5] [--batch-sizes 1 16 64] [--devices cpu cuda] [--threads N]
+        [--precisions fp32 bf16]
     python scripts/bench_decode.py CHECKPOINT --split test
 
 ``--input``: one sentence per line (a TSV keeps its first column). Times
 :meth:`nmt.translator.Translator.translate` end to end (normalisation, tokenisation,
 sorting, decoding, detokenisation) after a warm-up batch; the best of ``--repeats`` runs
-counts. ``cuda`` is skipped when absent. Prints a table, then one JSON line; rows also give
+counts. ``--precisions`` also decodes under bf16 (or, on CUDA, fp16) autocast and reports
+the share of outputs that differ from the first precision's. ``cuda`` is skipped when absent. Prints a table, then one JSON line; rows also give
 the process's CPU seconds, which tell how much the decoder needed when other jobs share the CPU.
 """
 
@@ -41,6 +43,8 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64], metavar="B")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="default: cpu cuda")
     parser.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "fp16"), default=["fp32"],
+                        help="decoding precisions (default fp32); fp16 is skipped on a CPU")
     parser.add_argument("--repeats", type=int, default=1, metavar="R", help="runs per setting; the best counts")
     return parser
 
@@ -78,39 +82,54 @@ def bench(args) -> list[dict]:
         if device.startswith("cuda") and not torch.cuda.is_available():
             print(f"{device}: not available, skipped", file=sys.stderr)
             continue
-        translator = Translator.from_checkpoint(args.checkpoint, device=device)
-        if sources is None:
-            sources = load_sources(args, translator)[: args.limit]
-            if not sources:
-                raise ValueError("no sentences to decode")
-        for name, options in strategies.items():
-            for batch_size in args.batch_sizes:
-                translator.translate(sources[:batch_size], options, batch_size)  # warm-up
-                best, best_cpu = float("inf"), float("inf")
-                for _ in range(max(args.repeats, 1)):
-                    if translator.device.type == "cuda":
-                        torch.cuda.synchronize()
-                    start, start_cpu = time.perf_counter(), time.process_time()
-                    translator.translate(sources, options, batch_size)
-                    if translator.device.type == "cuda":
-                        torch.cuda.synchronize()
-                    best = min(best, time.perf_counter() - start)
-                    best_cpu = min(best_cpu, time.process_time() - start_cpu)
-                row = {
-                    "device": device,
-                    "strategy": name,
-                    "batch_size": batch_size,
-                    "sentences": len(sources),
-                    "seconds": round(best, 3),
-                    "sentences_per_second": round(len(sources) / best, 1),
-                    # CPU time of this process: on a CPU shared with other jobs, wall-clock
-                    # speed understates what the decoder does with the cores it gets.
-                    "cpu_seconds": round(best_cpu, 3),
-                }
-                results.append(row)
-                print(f"{device:6} {name:8} batch {batch_size:4}  {row['sentences_per_second']:8.1f} sent/s"
-                      f"  ({len(sources)} sentences in {best:.2f} s, {best_cpu:.2f} s CPU)", flush=True)
+        reference: dict[tuple[str, int], list[str]] = {}
+        for precision in args.precisions:
+            if precision == "fp16" and not device.startswith("cuda"):
+                print(f"{device}: fp16 needs a GPU, skipped", file=sys.stderr)
+                continue
+            translator = Translator.from_checkpoint(args.checkpoint, device=device, precision=precision)
+            if sources is None:
+                sources = load_sources(args, translator)[: args.limit]
+                if not sources:
+                    raise ValueError("no sentences to decode")
+            for name, options in strategies.items():
+                for batch_size in args.batch_sizes:
+                    row, texts = time_setting(translator, sources, options, batch_size, args.repeats)
+                    row = {"device": device, "precision": precision, "strategy": name, **row}
+                    first = reference.setdefault((name, batch_size), texts)
+                    row["changed_outputs"] = round(sum(a != b for a, b in zip(first, texts)) / len(texts), 4)
+                    results.append(row)
+                    print(f"{device:6} {precision:4} {name:8} batch {batch_size:4}  {row['sentences_per_second']:8.1f} sent/s"
+                          f"  ({len(sources)} sentences in {row['seconds']:.2f} s, {row['cpu_seconds']:.2f} s CPU;"
+                          f" {100 * row['changed_outputs']:.1f}% outputs changed)", flush=True)
     return results
+
+
+def time_setting(translator, sources: list[str], options, batch_size: int, repeats: int) -> tuple[dict, list[str]]:
+    """The best of ``repeats`` timed runs after a warm-up batch, and the outputs."""
+    import torch
+
+    translator.translate(sources[:batch_size], options, batch_size)  # warm-up
+    best, best_cpu = float("inf"), float("inf")
+    for _ in range(max(repeats, 1)):
+        if translator.device.type == "cuda":
+            torch.cuda.synchronize()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        translations = translator.translate(sources, options, batch_size)
+        if translator.device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+        best_cpu = min(best_cpu, time.process_time() - start_cpu)
+    row = {
+        "batch_size": batch_size,
+        "sentences": len(sources),
+        "seconds": round(best, 3),
+        "sentences_per_second": round(len(sources) / best, 1),
+        # CPU time of this process: on a CPU shared with other jobs, wall-clock
+        # speed understates what the decoder does with the cores it gets.
+        "cpu_seconds": round(best_cpu, 3),
+    }
+    return row, [t.hypotheses[0].text if t.hypotheses else "" for t in translations]
 
 
 def main(argv: list[str] | None = None) -> int:

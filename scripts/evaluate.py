@@ -104,7 +104,7 @@ def evaluate(args) -> dict:
     from nmt.translator import Translator
 
     options = decoding_options(args)
-    translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
+    translator = Translator.from_checkpoint(args.checkpoint, device=args.device, precision=args.precision)
     segments, name = load_segments(args, translator)
     if args.limit:
         segments = segments[: args.limit]
@@ -138,6 +138,7 @@ def evaluate(args) -> dict:
         "decoding": options.describe(),
         "batch_size": args.batch_size,
         "device": str(translator.device),
+        "precision": args.precision,
         "decode_seconds": round(seconds, 3),
         "sentences_per_second": round(len(segments) / max(seconds, 1e-9), 1),
         "output_dir": str(output_dir),

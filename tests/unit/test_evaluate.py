@@ -170,6 +170,20 @@ def test_bench_decode_reports_sentences_per_second(tiny_translation_checkpoint, 
     assert all(r["sentences_per_second"] > 0 and r["sentences"] == 4 for r in results)
 
 
+def test_bench_decode_compares_precisions_and_counts_changed_outputs(tiny_translation_checkpoint, tmp_path, capsys):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("".join(f"{s}\t{t}\n" for s, t in PAIRS), encoding="utf-8")
+    bench = load_script("bench_decode")
+    status = bench.main([str(tiny_translation_checkpoint), "--input", str(lines), "--batch-sizes", "4",
+                         "--strategies", "greedy", "--devices", "cpu", "--precisions", "fp32", "bf16", "fp16"])
+    assert status == 0
+    captured = capsys.readouterr()
+    assert "fp16 needs a GPU, skipped" in captured.err
+    results = json.loads(captured.out.strip().splitlines()[-1])["results"]
+    assert [r["precision"] for r in results] == ["fp32", "bf16"]
+    assert results[0]["changed_outputs"] == 0.0 and 0.0 <= results[1]["changed_outputs"] <= 1.0
+
+
 def test_bench_decode_refuses_a_utf16_input(tiny_translation_checkpoint, tmp_path, capsys):
     lines = tmp_path / "lines.txt"
     lines.write_bytes("The cat sees a dog.\n".encode("utf-16"))

@@ -111,7 +111,9 @@ def write_corrupt(kind: str, directory: Path, good: Path) -> Path:
     return path  # "missing": not written
 
 
-@pytest.mark.parametrize("case", ["missing checkpoint", "corrupt checkpoint", "cuda without cuda", "unknown option"])
+@pytest.mark.parametrize(
+    "case", ["missing checkpoint", "corrupt checkpoint", "cuda without cuda", "fp16 on a cpu", "unknown option"]
+)
 def test_cli_errors_are_one_line_with_a_non_zero_exit(case, tiny_translation_checkpoint, tmp_path):
     checkpoint, args = tiny_translation_checkpoint, []
     if case.endswith("checkpoint"):
@@ -120,6 +122,8 @@ def test_cli_errors_are_one_line_with_a_non_zero_exit(case, tiny_translation_che
         if torch.cuda.is_available():
             pytest.skip("CUDA is available here")
         args = ["--device", "cuda"]
+    elif case == "fp16 on a cpu":
+        args = ["--device", "cpu", "--precision", "fp16"]
     else:
         args = ["--beam-width", "3"]
     result = translate_cli(checkpoint, *args, stdin=b"The cat.\n")
@@ -268,3 +272,24 @@ def test_any_lines_give_exactly_one_output_line_each(tiny_translation_checkpoint
         assert len(read_lines(io.BytesIO(data))) == expected
         output = target.read_text(encoding="utf-8")
     assert output.count("\n") == expected and (output == "" or output.endswith("\n"))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_bf16_decoding_runs_the_output_layer_in_bf16_and_keeps_one_line_per_input(precision, tiny_translation_checkpoint):
+    translator = Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision=precision)
+    seen = []
+    translator.model.output_layer.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    lines = ["The cat sees a dog.", "", "A big red house."]
+    for options in (DecodingOptions(), DecodingOptions(strategy="beam", beam_size=3, n_best=2)):
+        translations = translator.translate(lines, options, batch_size=2)
+        assert len(translations) == 3 and translations[1].hypotheses == []
+        for translation in (translations[0], translations[2]):
+            assert all(torch.isfinite(torch.tensor(h.log_prob)) for h in translation.hypotheses)
+    assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
+
+
+def test_unknown_or_cpu_fp16_precision_is_refused(tiny_translation_checkpoint):
+    with pytest.raises(ValueError, match="fp16 decoding needs a GPU"):
+        Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision="fp16")
+    with pytest.raises(ValueError, match="unknown precision 'int8'"):
+        Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision="int8")
