@@ -5,7 +5,7 @@ A checkpoint is Lightning's file (weights, optimiser and loop state for exact re
 
     checkpoint["nmt"] = {
         "format_version": 1,
-        "task": "translation" | "classification" | "lm",
+        "task": "translation" | "classification" | "lm" | "bilm",
         "config": {...},                 # the resolved run config, plain types only
         "tokenizers": {"source": {...}, "target": {...}},   # Tokenizer.to_state()
     }

@@ -65,6 +65,17 @@ class EncoderTransferSchema:
 
 
 @dataclass
+class ContextualSchema:
+    """``model.contextual``: ELMo-style features from a biLM checkpoint (nmt/contextual_transfer.py)."""
+
+    bilm: Optional[str] = None  # a task=bilm checkpoint: its layers AND its tokenizer
+    freeze: bool = True  # true: the biLM is fixed (eval mode, no graph); false: fine-tuned
+    lr_scale: float = 1.0  # a fine-tuned biLM learns at optim.lr * lr_scale
+    combine: str = "concat"  # concat: [own embedding; mix] | replace: the mix alone
+    bilm_model: Optional[Any] = None  # set by the run: the biLM's model config (checkpoints rebuild without the file)
+
+
+@dataclass
 class ClassifierModelSchema:
     """``model`` group when ``task: classification`` (conf/model/bilstm_attn.yaml)."""
 
@@ -82,6 +93,7 @@ class ClassifierModelSchema:
     encoder: EncoderTransferSchema = field(default_factory=EncoderTransferSchema)
     init: InitSchema = field(default_factory=InitSchema)
     embeddings: PretrainedEmbeddingSchema = field(default_factory=PretrainedEmbeddingSchema)
+    contextual: ContextualSchema = field(default_factory=ContextualSchema)
 
 
 @dataclass
@@ -94,6 +106,19 @@ class LanguageModelSchema:
     layers: int = 1
     dropout: float = 0.2  # on the embeddings, between layers and before the output layer
     tie_embeddings: bool = False
+    init: InitSchema = field(default_factory=InitSchema)
+
+
+@dataclass
+class BidirectionalLanguageModelSchema:
+    """``model`` group when ``task: bilm`` (conf/model/bilstm_lm.yaml)."""
+
+    cell: str = "lstm"  # lstm | gru
+    embed_size: int = 256  # must equal hidden_size: the token layer [e; e] is mixed with the LSTM layers
+    hidden_size: int = 256  # per direction
+    layers: int = 2
+    dropout: float = 0.1  # on every layer's input and before the shared output layer
+    residual: bool = True  # layers above the first add their input (ELMo)
     init: InitSchema = field(default_factory=InitSchema)
 
 
@@ -159,6 +184,7 @@ CHOICES = {
     "data.batch_unit": ("sentences", "tokens"),
     "data.truncation": ("head", "head_tail"),
     "model.architecture": ("rnn_attention", "conv_lstm"),
+    "model.contextual.combine": ("concat", "replace"),
 }
 
 SCHEMAS = {
@@ -168,7 +194,12 @@ SCHEMAS = {
     "optim": OptimSchema,
 }
 
-MODEL_SCHEMAS = {"classification": ClassifierModelSchema, "lm": LanguageModelSchema, "baseline": BaselineModelSchema}
+MODEL_SCHEMAS = {
+    "classification": ClassifierModelSchema,
+    "lm": LanguageModelSchema,
+    "bilm": BidirectionalLanguageModelSchema,
+    "baseline": BaselineModelSchema,
+}
 """The ``model`` group's schema for tasks other than translation (``ModelSchema``)."""
 
 LM_DATASETS = ("fra", "imdb", "sms", "nsmc")
@@ -207,7 +238,7 @@ def validate_config(cfg: DictConfig) -> None:
         _validate_classification(cfg)
     if OmegaConf.select(cfg, "model.embeddings") is not None:
         _validate_pretrained_embeddings(cfg)
-    if cfg.get("task") == "lm":
+    if cfg.get("task") in ("lm", "bilm"):
         _validate_language_model(cfg)
     if cfg.get("task") == "baseline":
         _validate_baseline(cfg)
@@ -406,6 +437,12 @@ def _validate_language_model(cfg: DictConfig) -> None:
         raise ConfigError(f"data.side={side!r} is not supported: use data.side=target (French) or data.side=source (English)")
     if OmegaConf.select(cfg, "data.max_length") is None:
         raise ConfigError("a language model trains on windows of data.max_length tokens: set data.max_length=N (e.g. 256)")
+    embed, hidden = OmegaConf.select(cfg, "model.embed_size"), OmegaConf.select(cfg, "model.hidden_size")
+    if cfg.get("task") == "bilm" and embed != hidden:
+        raise ConfigError(
+            f"a biLM's token layer [e; e] is mixed with its LSTM layers [forward; backward], so model.embed_size "
+            f"({embed}) must equal model.hidden_size ({hidden}): set model.embed_size={hidden}"
+        )
 
 
 BASELINE_CHOICES = {
@@ -489,6 +526,7 @@ def _validate_pretrained_embeddings(cfg: DictConfig) -> None:
 
 
 def _validate_classification(cfg: DictConfig) -> None:
+    _validate_contextual(cfg)
     if OmegaConf.select(cfg, "model.architecture") == "conv_lstm":
         if OmegaConf.select(cfg, "model.encoder.init_from"):
             raise ConfigError("model.architecture=conv_lstm has no translation encoder to take: "
@@ -506,6 +544,53 @@ def _validate_classification(cfg: DictConfig) -> None:
     labels = OmegaConf.select(cfg, "data.labels")
     if labels is None or len(labels) < 2:
         raise ConfigError(f"data.labels must name at least two classes, got {labels}")
+
+
+def _validate_contextual(cfg: DictConfig) -> None:
+    """``model.contextual``: the biLM checkpoint exists, is a biLM, and fits this run."""
+    contextual = OmegaConf.select(cfg, "model.contextual")
+    if contextual is None:
+        return
+    lr_scale = contextual.get("lr_scale", 1.0)
+    if lr_scale is not None and lr_scale <= 0:
+        raise ConfigError(f"model.contextual.lr_scale must be > 0, got {lr_scale} (use model.contextual.freeze=true)")
+    if OmegaConf.is_missing(contextual, "bilm"):
+        raise ConfigError("model.contextual.bilm is required by this experiment: pass "
+                          "model.contextual.bilm=outputs/<data>_bilm/<run>/checkpoints/best.ckpt")
+    path = contextual.get("bilm")
+    if not path:
+        if contextual.get("combine", "concat") == "replace":
+            raise ConfigError("model.contextual.combine=replace needs model.contextual.bilm=PATH to a biLM checkpoint")
+        return
+    if OmegaConf.select(cfg, "model.architecture") == "conv_lstm":
+        raise ConfigError("model.contextual.bilm feeds the rnn_attention classifier: use model.architecture=rnn_attention")
+    if OmegaConf.select(cfg, "model.encoder.init_from"):
+        raise ConfigError("model.contextual.bilm and model.encoder.init_from both bring a tokenizer and input "
+                          "layers: choose one")
+    if OmegaConf.select(cfg, "model.embeddings.pretrained"):
+        raise ConfigError("model.contextual.bilm and model.embeddings.pretrained cannot be combined (the biLM's "
+                          "tokenizer is not a word tokenizer): choose one")
+    if cfg.get("ckpt_path"):
+        return  # resuming: the checkpoint holds the biLM's weights and model config
+    if not Path(path).is_file():
+        raise ConfigError(f"model.contextual.bilm={path}: no such file (give a biLM checkpoint: "
+                          "outputs/<data>_bilm/<run>/checkpoints/best.ckpt)")
+    from nmt.checkpoint import CheckpointError
+    from nmt.contextual_transfer import ContextualTransferError, read_bilm, split_conflicts, tokenizer_conflicts
+
+    try:
+        bilm = read_bilm(path)
+    except (CheckpointError, ContextualTransferError) as error:
+        raise ConfigError(str(error)) from error
+    conflicts = tokenizer_conflicts(cfg.get("tokenizer"), bilm)
+    if conflicts:
+        raise ConfigError(f"the classifier uses the tokenizer of model.contextual.bilm={path}, but "
+                          f"{', '.join(conflicts)}: drop these tokenizer overrides or set them to the biLM's")
+    conflicts = split_conflicts(cfg.data, bilm)
+    if conflicts:
+        raise ConfigError(f"the biLM {path} was pretrained on another split of data={cfg.data.name} "
+                          f"({', '.join(conflicts)}), so its training texts may include this run's dev or test "
+                          "texts: use the biLM's split settings")
 
 
 # -- python -m nmt.embeddings (conf/embeddings.yaml, conf/method/) ------------------------------

@@ -49,11 +49,27 @@ class ClassificationTask(TrainingTask):
     monitor_mode = "max"
 
     def __init__(self, config: Mapping[str, Any], tokenizer: Tokenizer) -> None:
+        bilm = None
+        contextual = config["model"].get("contextual") or {}
+        if contextual.get("bilm") and not config.get("ckpt_path"):  # on resume the checkpoint has it all
+            from nmt.contextual_transfer import read_bilm, with_bilm_model
+
+            bilm = read_bilm(contextual["bilm"])
+            if bilm.tokenizer.to_state() != tokenizer.to_state():
+                raise ValueError(
+                    f"the classifier's tokenizer is not the tokenizer of {bilm.path}: "
+                    "build the datamodule with ClassificationDataModule.from_config"
+                )
+            config = with_bilm_model(config, bilm)
         super().__init__(config)
         self.tokenizer = tokenizer
         self.label_names = list(config["data"]["labels"])
         model_cfg = config["model"]
         self.model = TextClassifier.from_config(model_cfg, tokenizer.vocab_size, len(self.label_names))
+        if bilm is not None:
+            from nmt.contextual_transfer import load_bilm_weights
+
+            load_bilm_weights(self.model.contextual.bilm, bilm)
         self.label_smoothing = float(config.get("loss", {}).get("label_smoothing", 0.0))
         transfer = model_cfg.get("encoder") or {}
         if transfer.get("init_from"):
@@ -126,6 +142,11 @@ class ClassificationTask(TrainingTask):
 
     def on_validation_epoch_end(self) -> None:
         self._end_eval("val")
+        contextual = getattr(self.model, "contextual", None)
+        if contextual is not None:  # what the classifier takes from each biLM layer
+            for layer, weight in enumerate(contextual.mix.layer_weights()):
+                self.log(f"mix/layer{layer}", weight)
+            self.log("mix/gamma", float(contextual.mix.gamma))
         self.after_validation()
 
     def on_test_epoch_start(self) -> None:
@@ -139,14 +160,20 @@ class ClassificationTask(TrainingTask):
 
     # -- optimisation and checkpoints --------------------------------------------------------
     def parameter_groups(self) -> list[dict]:
-        """Head at ``optim.lr``; embedding and encoder at ``lr * model.encoder.lr_scale``.
+        """Head at ``optim.lr``; embedding and encoder at ``lr * model.encoder.lr_scale``; a
+        fine-tuned biLM at ``lr * model.contextual.lr_scale`` (its scalar mix is in the head).
         Frozen parameters are left out."""
-        cfg = self.config["optim"]
-        scale = float((self.config["model"].get("encoder") or {}).get("lr_scale", 1.0))
-        shared = {id(p) for p in self.model.transferable_parameters()}
-        encoder = [p for p in self.model.transferable_parameters() if p.requires_grad]
-        head = [p for p in self.model.parameters() if id(p) not in shared and p.requires_grad]
+        lr = float(self.config["optim"]["lr"])
+        model_cfg = self.config["model"]
+        scales = {"encoder": float((model_cfg.get("encoder") or {}).get("lr_scale", 1.0)),
+                  "contextual": float((model_cfg.get("contextual") or {}).get("lr_scale", 1.0))}
+        members = {"encoder": self.model.transferable_parameters(),
+                   "contextual": getattr(self.model, "contextual_parameters", list)()}
+        grouped = {id(p) for params in members.values() for p in params}
+        head = [p for p in self.model.parameters() if id(p) not in grouped and p.requires_grad]
         groups = [{"params": head, "name": "head"}]
-        if encoder:
-            groups.append({"params": encoder, "lr": float(cfg["lr"]) * scale, "name": "encoder"})
+        for name, params in members.items():
+            trainable = [p for p in params if p.requires_grad]
+            if trainable:
+                groups.append({"params": trainable, "lr": lr * scales[name], "name": name})
         return groups

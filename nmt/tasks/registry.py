@@ -64,10 +64,23 @@ def _language_model() -> TaskSpec:
     )
 
 
+def _bidirectional_language_model() -> TaskSpec:
+    from nmt.data.lm_datamodule import LanguageModelDataModule
+    from nmt.tasks.bidirectional_lm import MONITOR, BidirectionalLanguageModelTask
+
+    return TaskSpec(
+        datamodule=LanguageModelDataModule.from_config,
+        task=lambda config, toks: BidirectionalLanguageModelTask(config, toks[0]),
+        monitor=MONITOR,
+        mode="min",
+    )
+
+
 BUILDERS: dict[str, Callable[[], TaskSpec]] = {
     "translation": _translation,
     "classification": _classification,
     "lm": _language_model,
+    "bilm": _bidirectional_language_model,
 }
 
 
