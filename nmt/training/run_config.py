@@ -25,6 +25,8 @@ MUTABLE_KEYS = (
     "model.encoder.freeze",
     "model.encoder.lr_scale",
     "model.encoder.init_from",
+    "model.contextual.bilm",  # the weights come from the checkpoint; the file is not read again
+    "model.contextual.lr_scale",
 )
 MUTABLE_PREFIXES = ("model.init.",)
 # Keys that never come from the checkpoint: they describe this invocation.
@@ -127,6 +129,10 @@ def resumed_config(cfg: DictConfig, defaults: DictConfig, explicit: set[str] | N
     mine = OmegaConf.to_container(cfg, resolve=True)
     base = OmegaConf.to_container(defaults, resolve=True)
     mine_flat, base_flat = flatten(mine), flatten(base)
+    # A null where the checkpoint holds a section filled in by the run (model.contextual.bilm_model)
+    # keeps the checkpoint's section.
+    sections = {key.rsplit(".", depth)[0] for key in flatten(saved) for depth in range(1, key.count(".") + 1)}
+    mine_flat = {key: value for key, value in mine_flat.items() if not (value is None and key in sections)}
     asked = {key for key, value in mine_flat.items() if base_flat.get(key, object()) != value}
     explicit = explicit or set()
     asked |= {key for key in mine_flat if any(key == e or key.startswith(e + ".") for e in explicit)}

@@ -307,6 +307,20 @@ def test_classifier_checkpoint_round_trip_without_the_bilm_file(elmo_run, bilm_r
         assert torch.allclose(loaded.model(ids, lengths).logits, task.model(ids, lengths).logits)
 
 
+def test_resume_needs_only_the_classifier_checkpoint(elmo_run, bilm_run, tiny_sms, tmp_path):
+    from nmt.train import train
+
+    last = elmo_run[0].parent / "last.ckpt"
+    moved = tmp_path / "bilm_moved_away.ckpt"
+    bilm_run[0].rename(moved)
+    try:
+        metrics = train(compose_config(elmo_overrides(tiny_sms, tmp_path, moved, f"ckpt_path={last}",
+                                                      "trainer.max_steps=70")))
+    finally:
+        moved.rename(bilm_run[0])
+    assert metrics["test/acc"] >= 0.85
+
+
 def test_fine_tuning_moves_the_bilm_at_its_own_learning_rate(bilm_run, tiny_sms, tmp_path):
     cfg = compose_config(elmo_overrides(tiny_sms, tmp_path, bilm_run[0], "model.contextual.freeze=false",
                                         "model.contextual.lr_scale=0.1"))
