@@ -219,8 +219,13 @@ POSITIVE = (
 )
 
 
+def group_schema(group: str, task: str | None = None) -> type:
+    """The dataclass that types config section ``group`` (one of :data:`SCHEMAS`) for ``task``."""
+    return MODEL_SCHEMAS.get(task, SCHEMAS[group]) if group == "model" else SCHEMAS[group]
+
+
 def _typed(group: str, node: Any, task: str | None = None) -> DictConfig:
-    schema = MODEL_SCHEMAS.get(task, SCHEMAS[group]) if group == "model" else SCHEMAS[group]
+    schema = group_schema(group, task)
     try:
         return OmegaConf.merge(OmegaConf.structured(schema), node)
     except OmegaConfBaseException as error:

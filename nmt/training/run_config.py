@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.checkpoint import CheckpointError, checkpoint_config, is_inference_only, load_checkpoint
-from nmt.config import ConfigError
+from nmt.config import SCHEMAS, ConfigError, group_schema
 
 # Dotted-key prefixes that must match the checkpoint (what the weights and tokenizers fix).
 IDENTITY_PREFIXES = ("task", "model.", "attention.", "tokenizer.", "data.name", "data.labels", "optim.schedule")
@@ -31,6 +31,21 @@ MUTABLE_KEYS = (
 MUTABLE_PREFIXES = ("model.init.",)
 # Keys that never come from the checkpoint: they describe this invocation.
 LOCAL_KEYS = ("ckpt_path", "run_dir")
+
+
+# Sections typed by a schema (nmt.config.SCHEMAS). A key the checkpoint lacks there (one newer
+# than the checkpoint) takes the schema's default for the checkpoint's task, not the value of
+# today's default composition: that one's group choice (model=lstm) need not be the run's (a
+# classifier's model section has no decoder keys).
+TYPED_SECTIONS = tuple(f"{group}." for group in SCHEMAS)
+
+
+def add_schema_defaults(flat: dict[str, Any], task: str | None) -> None:
+    """Add to ``flat`` the schema defaults of the typed sections that it lacks."""
+    for group in SCHEMAS:
+        defaults = flatten(OmegaConf.to_container(OmegaConf.structured(group_schema(group, task))), f"{group}.")
+        for key, value in defaults.items():
+            flat.setdefault(key, value)
 
 
 class ResumeMismatch(ConfigError):
@@ -139,8 +154,9 @@ def resumed_config(cfg: DictConfig, defaults: DictConfig, explicit: set[str] | N
     checked = asked | {key for key in mine_flat if any(key.startswith(e) for e in explicit if e.endswith("."))}
     merged = flatten(saved)
     for key, value in mine_flat.items():
-        if key in asked or key in LOCAL_KEYS or key not in merged:
+        if key in asked or key in LOCAL_KEYS or (key not in merged and not key.startswith(TYPED_SECTIONS)):
             merged[key] = value
+    add_schema_defaults(merged, merged.get("task"))
     mismatched = differences(unflatten({**merged, **{k: mine_flat[k] for k in checked}}), saved)
     if mismatched:
         raise ResumeMismatch(

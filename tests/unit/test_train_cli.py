@@ -13,6 +13,7 @@ import torch
 
 from conftest import REPO, compose_config, tiny_overrides
 from nmt.checkpoint import PAYLOAD_KEY
+from nmt.config import ClassifierModelSchema, validate_config
 from nmt.training.run_config import ResumeMismatch, overridden_keys, resumed_config
 
 
@@ -98,6 +99,22 @@ def test_resume_config_comes_from_the_checkpoint_with_command_line_changes_on_to
     assert resumed.data.path == saved["data"]["path"]
     assert resumed.trainer.max_steps == 999 and resumed.trainer.max_time is None
     assert resumed.ckpt_path == str(tiny_translation_checkpoint)
+
+
+def test_a_classification_checkpoint_resumes_with_its_own_model_section(tiny_classification_checkpoint, tmp_path):
+    """Today's default composition (model=lstm) must not leak decoder keys into a classifier's
+    model section; a key newer than the checkpoint takes the classifier schema's default."""
+    checkpoint = torch.load(tiny_classification_checkpoint, weights_only=True)
+    del checkpoint[PAYLOAD_KEY]["config"]["model"]["dropout"]  # as if saved before that key existed
+    older = tmp_path / "older.ckpt"
+    torch.save(checkpoint, older)
+    cfg = compose_config([f"ckpt_path={older}", "trainer.max_time=null"])
+    resumed = resumed_config(cfg, compose_config(), {"trainer.max_time"})
+    validate_config(resumed)
+    assert resumed.task == "classification" and "decoder_layers" not in resumed.model
+    assert resumed.model.hidden_size == checkpoint[PAYLOAD_KEY]["config"]["model"]["hidden_size"]
+    assert resumed.model.dropout == ClassifierModelSchema.dropout
+    assert resumed.trainer.max_time is None
 
 
 def test_ckpt_path_alone_resumes_in_the_runs_own_directory(tiny_corpus, tmp_path):
