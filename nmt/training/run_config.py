@@ -38,6 +38,10 @@ LOCAL_KEYS = ("ckpt_path", "run_dir")
 # today's default composition: that one's group choice (model=lstm) need not be the run's (a
 # classifier's model section has no decoder keys).
 TYPED_SECTIONS = tuple(f"{group}." for group in SCHEMAS)
+# Untyped group sections and the key that names their choice: a key the checkpoint lacks there
+# comes from today's composition only when that composed the checkpoint's choice (resuming an
+# IMDB run must not get the default fra's three-way data.split).
+GROUP_NAMES = {"data.": "data.name"}
 
 
 def add_schema_defaults(flat: dict[str, Any], task: str | None) -> None:
@@ -153,8 +157,11 @@ def resumed_config(cfg: DictConfig, defaults: DictConfig, explicit: set[str] | N
     asked |= {key for key in mine_flat if any(key == e or key.startswith(e + ".") for e in explicit)}
     checked = asked | {key for key in mine_flat if any(key.startswith(e) for e in explicit if e.endswith("."))}
     merged = flatten(saved)
+    foreign = TYPED_SECTIONS + tuple(
+        prefix for prefix, name in GROUP_NAMES.items() if mine_flat.get(name) != merged.get(name)
+    )
     for key, value in mine_flat.items():
-        if key in asked or key in LOCAL_KEYS or (key not in merged and not key.startswith(TYPED_SECTIONS)):
+        if key in asked or key in LOCAL_KEYS or (key not in merged and not key.startswith(foreign)):
             merged[key] = value
     add_schema_defaults(merged, merged.get("task"))
     mismatched = differences(unflatten({**merged, **{k: mine_flat[k] for k in checked}}), saved)

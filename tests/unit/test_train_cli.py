@@ -106,12 +106,14 @@ def test_a_classification_checkpoint_resumes_with_its_own_model_section(tiny_cla
     model section; a key newer than the checkpoint takes the classifier schema's default."""
     checkpoint = torch.load(tiny_classification_checkpoint, weights_only=True)
     del checkpoint[PAYLOAD_KEY]["config"]["model"]["dropout"]  # as if saved before that key existed
+    checkpoint[PAYLOAD_KEY]["config"]["data"]["split"] = {"train": 0.9, "dev": 0.1}  # as IMDB's (official test)
     older = tmp_path / "older.ckpt"
     torch.save(checkpoint, older)
     cfg = compose_config([f"ckpt_path={older}", "trainer.max_time=null"])
     resumed = resumed_config(cfg, compose_config(), {"trainer.max_time"})
     validate_config(resumed)
     assert resumed.task == "classification" and "decoder_layers" not in resumed.model
+    assert dict(resumed.data.split) == checkpoint[PAYLOAD_KEY]["config"]["data"]["split"]  # not fra's three parts
     assert resumed.model.hidden_size == checkpoint[PAYLOAD_KEY]["config"]["model"]["hidden_size"]
     assert resumed.model.dropout == ClassifierModelSchema.dropout
     assert resumed.trainer.max_time is None
