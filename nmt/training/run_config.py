@@ -45,11 +45,16 @@ GROUP_NAMES = {"data.": "data.name"}
 
 
 def add_schema_defaults(flat: dict[str, Any], task: str | None) -> None:
-    """Add to ``flat`` the schema defaults of the typed sections that it lacks."""
+    """Add to ``flat`` the schema defaults of the typed sections that it lacks (not inside a
+    section it holds as a whole, e.g. a null ``model.contextual.bilm_model``, nor over one
+    that it fills in where the schema's default is null)."""
     for group in SCHEMAS:
         defaults = flatten(OmegaConf.to_container(OmegaConf.structured(group_schema(group, task))), f"{group}.")
         for key, value in defaults.items():
-            flat.setdefault(key, value)
+            parents = {key.rsplit(".", depth)[0] for depth in range(1, key.count(".") + 1)}
+            if key in flat or parents & flat.keys() or any(other.startswith(key + ".") for other in flat):
+                continue
+            flat[key] = value
 
 
 class ResumeMismatch(ConfigError):
