@@ -53,6 +53,38 @@ def test_encoder_output_of_a_sentence_does_not_depend_on_padding():
     torch.testing.assert_close(final_together[0], final_alone[0])
 
 
+@pytest.mark.parametrize("layers,bidirectional", [(1, True), (2, True), (2, False)])
+def test_cpu_gru_training_path_equals_the_packed_gru_with_its_gradients(layers, bidirectional):
+    """A GRU trained on a CPU runs padded, per direction (the packed backward is slow there);
+    outputs, final states and every gradient must be those of the packed ``nn.GRU`` call."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(0)
+    encoder = RNNEncoder(6, 8, num_layers=layers, cell="gru", bidirectional=bidirectional).double()
+    embedded = torch.randn(5, 7, 6, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([7, 3, 1, 6, 7])
+    upstream = torch.randn(5, 7, 8, dtype=torch.float64), torch.randn(5, 8, dtype=torch.float64)
+
+    outputs, final = encoder(embedded, lengths)
+    ((outputs * upstream[0]).sum() + (final * upstream[1]).sum()).backward()
+    grads = [embedded.grad.clone()] + [p.grad.clone() for p in encoder.rnn.parameters()]
+
+    embedded.grad = None
+    encoder.zero_grad()
+    packed_out, hidden = encoder.rnn(pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False))
+    ref_outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=7)
+    directions = 2 if bidirectional else 1
+    ref_final = torch.cat(list(hidden.view(layers, directions, 5, -1)[-1]), dim=-1)
+    ((ref_outputs * upstream[0]).sum() + (ref_final * upstream[1]).sum()).backward()
+    ref_grads = [embedded.grad] + [p.grad for p in encoder.rnn.parameters()]
+
+    torch.testing.assert_close(outputs, ref_outputs, rtol=0, atol=1e-12)
+    torch.testing.assert_close(final, ref_final, rtol=0, atol=1e-12)
+    for grad, ref in zip(grads, ref_grads):
+        torch.testing.assert_close(grad, ref, rtol=0, atol=1e-10)
+    assert not any(name.startswith("_one_direction") for name in encoder.state_dict())
+
+
 def test_odd_hidden_size_with_bidirectional_encoder_is_rejected_with_fix():
     with pytest.raises(ValueError, match="even"):
         RNNEncoder(8, 15, bidirectional=True)
