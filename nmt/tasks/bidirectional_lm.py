@@ -42,7 +42,7 @@ def window_sequences(batch: LanguageModelBatch) -> tuple[torch.Tensor, torch.Ten
 
 class BidirectionalLanguageModelTask(TrainingTask):
     """Trains a :class:`BidirectionalLanguageModel`; validates with each direction's
-    per-token loss and perplexity (both directions score the same tokens: every token of a
+    per-token loss and perplexity (both directions score as many tokens: every token of a
     window but its first from the left, every token but its last from the right).
 
     Under DDP the summed losses and token counts are added across ranks.
