@@ -536,6 +536,10 @@ def _validate_classification(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, "model.encoder.init_from"):
             raise ConfigError("model.architecture=conv_lstm has no translation encoder to take: "
                               "remove model.encoder.init_from or use model.architecture=rnn_attention")
+        missing = [key for key in ("conv_filters", "conv_kernel", "pool_size") if OmegaConf.select(cfg.model, key) is None]
+        if missing:
+            raise ConfigError(f"model.architecture=conv_lstm needs model.{', model.'.join(missing)}: "
+                              "pick the whole model with model=conv_lstm")
         if OmegaConf.select(cfg, "model.conv_kernel") % 2 == 0:
             raise ConfigError(f"model.conv_kernel={cfg.model.conv_kernel} must be odd (same padding on both sides)")
     if "encoder" in cfg.model and OmegaConf.is_missing(cfg.model.encoder, "init_from"):

@@ -70,6 +70,11 @@ def test_conv_lstm_configs_are_checked_before_any_data_is_read(overrides, messag
         validate_config(compose_config(["experiment=imdb_conv_lstm", *overrides]))
 
 
+def test_conv_lstm_architecture_on_an_rnn_model_names_the_missing_keys():
+    with pytest.raises(ConfigError, match=r"needs model.conv_filters, model.conv_kernel, model.pool_size: pick the whole model with model=conv_lstm"):
+        validate_config(compose_config(["experiment=imdb_bilstm_attn", "+model.architecture=conv_lstm"]))
+
+
 @pytest.mark.parametrize(
     "model",
     [["model=conv_lstm", "model.embed_size=16", "model.conv_filters=8", "model.hidden_size=8"],
