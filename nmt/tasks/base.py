@@ -28,8 +28,9 @@ class TrainingTask(L.LightningModule):
     """Base LightningModule of the tasks.
 
     Subclasses set :attr:`task_name` and :attr:`monitor` and implement
-    :meth:`training_loss`, :meth:`tokenizers` and, if they need more than one parameter
-    group, :meth:`parameter_groups`.
+    :meth:`training_loss`, :meth:`tokenizers`, the evaluation pass shared by validation and
+    test (:meth:`_start_eval`, :meth:`_eval_step`, :meth:`_end_eval`) and, if they need more
+    than one parameter group, :meth:`parameter_groups`.
 
     A training step whose loss or gradient norm is not finite changes nothing: its
     gradients are dropped before the optimiser runs, so neither the weights nor Adam's
@@ -149,6 +150,38 @@ class TrainingTask(L.LightningModule):
         warmup = int(self.config["optim"].get("warmup_steps", 0))
         if score is not None and trainer.global_step >= warmup:
             self.plateau.step(float(score))
+
+    # -- evaluation: validation and test run the same pass -------------------------------
+    def _start_eval(self) -> None:
+        """Reset the sums of a validation or test pass."""
+        raise NotImplementedError
+
+    def _eval_step(self, batch: Any, dataloader_idx: int = 0) -> None:
+        """Add one batch to the sums."""
+        raise NotImplementedError
+
+    def _end_eval(self, stage: str) -> None:
+        """Log the pass's metrics as ``<stage>/...`` (``val`` or ``test``), reduced across ranks."""
+        raise NotImplementedError
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_eval()
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step(batch, dataloader_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self._end_eval("val")
+        self.after_validation()
+
+    def on_test_epoch_start(self) -> None:
+        self._start_eval()
+
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step(batch, dataloader_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self._end_eval("test")
 
     # -- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

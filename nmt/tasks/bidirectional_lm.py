@@ -85,7 +85,7 @@ class BidirectionalLanguageModelTask(TrainingTask):
     def _start_eval(self) -> None:
         self._sums = [0.0, 0.0, 0]
 
-    def _eval_step(self, batch: LanguageModelBatch) -> None:
+    def _eval_step(self, batch: LanguageModelBatch, dataloader_idx: int = 0) -> None:
         forward, backward, tokens = self.summed_losses(batch, 0.0)
         self._sums[0] += float(forward)
         self._sums[1] += float(backward)
@@ -100,22 +100,3 @@ class BidirectionalLanguageModelTask(TrainingTask):
         self.log(f"{stage}/ppl_forward", math.exp(min(forward, 50.0)), prog_bar=True)
         self.log(f"{stage}/ppl_backward", math.exp(min(backward, 50.0)), prog_bar=True)
         self.log(f"{stage}/ppl", math.exp(min((forward + backward) / 2, 50.0)))
-
-    def on_validation_epoch_start(self) -> None:
-        self._start_eval()
-
-    def validation_step(self, batch: LanguageModelBatch, batch_idx: int) -> None:
-        self._eval_step(batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self._end_eval("val")
-        self.after_validation()
-
-    def on_test_epoch_start(self) -> None:
-        self._start_eval()
-
-    def test_step(self, batch: LanguageModelBatch, batch_idx: int) -> None:
-        self._eval_step(batch)
-
-    def on_test_epoch_end(self) -> None:
-        self._end_eval("test")

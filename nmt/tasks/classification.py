@@ -114,7 +114,7 @@ class ClassificationTask(TrainingTask):
         self._confusion = torch.zeros(n, n, dtype=torch.long)
         self._loss_sum, self._count = 0.0, 0
 
-    def _eval_step(self, batch: ClassificationBatch) -> None:
+    def _eval_step(self, batch: ClassificationBatch, dataloader_idx: int = 0) -> None:
         logits = self(batch).logits
         self._loss_sum += float(classification_loss(logits, batch.labels)) * batch.labels.numel()
         self._count += batch.labels.numel()
@@ -134,29 +134,13 @@ class ClassificationTask(TrainingTask):
         for name, score in zip(self.label_names, scores):
             self.log(f"{stage}/f1_{name}", score["f1"])
 
-    def on_validation_epoch_start(self) -> None:
-        self._start_eval()
-
-    def validation_step(self, batch: ClassificationBatch, batch_idx: int) -> None:
-        self._eval_step(batch)
-
     def on_validation_epoch_end(self) -> None:
-        self._end_eval("val")
+        super().on_validation_epoch_end()
         contextual = getattr(self.model, "contextual", None)
         if contextual is not None:  # what the classifier takes from each biLM layer
             for layer, weight in enumerate(contextual.mix.layer_weights()):
                 self.log(f"mix/layer{layer}", weight)
             self.log("mix/gamma", float(contextual.mix.gamma))
-        self.after_validation()
-
-    def on_test_epoch_start(self) -> None:
-        self._start_eval()
-
-    def test_step(self, batch: ClassificationBatch, batch_idx: int) -> None:
-        self._eval_step(batch)
-
-    def on_test_epoch_end(self) -> None:
-        self._end_eval("test")
 
     # -- optimisation and checkpoints --------------------------------------------------------
     def parameter_groups(self) -> list[dict]:

@@ -71,7 +71,7 @@ class LanguageModelTask(TrainingTask):
     def _start_eval(self) -> None:
         self._sums = [0.0, 0, 0]
 
-    def _eval_step(self, batch: LanguageModelBatch) -> None:
+    def _eval_step(self, batch: LanguageModelBatch, dataloader_idx: int = 0) -> None:
         nll, tokens = self.summed_loss(batch, 0.0)
         self._sums[0] += float(nll)
         self._sums[1] += tokens
@@ -99,23 +99,7 @@ class LanguageModelTask(TrainingTask):
             self.model.train(was_training)
         return self.tokenizer.decode(hypothesis.tokens)
 
-    def on_validation_epoch_start(self) -> None:
-        self._start_eval()
-
-    def validation_step(self, batch: LanguageModelBatch, batch_idx: int) -> None:
-        self._eval_step(batch)
-
     def on_validation_epoch_end(self) -> None:
-        self._end_eval("val")
-        self.after_validation()
+        super().on_validation_epoch_end()
         if self.trainer.is_global_zero and not self.trainer.sanity_checking:
             log.info("step %d sample (T=%.1f): %s", self.global_step, SAMPLE_TEMPERATURE, self.sample_text())
-
-    def on_test_epoch_start(self) -> None:
-        self._start_eval()
-
-    def test_step(self, batch: LanguageModelBatch, batch_idx: int) -> None:
-        self._eval_step(batch)
-
-    def on_test_epoch_end(self) -> None:
-        self._end_eval("test")

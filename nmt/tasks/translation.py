@@ -98,7 +98,7 @@ class TranslationTask(TrainingTask):
     def _start_eval(self) -> None:
         self._eval = {"nll": 0.0, "tokens": 0, "hyps": [], "refs": []}
 
-    def _eval_step(self, batch: TranslationBatch, dataloader_idx: int) -> None:
+    def _eval_step(self, batch: TranslationBatch, dataloader_idx: int = 0) -> None:
         if dataloader_idx == LOSS_LOADER:
             nll, tokens = self.summed_loss(batch, 0.0)
             self._eval["nll"] += float(nll)
@@ -122,22 +122,3 @@ class TranslationTask(TrainingTask):
         if hyps:
             bleu = sacrebleu.corpus_bleu(hyps, [refs])
             self.log(f"{stage}/bleu", bleu.score, prog_bar=True)
-
-    def on_validation_epoch_start(self) -> None:
-        self._start_eval()
-
-    def validation_step(self, batch: TranslationBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step(batch, dataloader_idx)
-
-    def on_validation_epoch_end(self) -> None:
-        self._end_eval("val")
-        self.after_validation()
-
-    def on_test_epoch_start(self) -> None:
-        self._start_eval()
-
-    def test_step(self, batch: TranslationBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step(batch, dataloader_idx)
-
-    def on_test_epoch_end(self) -> None:
-        self._end_eval("test")
