@@ -192,3 +192,14 @@ def test_script_refuses_other_tasks_and_other_splits_in_one_line(members, tiny_t
     assert script.main([str(members["nb"]), str(members["other_split"])]) == 1
     assert "different dev texts" in capsys.readouterr().err
     assert script.main([str(members["nb"]), str(Path("missing.ckpt"))]) == 1
+
+
+def test_log_probabilities_are_floored_and_margins_kept():
+    from nmt.evaluation.ensemble import LOG_PROBABILITY_FLOOR, MemberScores, stack_features
+
+    network = MemberScores("a.ckpt", "rnn classifier", ["ham", "spam"],
+                           scores={"dev": torch.tensor([[-250.0, 0.0], [-0.5, -0.9]], dtype=torch.float64)})
+    nbsvm = MemberScores("b.ckpt", "nbsvm", ["ham", "spam"],
+                         scores={"dev": torch.tensor([[-30.0, 30.0], [0.2, -0.2]], dtype=torch.float64)})
+    features = stack_features([network, nbsvm], "dev")
+    np.testing.assert_allclose(features, [[LOG_PROBABILITY_FLOOR, 0.0, -30.0, 30.0], [-0.5, -0.9, 0.2, -0.2]])
