@@ -70,6 +70,7 @@ def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
         "tokenizer.vocab_size=60",
         "model.embed_size=32",
         "model.hidden_size=64",
+        "model.tie_embeddings=false",  # the default recipe ties, which needs embed == hidden
         "model.dropout=0.0",
         "trainer.max_steps=40",
         *FAST_TRAINER,

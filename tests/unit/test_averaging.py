@@ -70,3 +70,22 @@ def test_average_checkpoints_script_averages_files_and_refuses_other_networks(ti
     result = subprocess.run([sys.executable, "scripts/average_checkpoints.py", str(last), str(other),
                              "--output", str(tmp_path / "x.ckpt")], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2 and "model" in result.stderr
+
+
+def test_the_default_recipes_tied_output_layer_stays_tied_in_every_checkpoint(tiny_corpus, tmp_path):
+    """The default recipe ties the output layer to the target embedding: the weights saved in
+    best/last/average checkpoints agree, and every loaded model shares one tensor again."""
+    from nmt.train import train
+
+    cfg = compose_config(tiny_overrides(tiny_corpus, tmp_path, "model.tie_embeddings=true", "model.embed_size=32",
+                                        "model.hidden_size=32", "trainer.max_steps=30",
+                                        "trainer.val_check_interval=10", "trainer.average_last=2",
+                                        "test_after_training=false"))
+    assert cfg.model.init.scheme == "xavier"  # the default recipe's, which scales the tied weights
+    train(cfg)
+    for name in ("best", "last", "average"):
+        path = tmp_path / "checkpoints" / f"{name}.ckpt"
+        weights = model_state_dict(load_checkpoint(path))
+        torch.testing.assert_close(weights["output_layer.weight"], weights["tgt_embed.weight"], msg=name)
+        model = Translator.from_checkpoint(path, device="cpu").model
+        assert model.output_layer.weight is model.tgt_embed.weight, name

@@ -67,8 +67,9 @@ def test_default_scheme_is_pytorchs_initialisation_unchanged():
 
 
 def test_a_config_without_init_section_builds_the_default_network():
-    """Checkpoints written before ``model.init`` existed have no such key and must load."""
-    model_cfg = OmegaConf.to_container(compose_config().model)
+    """Checkpoints written before ``model.init`` existed have no such key and must load
+    (as ``scheme: default``; the default recipe itself now uses ``xavier``)."""
+    model_cfg = OmegaConf.to_container(compose_config(["model.init.scheme=default"]).model)
     old_cfg = {k: v for k, v in model_cfg.items() if k != "init"}
     attention = {"type": "bahdanau", "size": None}
     torch.manual_seed(0)
