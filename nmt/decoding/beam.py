@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from nmt.decoding.selection import row_topk
 from nmt.decoding.greedy import (
     Hypothesis,
     check_attention_wanted,
@@ -128,7 +129,7 @@ def _top_candidates(
     :return: cumulative scores, tokens and beam numbers (0..K-1), each (n, 2K).
     """
     n, k = live.shape
-    top_lp, top_tok = log_probs.topk(2 * k, dim=1)
+    top_lp, top_tok = row_topk(log_probs, 2 * k)
     totals = (live.view(-1, 1) + top_lp).view(n, 2 * k * k)
     scores, position = totals.topk(2 * k, dim=1)
     tokens = top_tok.view(n, 2 * k * k).gather(1, position)

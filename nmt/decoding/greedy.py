@@ -9,6 +9,7 @@ from typing import Callable
 import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from nmt.decoding.selection import row_max
 from nmt.modules.precision import full_precision
 from nmt.modules.softmax import flushed_log_softmax
 
@@ -123,7 +124,7 @@ def decode_one_token_per_row(
         if scores is None:
             scores = log_probs.new_zeros(batch)
         if choose is None:
-            best_score, best = log_probs.max(dim=-1)
+            best_score, best = row_max(log_probs)
         else:
             best = choose(log_probs, active, t)
             best_score = log_probs.gather(1, best.unsqueeze(1)).squeeze(1)
