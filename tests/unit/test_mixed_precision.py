@@ -33,8 +33,13 @@ def first_grad_norm(run_dir) -> float:
         ["trainer=gpu", "trainer.accelerator=cpu"],                                   # bf16-mixed, clip 1.0
         ["trainer=gpu", "trainer.accelerator=cpu", "trainer.precision=16-mixed"],     # fp16 + loss scaling
         ["trainer=gpu", "trainer.accelerator=cpu", "trainer.precision=16-mixed", "optim.fused=false"],
+        # the default recipe's tied output layer (target embedding = output weights)
+        ["trainer=gpu", "trainer.accelerator=cpu", "model.tie_embeddings=true", "model.embed_size=64"],
+        ["trainer=gpu", "trainer.accelerator=cpu", "trainer.precision=16-mixed", "model.tie_embeddings=true",
+         "model.embed_size=64"],
     ],
-    ids=["gpu-bf16-mixed", "gpu-16-mixed-fused-adam", "gpu-16-mixed-foreach-adam"],
+    ids=["gpu-bf16-mixed", "gpu-16-mixed-fused-adam", "gpu-16-mixed-foreach-adam", "gpu-bf16-mixed-tied",
+         "gpu-16-mixed-tied"],
 )
 def test_gpu_recipe_trains_on_cpu_with_clipping_and_checkpoints(tiny_corpus, tmp_path, overrides):
     metrics = train(compose_config(tiny_overrides(

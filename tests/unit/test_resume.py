@@ -67,6 +67,16 @@ def test_resume_after_max_steps_stop_matches_uninterrupted_run(tiny_corpus, tmp_
     assert_same_final_state(uninterrupted, resumed)
 
 
+def test_resume_with_the_default_recipes_tied_output_layer_matches_uninterrupted_run(tiny_corpus, tmp_path):
+    tied = ("model.tie_embeddings=true", "model.embed_size=64")
+    uninterrupted_tied = run(tiny_corpus, tmp_path / "uninterrupted", f"trainer.max_steps={TOTAL_STEPS}", *tied)
+    first = run(tiny_corpus, tmp_path / "first", "trainer.max_steps=25", *tied)
+    resumed = run(tiny_corpus, tmp_path / "resumed", f"trainer.max_steps={TOTAL_STEPS}", f"ckpt_path={first}", *tied)
+    assert_same_final_state(uninterrupted_tied, resumed)
+    _, weights, _ = final_state(resumed)
+    assert torch.equal(weights["output_layer.weight"], weights["tgt_embed.weight"])
+
+
 def test_resume_after_max_time_stop_matches_uninterrupted_run(tiny_corpus, tmp_path):
     first = run(tiny_corpus, tmp_path / "first", "trainer.max_steps=5000", "trainer.max_time=00:00:00:01")
     stopped_at = torch.load(first, weights_only=True)["global_step"]
