@@ -14,6 +14,9 @@ same log-probabilities without the clamping pass and the temporary tensors.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 
 from nmt.modules.precision import full_precision
@@ -54,9 +57,18 @@ def flushed_log_softmax(logits: torch.Tensor) -> torch.Tensor:
     logits = full_precision(logits)
     if logits.device.type != "cpu":
         return torch.log_softmax(logits, dim=-1)
-    if not torch.set_flush_denormal(True):
-        return log_softmax(logits)
+    with flushing_subnormals() as flushing:
+        return torch.log_softmax(logits, dim=-1) if flushing else log_softmax(logits)
+
+
+@contextlib.contextmanager
+def flushing_subnormals() -> Iterator[bool]:
+    """Flush subnormal float results to zero on the calling thread (x86 FTZ/DAZ) for the
+    duration of the block; yields whether the CPU took the flags. Cleared afterwards
+    (PyTorch's default). Other threads of a multi-threaded kernel keep their own flags."""
+    flushing = torch.set_flush_denormal(True)
     try:
-        return torch.log_softmax(logits, dim=-1)
+        yield flushing
     finally:
-        torch.set_flush_denormal(False)
+        if flushing:
+            torch.set_flush_denormal(False)

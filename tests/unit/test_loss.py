@@ -161,3 +161,33 @@ def test_linear_cross_entropy_under_autocast_gives_float32_loss_and_parameter_gr
     assert weight.grad.dtype == torch.float32 and states.grad.dtype == torch.float32
     reference = F.cross_entropy(F.linear(states, weight, bias), targets, label_smoothing=0.1, reduction="sum")
     torch.testing.assert_close(loss, reference, rtol=2e-2, atol=0.5)
+
+
+@pytest.fixture(params=[1, 2], ids=["one-thread-flushed", "threads-clamped"])
+def loss_threads(request):
+    """One thread takes the flushed fused-softmax path, several threads the clamped one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_linear_cross_entropy_both_softmax_paths_match_float64_on_extreme_logits(loss_threads, smoothing, monkeypatch):
+    """Trained-model logits: most tokens far below log-probability -87 (subnormal exp)."""
+    monkeypatch.setattr(loss_module, "SLICE_ELEMENTS", 200 * 5)
+    torch.manual_seed(0)
+    states = torch.randn(23, 16, requires_grad=True)
+    weight = (torch.randn(200, 16) * 40).requires_grad_()
+    bias = torch.randn(200, requires_grad=True)
+    targets = torch.randint(0, 200, (23,))
+    ours = linear_cross_entropy(states, weight, bias, targets, smoothing)
+    reference = F.cross_entropy(F.linear(states.double(), weight.double(), bias.double()), targets,
+                                label_smoothing=smoothing, reduction="sum")
+    torch.testing.assert_close(ours.double(), reference, rtol=1e-5, atol=1e-2)
+    grads = torch.autograd.grad(ours, (states, weight, bias))
+    references = torch.autograd.grad(reference, (states, weight, bias))
+    for mine, theirs in zip(grads, references):
+        torch.testing.assert_close(mine.double(), theirs.double(), rtol=1e-4, atol=1e-3)
+    subnormal = torch.tensor(1e-39) * torch.tensor(1.0)
+    assert subnormal.item() != 0.0, "the flush-to-zero flag must be cleared after the loss"
