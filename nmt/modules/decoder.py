@@ -25,6 +25,9 @@ step loop repeats:
 * without input feeding nothing depends on the previous h~, so the recurrence is one call
   of PyTorch's fused ``nn.LSTM``/``nn.GRU`` over all positions, and attention, ``W_c`` and
   the output layer run once over all positions: no Python loop at all.
+* with input feeding (one LSTM layer, full precision) the step loop is
+  :mod:`nmt.modules.input_feeding`'s, whose hand-written backward computes each weight's
+  gradient as one matrix product over all steps instead of autograd's T small ones.
 
 Mixed precision: the matrix products run in the autocast dtype (bf16/fp16), but the gate
 nonlinearities and the recurrent state (h, c, and the fed-back h~) are float32, so rounding
@@ -41,6 +44,7 @@ from torch import nn
 
 from nmt.modules.attention import Attention
 from nmt.modules.encoder import RNN_CELLS, check_cell
+from nmt.modules.input_feeding import fused_loop_applies, input_feeding_loop
 from nmt.modules.precision import autocast_disabled, full_precision
 
 
@@ -171,6 +175,9 @@ class AttentionDecoder(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self._gate_table: tuple | None = None
+        self.fused_loop = True
+        """Teacher forcing with input feeding runs :mod:`nmt.modules.input_feeding`'s loop
+        where it applies; False keeps autograd's step loop (for comparisons)."""
 
     def layer_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``weight_ih, weight_hh, bias_ih, bias_hh`` of ``layer``, whichever module holds them."""
@@ -300,6 +307,11 @@ class AttentionDecoder(nn.Module):
         if not self.input_feeding:
             return self._all_positions(embedded, state, source, return_attention)
         gates = self.embedding_gates(embedded)  # one matrix product for every position
+        if self.fused_loop and fused_loop_applies(self, embedded):
+            outputs, weights = input_feeding_loop(
+                self, gates, state.hidden[0], state.cell[0], state.feed, source.keys, source.memory, source.mask
+            )
+            return outputs, weights if return_attention else None
         outputs, attention = [], []
         # unbind, not gates[:, t]: the backward of each indexing would be a zero-filled tensor
         # of the whole (batch, len, gates) size, T of them per batch.
