@@ -1,7 +1,7 @@
 """Translate text with a trained checkpoint.
 
     python -m nmt.translate CHECKPOINT [--strategy greedy|sample|beam] [--beam-size N]
-        [--n-best N] [--length-penalty A] [--temperature T] [--top-k K] [--top-p P]
+        [--n-best N] [--length-penalty A] [--beam-patience P|none] [--temperature T] [--top-k K] [--top-p P]
         [--seed S] [--batch-size B] [--input FILE] [--output FILE]
         [--device auto|cpu|cuda] [--plot-attention DIR]
 
@@ -58,6 +58,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
                        help="beam or sample: outputs per line, TAB-separated with scores (default 1)")
     group.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
                        help="beam: GNMT alpha, score = logprob / ((5+len)/6)^A (default 1.0; 0 = none)")
+    group.add_argument("--beam-patience", type=_patience, default=2, metavar="P",
+                       help="beam: a sentence ends once no live beam could win within P more steps "
+                            "(default 2; 0 = OpenNMT-py's rule; none = up to the length limit)")
     group.add_argument("--temperature", type=float, default=1.0, metavar="T",
                        help="sample: <= 1e-5 is greedy (default 1)")
     group.add_argument("--top-k", type=int, default=0, metavar="K", help="sample: keep the K best tokens (0 = all)")
@@ -73,6 +76,16 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
                      help="matrix products in bf16/fp16 under autocast; states and softmax stay "
                           "float32 (default fp32; fp16 needs a GPU)")
     run.add_argument("--plot-attention", type=Path, metavar="DIR", help="write one attention heatmap PNG per sentence")
+
+
+def _patience(text: str) -> int | None:
+    """``--beam-patience``: a number of steps, or ``none``."""
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of steps or 'none', got {text!r}") from None
 
 
 def decoding_options(args: argparse.Namespace):
@@ -93,6 +106,7 @@ def decoding_options(args: argparse.Namespace):
         beam_size=args.beam_size,
         n_best=args.n_best,
         length_penalty=args.length_penalty,
+        beam_patience=args.beam_patience,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,

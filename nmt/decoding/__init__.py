@@ -33,6 +33,7 @@ class DecodingOptions:
     beam_size: int = 5           # beam: hypotheses kept per sentence
     n_best: int = 1              # outputs per sentence: beam n-best (<= beam_size) or samples
     length_penalty: float = 1.0  # beam: GNMT alpha in ((5 + len) / 6) ** alpha; 0 = none
+    beam_patience: int | None = 2  # beam: steps ahead a live beam may still win (stopping rule); None = to the length limit
     temperature: float = 1.0     # sample: divides log-probabilities; <= 1e-5 is greedy
     top_k: int = 0               # sample: only the k most probable tokens; 0 = all
     top_p: float = 1.0           # sample: smallest token set with this probability; 1 = all
@@ -53,6 +54,8 @@ class DecodingOptions:
             problems.append("n-best > 1 needs the beam or sample strategy")
         elif self.strategy == "beam" and self.n_best > self.beam_size:
             problems.append(f"n-best ({self.n_best}) cannot exceed the beam size ({self.beam_size})")
+        if self.beam_patience is not None and self.beam_patience < 0:
+            problems.append(f"beam patience must be >= 0 (or None: up to the length limit), got {self.beam_patience}")
         if self.temperature < 0:
             problems.append(f"temperature must be >= 0, got {self.temperature}")
         if self.top_k < 0:
@@ -70,7 +73,7 @@ class DecodingOptions:
         """The options that matter for the chosen strategy (for reports)."""
         keep = {"strategy", "max_len_ratio", "max_len_offset", "max_len", "n_best"}
         keep |= {
-            "beam": {"beam_size", "length_penalty"},
+            "beam": {"beam_size", "length_penalty", "beam_patience"},
             "sample": {"temperature", "top_k", "top_p", "seed"},
         }.get(self.strategy, set())
         return {name: value for name, value in asdict(self).items() if name in keep}
@@ -101,7 +104,7 @@ def decode(
     if options.strategy == "beam":
         return beam_search(
             model, src, src_lengths, beam_size=options.beam_size, n_best=options.n_best,
-            length_penalty_alpha=options.length_penalty, **limits,
+            length_penalty_alpha=options.length_penalty, patience=options.beam_patience, **limits,
         )
     if options.strategy == "sample":
         return sample_decode(

@@ -13,11 +13,17 @@ sentence-major (row ``a * K + k``). One step:
    ``length`` counts the EOS. Each sentence keeps its K best finished hypotheses.
 4. The K best candidates without EOS are the new beams.
 5. A sentence is done when its ``n_best``-th best finished hypothesis scores at least the
-   best live beam's ``log_prob / lp(current length)`` -- then no live beam can displace the
-   n-best list: exactly so for ``alpha = 0``, since log-probabilities only fall, and by the
-   usual heuristic otherwise -- or when it reaches its length limit, where its live beams
-   count as finished (without EOS). Done sentences leave the batch (``select``) and stop
-   costing work.
+   best live beam's ``log_prob / lp(length)`` for any length the beam could still reach
+   within ``patience`` more steps (and its length limit) -- log-probabilities only fall, so
+   then no live beam can displace the n-best list within that horizon (for ``alpha = 0``
+   at all) -- or when it reaches its length limit, where its live beams count as finished
+   (without EOS). Done sentences leave the batch (``select``) and stop costing work.
+
+   ``patience=0`` is OpenNMT-py's rule (stop once the best candidate ends); ``None`` looks
+   as far as the length limit. The first stops too early (short outputs: brevity penalty
+   0.960 against 0.975 on a dev set), the second follows beams long after they matter: on
+   the harness's dev sources (1,389 sentences, two models) ``patience=2``, the default,
+   changed 2 and 4 outputs of the limit's and decoded 13-33% faster (BLEU within 0.02).
 
 Only beam 0 is live at the start (the others score -inf), so beam size 1 is greedy search
 exactly. No step looks across sentences, so a sentence's result does not depend on its batch.
@@ -159,12 +165,16 @@ def beam_search(
     max_len_offset: int = 10,
     max_len: int | None = None,
     return_attention: bool = False,
+    patience: int | None = 2,
 ) -> list[list[Hypothesis]]:
     """Beam search over a batch.
 
     :param model: a :class:`~nmt.modules.seq2seq.Seq2Seq` (``encode`` / ``decode_step``).
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
     :param length_penalty_alpha: GNMT alpha; 0 ranks by plain log-probability.
+    :param patience: how many steps past the current one a live beam is followed when
+        deciding whether it could still beat the finished hypotheses (the stopping rule,
+        point 5 above); None: as far as the sentence's length limit.
     :return: per sentence, its ``n_best`` best hypotheses sorted by score, best first.
     """
     k = beam_size
@@ -225,9 +235,10 @@ def beam_search(
             )
 
         # A live beam's score can still rise: its log-probability only falls, but the length
-        # penalty it is divided by grows, at most to that of the sentence's length limit.
+        # penalty it is divided by grows, at most to that of the horizon's length.
         # Stopping on the current length's penalty ended sentences too early (short outputs).
-        best_possible = next_scores[:, 0] / length_penalty_of(limits[active], length_penalty_alpha)
+        horizon = limits[active] if patience is None else limits[active].clamp(max=t + 1 + patience)
+        best_possible = next_scores[:, 0] / length_penalty_of(horizon, length_penalty_alpha)
         done = at_limit | (finished.scores[:, n_best - 1] >= best_possible)
         if bool(done.any()):
             ended = done.nonzero().squeeze(1)

@@ -110,7 +110,7 @@ def test_beam_scores_are_length_penalised_log_probs_of_the_tokens(model, sources
 def test_early_stopping_never_changes_the_result(model, sources, monkeypatch, alpha):
     """Stopping a sentence once no live beam can beat its n-best must give what running every
     beam to the length limit gives: the bound accounts for the length penalty still growing."""
-    stopped = run(model, sources, strategy="beam", beam_size=4, n_best=2, length_penalty=alpha)
+    stopped = run(model, sources, strategy="beam", beam_size=4, n_best=2, length_penalty=alpha, beam_patience=None)
     import nmt.decoding.beam as beam_module
 
     # An infinite penalty bound: no sentence ends before its length limit.
@@ -120,6 +120,44 @@ def test_early_stopping_never_changes_the_result(model, sources, monkeypatch, al
     assert tokens(stopped) == tokens(exhaustive)
     for mine, full in zip(stopped, exhaustive):
         assert [h.score for h in mine] == pytest.approx([h.score for h in full])
+
+
+def decoded_rows(model, sources, **options) -> int:
+    """Decoder rows computed over the whole search (the work a stopping rule saves)."""
+    rows = []
+    original = model.decode_step
+
+    def counting_step(prev, state, source):
+        rows.append(prev.numel())
+        return original(prev, state, source)
+
+    model.decode_step = counting_step
+    try:
+        results = run(model, sources, **options)
+    finally:
+        del model.decode_step
+    return sum(rows), results
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_beam_patience_trades_work_for_a_horizon_and_is_exact_without_length_penalty(model, sources, alpha):
+    """patience=0 is OpenNMT-py's rule, None follows beams to the length limit; without a
+    length penalty a live beam's score only falls, so every patience gives the same result."""
+    work, results = {}, {}
+    for patience in (0, 1, 2, None):
+        work[patience], results[patience] = decoded_rows(model, sources, strategy="beam", beam_size=4,
+                                                         length_penalty=alpha, beam_patience=patience)
+    assert work[0] <= work[1] <= work[2] <= work[None]
+    assert work[0] < work[None] if alpha else work[0] == work[None]
+    if alpha == 0.0:
+        assert all(tokens(results[p]) == tokens(results[None]) for p in (0, 1, 2))
+    far = decoded_rows(model, sources, strategy="beam", beam_size=4, length_penalty=alpha, beam_patience=10_000)
+    assert far[0] == work[None] and tokens(far[1]) == tokens(results[None])
+
+
+def test_negative_beam_patience_is_refused():
+    with pytest.raises(ValueError, match="beam patience must be >= 0"):
+        DecodingOptions(strategy="beam", beam_patience=-1)
 
 
 def test_wider_beam_finds_at_least_the_greedy_log_prob_without_penalty(model, sources):

@@ -135,7 +135,8 @@ def test_cli_errors_are_one_line_with_a_non_zero_exit(case, tiny_translation_che
 @pytest.mark.parametrize(
     "args",
     [["--beam-size", "many"], ["--n-best", "3"], ["--strategy", "sample", "--top-p", "2"],
-     ["--strategy", "beam", "--beam-size", "2", "--n-best", "3"], ["--batch-size", "0"]],
+     ["--strategy", "beam", "--beam-size", "2", "--n-best", "3"], ["--batch-size", "0"],
+     ["--strategy", "beam", "--beam-patience", "soon"], ["--strategy", "beam", "--beam-patience", "-1"]],
 )
 def test_bad_option_values_are_one_line_errors(args, tiny_translation_checkpoint, capsys):
     try:
@@ -293,3 +294,12 @@ def test_unknown_or_cpu_fp16_precision_is_refused(tiny_translation_checkpoint):
         Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision="fp16")
     with pytest.raises(ValueError, match="unknown precision 'int8'"):
         Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision="int8")
+
+
+@pytest.mark.parametrize("patience, expected", [("none", None), ("None", None), ("0", 0), ("5", 5)])
+def test_beam_patience_option_reaches_the_decoder(patience, expected):
+    from nmt.translate import build_parser, decoding_options
+
+    args = build_parser().parse_args(["model.ckpt", "--strategy", "beam", "--beam-patience", patience])
+    assert decoding_options(args).beam_patience == expected
+    assert decoding_options(build_parser().parse_args(["model.ckpt"])).beam_patience == 2
