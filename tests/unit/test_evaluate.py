@@ -89,7 +89,8 @@ def test_evaluate_pairs_file_reports_json_last_and_writes_outputs(tiny_translati
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["segments"] == 3 and report["references"] == 4 and report["multi_reference_segments"] == 1
     assert report["bleu"]["multi_ref"]["score"] >= report["bleu"]["single_ref"]["score"]
-    assert report["decoding"] == {"strategy": "beam", "beam_size": 3, "length_penalty": 1.0, "n_best": 1,
+    assert report["decoding"] == {"strategy": "beam", "beam_size": 3, "length_penalty": 1.0, "beam_patience": 2,
+                                  "n_best": 1,
                                   "max_len_ratio": 2.0, "max_len_offset": 10, "max_len": None}
     assert report["sentences_per_second"] > 0 and "decode_seconds" in report
     hypotheses = (out / "hypotheses.txt").read_text(encoding="utf-8").splitlines()
