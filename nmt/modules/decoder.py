@@ -25,7 +25,7 @@ step loop repeats:
 * without input feeding nothing depends on the previous h~, so the recurrence is one call
   of PyTorch's fused ``nn.LSTM``/``nn.GRU`` over all positions, and attention, ``W_c`` and
   the output layer run once over all positions: no Python loop at all.
-* with input feeding (one LSTM layer, full precision) the step loop is
+* with input feeding (one LSTM or GRU layer, full precision) the step loop is
   :mod:`nmt.modules.input_feeding`'s, whose hand-written backward computes each weight's
   gradient as one matrix product over all steps instead of autograd's T small ones.
 
@@ -308,8 +308,9 @@ class AttentionDecoder(nn.Module):
             return self._all_positions(embedded, state, source, return_attention)
         gates = self.embedding_gates(embedded)  # one matrix product for every position
         if self.fused_loop and fused_loop_applies(self, embedded):
+            cell = None if state.cell is None else state.cell[0]
             outputs, weights = input_feeding_loop(
-                self, gates, state.hidden[0], state.cell[0], state.feed, source.keys, source.memory, source.mask
+                self, gates, state.hidden[0], cell, state.feed, source.keys, source.memory, source.mask
             )
             return outputs, weights if return_attention else None
         outputs, attention = [], []

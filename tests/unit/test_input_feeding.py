@@ -33,9 +33,10 @@ def leaf(tensor):
     return None if tensor is None else tensor.detach().clone().requires_grad_()
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("kind", ATTENTIONS)
-def test_gradcheck_of_every_input_and_weight(kind):
-    model = make_model(kind, attention_size=5).double()
+def test_gradcheck_of_every_input_and_weight(kind, cell):
+    model = make_model(kind, cell=cell, attention_size=5).double()
     src, lengths, tgt = batch([4, 2, 1], tgt_len=3)
     source, state = model.encode(src, lengths)
     decoder = model.decoder
@@ -47,16 +48,18 @@ def test_gradcheck_of_every_input_and_weight(kind):
     )
     feed = torch.randn(3, 8, dtype=torch.double)  # not zeros: its gradient must be right too
     inputs = (
-        leaf(decoder.embedding_gates(model.tgt_embed(tgt))), leaf(state.hidden[0]), leaf(state.cell[0]), leaf(feed),
+        leaf(decoder.embedding_gates(model.tgt_embed(tgt))), leaf(state.hidden[0]),
+        leaf(state.cell[0]) if cell == "lstm" else None, leaf(feed),
         leaf(source.keys), leaf(source.memory), source.mask, leaf(weight_ih[:, 6:]), leaf(weight_hh), leaf(bias_hh),
         leaf(decoder.combine.weight), *(leaf(t) for t in scorer),
     )
     assert torch.autograd.gradcheck(lambda *xs: _InputFeedingLoop.apply(*xs)[0], inputs)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("kind", ATTENTIONS)
-def test_equals_autograd_through_the_step_loop_values_attention_and_every_gradient(kind):
-    model = make_model(kind).train()
+def test_equals_autograd_through_the_step_loop_values_attention_and_every_gradient(kind, cell):
+    model = make_model(kind, cell=cell).train()
     src, lengths, tgt = batch([6, 3, 1, 5], tgt_len=7)
     upstream = torch.randn(4, 7, 8, generator=torch.Generator().manual_seed(3))
     results = []
@@ -91,7 +94,7 @@ def test_the_training_step_uses_the_fused_loop_where_it_applies_and_the_step_loo
 
     assert runs_fused(make_model())
     assert runs_fused(make_model("dot")) and runs_fused(make_model("general"))
-    assert not runs_fused(make_model(cell="gru"))
+    assert runs_fused(make_model(cell="gru"))
     assert not runs_fused(make_model(decoder_layers=2))
     assert not runs_fused(make_model(), autocast=True)  # bf16 products, float32 states: the step loop
     assert not runs_fused(make_model(input_feeding=False))
