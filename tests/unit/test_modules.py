@@ -53,14 +53,15 @@ def test_encoder_output_of_a_sentence_does_not_depend_on_padding():
     torch.testing.assert_close(final_together[0], final_alone[0])
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("layers,bidirectional", [(1, True), (2, True), (2, False)])
-def test_cpu_gru_training_path_equals_the_packed_gru_with_its_gradients(layers, bidirectional):
-    """A GRU trained on a CPU runs padded, per direction (the packed backward is slow there);
-    outputs, final states and every gradient must be those of the packed ``nn.GRU`` call."""
+def test_cpu_training_path_equals_the_packed_rnn_with_its_gradients(layers, bidirectional, cell):
+    """An encoder trained on a CPU runs padded, per direction (the packed backward is slow
+    there); outputs, final states and every gradient must be those of the packed call."""
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     torch.manual_seed(0)
-    encoder = RNNEncoder(6, 8, num_layers=layers, cell="gru", bidirectional=bidirectional).double()
+    encoder = RNNEncoder(6, 8, num_layers=layers, cell=cell, bidirectional=bidirectional).double()
     embedded = torch.randn(5, 7, 6, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([7, 3, 1, 6, 7])
     upstream = torch.randn(5, 7, 8, dtype=torch.float64), torch.randn(5, 8, dtype=torch.float64)
@@ -71,7 +72,8 @@ def test_cpu_gru_training_path_equals_the_packed_gru_with_its_gradients(layers, 
 
     embedded.grad = None
     encoder.zero_grad()
-    packed_out, hidden = encoder.rnn(pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False))
+    packed_out, state = encoder.rnn(pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False))
+    hidden = state[0] if cell == "lstm" else state
     ref_outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=7)
     directions = 2 if bidirectional else 1
     ref_final = torch.cat(list(hidden.view(layers, directions, 5, -1)[-1]), dim=-1)
