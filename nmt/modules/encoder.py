@@ -144,7 +144,11 @@ class RNNEncoder(nn.Module):
         cache = self.__dict__.setdefault("_one_direction_rnns", {})
         if layer not in cache:
             input_size = self.rnn.input_size if layer == 0 else self.rnn.hidden_size * self.num_directions
-            cache[layer] = RNN_CELLS[self.cell](input_size, self.rnn.hidden_size, batch_first=True, bias=self.rnn.bias)
+            # Its own (unused) initial weights must not draw from the global RNG: a resumed
+            # run makes it anew, and would shift every later dropout mask.
+            with torch.random.fork_rng(devices=[]):
+                cache[layer] = RNN_CELLS[self.cell](input_size, self.rnn.hidden_size, batch_first=True,
+                                                    bias=self.rnn.bias)
         return cache[layer]
 
 

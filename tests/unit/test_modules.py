@@ -87,6 +87,17 @@ def test_cpu_training_path_equals_the_packed_rnn_with_its_gradients(layers, bidi
     assert not any(name.startswith("_one_direction") for name in encoder.state_dict())
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_cpu_training_path_leaves_the_global_rng_alone(cell):
+    """Its per-direction helper modules are made on first use; drawing their throwaway
+    initial weights from the global RNG would shift a resumed run's dropout masks."""
+    encoder = RNNEncoder(6, 8, cell=cell, bidirectional=True).train()
+    embedded = torch.randn(3, 4, 6, requires_grad=True)
+    before = torch.get_rng_state()
+    encoder(embedded, torch.tensor([4, 2, 1]))
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_odd_hidden_size_with_bidirectional_encoder_is_rejected_with_fix():
     with pytest.raises(ValueError, match="even"):
         RNNEncoder(8, 15, bidirectional=True)
