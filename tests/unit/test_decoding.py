@@ -122,8 +122,8 @@ def test_early_stopping_never_changes_the_result(model, sources, monkeypatch, al
         assert [h.score for h in mine] == pytest.approx([h.score for h in full])
 
 
-def decoded_rows(model, sources, **options) -> int:
-    """Decoder rows computed over the whole search (the work a stopping rule saves)."""
+def rows_per_step(model, sources, **options) -> tuple[list[int], list]:
+    """Decoder rows computed at each step (the work a stopping rule saves), and the results."""
     rows = []
     original = model.decode_step
 
@@ -136,7 +136,7 @@ def decoded_rows(model, sources, **options) -> int:
         results = run(model, sources, **options)
     finally:
         del model.decode_step
-    return sum(rows), results
+    return rows, results
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
@@ -145,14 +145,16 @@ def test_beam_patience_trades_work_for_a_horizon_and_is_exact_without_length_pen
     length penalty a live beam's score only falls, so every patience gives the same result."""
     work, results = {}, {}
     for patience in (0, 1, 2, None):
-        work[patience], results[patience] = decoded_rows(model, sources, strategy="beam", beam_size=4,
-                                                         length_penalty=alpha, beam_patience=patience)
+        rows, results[patience] = rows_per_step(model, sources, strategy="beam", beam_size=4,
+                                                length_penalty=alpha, beam_patience=patience)
+        work[patience] = sum(rows)
     assert work[0] <= work[1] <= work[2] <= work[None]
     assert work[0] < work[None] if alpha else work[0] == work[None]
     if alpha == 0.0:
         assert all(tokens(results[p]) == tokens(results[None]) for p in (0, 1, 2))
-    far = decoded_rows(model, sources, strategy="beam", beam_size=4, length_penalty=alpha, beam_patience=10_000)
-    assert far[0] == work[None] and tokens(far[1]) == tokens(results[None])
+    far_rows, far_results = rows_per_step(model, sources, strategy="beam", beam_size=4, length_penalty=alpha,
+                                          beam_patience=10_000)
+    assert sum(far_rows) == work[None] and tokens(far_results) == tokens(results[None])
 
 
 def test_negative_beam_patience_is_refused():
@@ -185,18 +187,7 @@ def test_attention_has_one_row_per_step_and_sums_to_one(model, sources):
 
 @pytest.mark.parametrize("strategy", ["greedy", "beam"])
 def test_finished_sentences_stop_costing_work(model, sources, strategy):
-    rows = []
-    original = model.decode_step
-
-    def counting_step(prev, state, source):
-        rows.append(prev.numel())
-        return original(prev, state, source)
-
-    model.decode_step = counting_step
-    try:
-        run(model, sources, strategy=strategy, beam_size=3)
-    finally:
-        del model.decode_step
+    rows, _ = rows_per_step(model, sources, strategy=strategy, beam_size=3)
     width = len(sources) * (3 if strategy == "beam" else 1)
     assert rows[0] == width
     assert rows == sorted(rows, reverse=True) and rows[-1] < width
