@@ -52,24 +52,24 @@ def _loss_from_log_probs(log_probs: torch.Tensor, targets: torch.Tensor, smoothi
     return (1.0 - smoothing) * nll - smoothing * log_probs.sum() / log_probs.size(-1)
 
 
+def _minus_target(probs: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """``probs - q`` in place, q the smoothed one-hot target: the gradient of the summed loss
+    wrt the logits."""
+    if smoothing:
+        probs.sub_(smoothing / probs.size(-1))
+    return probs.scatter_add_(1, targets.unsqueeze(1), probs.new_full((targets.numel(), 1), smoothing - 1.0))
+
+
 def _probs_minus_target(log_probs: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
     """``softmax - q`` from log-probabilities, in place."""
-    grad = log_probs.exp_()
-    if smoothing:
-        grad.sub_(smoothing / grad.size(-1))
-    grad.scatter_add_(1, targets.unsqueeze(1), grad.new_full((targets.numel(), 1), smoothing - 1.0))
-    return grad
+    return _minus_target(log_probs.exp_(), targets, smoothing)
 
 
 def _softmax_minus_target(
     shifted: torch.Tensor, normaliser: torch.Tensor, targets: torch.Tensor, smoothing: float
 ) -> torch.Tensor:
-    """``softmax - q``, the gradient of the summed loss wrt the logits; reuses ``shifted``."""
-    grad = shifted.sub_(normaliser).clamp_min_(EXP_FLOOR).exp_()
-    if smoothing:
-        grad.sub_(smoothing / grad.size(-1))
-    grad.scatter_add_(1, targets.unsqueeze(1), grad.new_full((targets.numel(), 1), smoothing - 1.0))
-    return grad
+    """``softmax - q`` from ``logits - max`` and the log-normaliser; reuses ``shifted``."""
+    return _minus_target(shifted.sub_(normaliser).clamp_min_(EXP_FLOOR).exp_(), targets, smoothing)
 
 
 class _SmoothedCrossEntropy(torch.autograd.Function):
