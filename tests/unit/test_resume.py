@@ -77,6 +77,15 @@ def test_resume_with_the_default_recipes_tied_output_layer_matches_uninterrupted
     assert torch.equal(weights["output_layer.weight"], weights["tgt_embed.weight"])
 
 
+def test_resume_with_the_input_feeding_loop_matches_uninterrupted_run(tiny_corpus, tmp_path):
+    """The input-feeding decoder trains through its own autograd Function (hand-written backward)."""
+    feeding = ("model.input_feeding=true",)
+    uninterrupted_feeding = run(tiny_corpus, tmp_path / "uninterrupted", f"trainer.max_steps={TOTAL_STEPS}", *feeding)
+    first = run(tiny_corpus, tmp_path / "first", "trainer.max_steps=25", *feeding)
+    resumed = run(tiny_corpus, tmp_path / "resumed", f"trainer.max_steps={TOTAL_STEPS}", f"ckpt_path={first}", *feeding)
+    assert_same_final_state(uninterrupted_feeding, resumed)
+
+
 def test_resume_after_max_time_stop_matches_uninterrupted_run(tiny_corpus, tmp_path):
     first = run(tiny_corpus, tmp_path / "first", "trainer.max_steps=5000", "trainer.max_time=00:00:00:01")
     stopped_at = torch.load(first, weights_only=True)["global_step"]
