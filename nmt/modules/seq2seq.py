@@ -155,14 +155,20 @@ class Seq2Seq(nn.Module):
         """:param prev_tokens: (batch,) the previous target ids (BOS_ID at the start).
         :return: logits (batch, tgt_vocab), the new state, attention (batch, src_len) or None
             without attention."""
+        outputs, state, weights = self.decode_step_states(prev_tokens, state, source)
+        return self.output_logits(outputs), state, weights
+
+    def decode_step_states(
+        self, prev_tokens: torch.Tensor, state: DecoderState, source: EncodedSource
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """:meth:`decode_step` without the output layer: the decoder's outputs (batch,
+        hidden), for a caller that runs :meth:`output_logits` itself (in slices of rows)."""
         if not (self.training or torch.is_grad_enabled()):
             # Decoding: the embedding's share of the first layer's input product, looked up.
             gates = self.decoder.embedding_gate_table(self.tgt_embed.weight)[prev_tokens]
-            attentional, state, weights = self.decoder.step(None, state, source, gates)
-        else:
-            embedded = self.embed_dropout(self.tgt_embed(prev_tokens))
-            attentional, state, weights = self.decoder.step(embedded, state, source)
-        return self.output_layer(self.output_dropout(attentional)), state, weights
+            return self.decoder.step(None, state, source, gates)
+        embedded = self.embed_dropout(self.tgt_embed(prev_tokens))
+        return self.decoder.step(embedded, state, source)
 
     def teacher_forced_states(
         self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor, return_attention: bool = False

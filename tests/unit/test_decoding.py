@@ -94,6 +94,22 @@ def test_asking_for_more_n_best_does_not_change_the_best_without_penalty(model, 
     assert [hyps[0].tokens for hyps in one] == [hyps[0].tokens for hyps in five]
 
 
+@pytest.mark.parametrize("slice_rows", [1, 7])
+def test_beam_output_layer_in_slices_of_rows_changes_nothing(model, sources, monkeypatch, slice_rows):
+    """On a CPU the output layer, softmax and top-k run over slices of rows (cache-sized):
+    the same tokens and the same scores as one slice (up to the last bits: a matrix product
+    of fewer rows may add in another order)."""
+    import nmt.decoding.beam as beam
+
+    options = dict(strategy="beam", beam_size=4, n_best=3)
+    whole = run(model, sources, **options)
+    monkeypatch.setattr(beam, "SLICE_ELEMENTS", slice_rows * VOCAB)
+    sliced = run(model, sources, **options)
+    assert tokens(sliced) == tokens(whole)
+    for mine, theirs in zip(sliced, whole):
+        assert [h.score for h in mine] == pytest.approx([h.score for h in theirs], rel=1e-12)
+
+
 def test_beam_scores_are_length_penalised_log_probs_of_the_tokens(model, sources):
     alpha = 0.8
     results = run(model, sources, strategy="beam", beam_size=3, n_best=3, length_penalty=alpha,
@@ -125,17 +141,17 @@ def test_early_stopping_never_changes_the_result(model, sources, monkeypatch, al
 def rows_per_step(model, sources, **options) -> tuple[list[int], list]:
     """Decoder rows computed at each step (the work a stopping rule saves), and the results."""
     rows = []
-    original = model.decode_step
+    original = model.decode_step_states  # every strategy's step goes through it
 
     def counting_step(prev, state, source):
         rows.append(prev.numel())
         return original(prev, state, source)
 
-    model.decode_step = counting_step
+    model.decode_step_states = counting_step
     try:
         results = run(model, sources, **options)
     finally:
-        del model.decode_step
+        del model.decode_step_states
     return rows, results
 
 
