@@ -30,6 +30,7 @@ from nmt.data.batching import pad_sequences
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import EOS, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
+from nmt.modules.quantization import with_int8_output_layer
 from nmt.modules.seq2seq import Seq2Seq
 
 SOURCE_LIMIT_FACTOR = 3
@@ -55,16 +56,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-DECODING_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+DECODING_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
+"""Each decoding precision's autocast dtype; ``int8`` runs the output layer on int8 kernels
+(:mod:`nmt.modules.quantization`, CPU only) and everything else in float32."""
 
 
 def decoding_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``precision`` (None for fp32); a one-line ValueError for an
-    unknown name or fp16 on a CPU."""
+    """The autocast dtype of ``precision`` (None for fp32 and int8); a one-line ValueError
+    for an unknown name, fp16 on a CPU or int8 on a GPU."""
     if precision not in DECODING_PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}: use fp32, bf16 or fp16")
+        raise ValueError(f"unknown precision {precision!r}: use {', '.join(DECODING_PRECISIONS)}")
     if precision == "fp16" and device.type == "cpu":
-        raise ValueError("fp16 decoding needs a GPU: use --precision bf16 (or fp32) on a CPU")
+        raise ValueError("fp16 decoding needs a GPU: use --precision bf16, int8 (or fp32) on a CPU")
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError("int8 decoding runs on a CPU: use --precision bf16 or fp16 (or fp32) on a GPU")
     return DECODING_PRECISIONS[precision]
 
 
@@ -117,9 +122,10 @@ class Translator:
 
     :param config: the run config stored in the checkpoint (for ``data.max_length``).
     :param warn: called with one message per truncated line (default: stderr).
-    :param precision: ``fp32``, or ``bf16`` / ``fp16`` to run the matrix products under
+    :param precision: ``fp32``; ``bf16`` / ``fp16`` to run the matrix products under
         autocast (recurrent states, attention scores and the output softmax stay float32,
-        see :mod:`nmt.modules.precision`).
+        see :mod:`nmt.modules.precision`); or ``int8`` (CPU) to run the output layer on int8
+        kernels (:mod:`nmt.modules.quantization`), on a copy of ``model``.
     """
 
     def __init__(
@@ -134,7 +140,10 @@ class Translator:
     ) -> None:
         self.device = resolve_device(device)
         self.autocast_dtype = decoding_dtype(precision, self.device)
+        self.precision = precision
         self.model = model.to(self.device).eval()
+        if precision == "int8":
+            self.model = with_int8_output_layer(self.model)
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.config = dict(config or {})

@@ -2,14 +2,15 @@
 
     python scripts/bench_decode.py CHECKPOINT --input FILE [--limit 2000]
         [--strategies greedy beam5] [--batch-sizes 1 16 64] [--devices cpu cuda] [--threads N]
-        [--precisions fp32 bf16]
+        [--precisions fp32 bf16 int8]
     python scripts/bench_decode.py CHECKPOINT --split test
 
 ``--input``: one sentence per line (a TSV keeps its first column). Times
 :meth:`nmt.translator.Translator.translate` end to end (normalisation, tokenisation,
 sorting, decoding, detokenisation) after a warm-up batch; the best of ``--repeats`` runs
-counts. ``--precisions`` also decodes under bf16 (or, on CUDA, fp16) autocast and reports
-the share of outputs that differ from the first precision's. ``cuda`` is skipped when absent. Prints a table, then one JSON line; rows also give
+counts. ``--precisions`` also decodes under bf16 (or, on CUDA, fp16) autocast, or (on a CPU)
+with the int8 output layer, and reports the share of outputs that differ from the first
+precision's. ``cuda`` is skipped when absent. Prints a table, then one JSON line; rows also give
 the process's CPU seconds, which tell how much the decoder needed when other jobs share the CPU.
 """
 
@@ -43,8 +44,8 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64], metavar="B")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="default: cpu cuda")
     parser.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
-    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "fp16"), default=["fp32"],
-                        help="decoding precisions (default fp32); fp16 is skipped on a CPU")
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "fp16", "int8"), default=["fp32"],
+                        help="decoding precisions (default fp32); fp16 is skipped on a CPU, int8 on a GPU")
     parser.add_argument("--repeats", type=int, default=1, metavar="R", help="runs per setting; the best counts")
     return parser
 
@@ -86,6 +87,9 @@ def bench(args) -> list[dict]:
         for precision in args.precisions:
             if precision == "fp16" and not device.startswith("cuda"):
                 print(f"{device}: fp16 needs a GPU, skipped", file=sys.stderr)
+                continue
+            if precision == "int8" and device.startswith("cuda"):
+                print(f"{device}: int8 runs on a CPU only, skipped", file=sys.stderr)
                 continue
             translator = Translator.from_checkpoint(args.checkpoint, device=device, precision=precision)
             if sources is None:

@@ -292,8 +292,8 @@ def test_bf16_decoding_runs_the_output_layer_in_bf16_and_keeps_one_line_per_inpu
 def test_unknown_or_cpu_fp16_precision_is_refused(tiny_translation_checkpoint):
     with pytest.raises(ValueError, match="fp16 decoding needs a GPU"):
         Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision="fp16")
-    with pytest.raises(ValueError, match="unknown precision 'int8'"):
-        Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision="int8")
+    with pytest.raises(ValueError, match="unknown precision 'int4': use fp32, bf16, fp16, int8"):
+        Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision="int4")
 
 
 @pytest.mark.parametrize("patience, expected", [("none", None), ("None", None), ("0", 0), ("5", 5)])

@@ -1,0 +1,133 @@
+"""Int8 inference on a CPU: the output layer's product on oneDNN's int8 kernel.
+
+Decoding spends half its time in the output layer's product (hidden -> vocabulary, for every
+live row at every step). With int8 operands a CPU with VNNI instructions does four times the
+multiply-adds per instruction of float32; on one core here a (64, 256) x (256, 8000) product
+takes 0.6 ms instead of 2.2 ms.
+
+* Weights: symmetric int8, one scale per output row (``max |w_row| / 127``), made once when
+  the layer is wrapped. A checkpoint stays float32; it is quantized when loaded for decoding.
+* Inputs: uint8 over a *fixed* range ``[-bound, bound]`` (codes 0..254, zero point 127).
+  Every decoder here feeds the output layer a tanh (or ``sigmoid * tanh``) output, so
+  ``bound = 1`` loses nothing to clipping, costs no per-call range search, and -- unlike a
+  per-batch range -- leaves each sentence's result independent of the others in its batch.
+* The kernel accumulates in int32 and writes float32, rescaled, with the bias added.
+
+Training never uses this module.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+UINT8_MAX = 255
+INT8_MAX = 127
+ZERO_POINT = 127
+"""Of the inputs' uint8 codes: -bound, 0 and bound are 0, 127 and 254, all exact."""
+
+
+def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric per-row int8.
+
+    :param weight: (out, in) float. :return: ``(int8 weight (out, in), scales (out,) float32)``
+        with ``weight ~= int8 * scales[:, None]``; an all-zero row gets scale 1.
+    """
+    scales = weight.detach().abs().amax(dim=1).float() / INT8_MAX
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+    quantized = torch.round(weight.detach().float() / scales.unsqueeze(1)).clamp_(-INT8_MAX, INT8_MAX)
+    return quantized.to(torch.int8), scales
+
+
+def quantize_input(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """Fixed-range uint8: ``x ~= (q - ZERO_POINT) * bound / 127`` over ``[-bound, bound]``.
+
+    :param x: (rows, in) float. :return: (rows, in) uint8; values beyond ``bound`` are clamped.
+    """
+    return (x * (INT8_MAX / bound)).add_(ZERO_POINT).round_().clamp_(0, 2 * INT8_MAX).to(torch.uint8)
+
+
+class Int8Linear(nn.Module):
+    """A frozen ``nn.Linear`` for CPU inference with int8 products.
+
+    :param linear: the float layer; its weights are quantized now (later changes to it are
+        not seen). :param bound: the inputs' range ``[-bound, bound]``; beyond it they are
+        clamped. Output: float32, (..., out_features).
+    """
+
+    def __init__(self, linear: nn.Linear, bound: float = 1.0) -> None:
+        super().__init__()
+        check_int8_support()
+        if not bound > 0:
+            raise ValueError(f"the input bound must be > 0, got {bound}")
+        self.in_features = linear.in_features
+        self.out_features = linear.out_features
+        self.bound = float(bound)
+        weight, scales = quantize_weight(linear.weight)
+        self.register_buffer("weight_scales", scales, persistent=False)
+        self.register_buffer("weight_zero_points", torch.zeros(self.out_features, dtype=torch.long), persistent=False)
+        bias = None if linear.bias is None else linear.bias.detach().float().clone()
+        self.register_buffer("bias", bias, persistent=False)
+        self._packed = torch.ops.onednn.qlinear_prepack(weight, None)  # oneDNN's blocked layout, once
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            raise RuntimeError("int8 layers run on a CPU only: on a GPU decode with --precision fp32, bf16 or fp16")
+        shape = x.shape
+        codes = quantize_input(x.reshape(-1, self.in_features).float(), self.bound)
+        out = torch.ops.onednn.qlinear_pointwise(
+            codes, self.bound / INT8_MAX, ZERO_POINT, self._packed, self.weight_scales, self.weight_zero_points,
+            self.bias, 1.0, 0, torch.float32, "none", [], "",
+        )
+        return out.view(*shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8, inputs in [-{self.bound:g}, {self.bound:g}]"
+
+
+_SUPPORT: bool | None = None
+
+
+def int8_supported() -> bool:
+    """Whether this PyTorch build runs oneDNN's int8 linear kernel on this CPU (checked once,
+    on a tiny product)."""
+    global _SUPPORT
+    if _SUPPORT is None:
+        try:
+            weight, scales = quantize_weight(torch.ones(2, 4))
+            packed = torch.ops.onednn.qlinear_prepack(weight, None)
+            out = torch.ops.onednn.qlinear_pointwise(
+                torch.full((1, 4), 128, dtype=torch.uint8), 1.0, 127, packed, scales,
+                torch.zeros(2, dtype=torch.long), None, 1.0, 0, torch.float32, "none", [], "",
+            )
+            _SUPPORT = bool(torch.allclose(out, torch.full((1, 2), 4.0)))
+        except (AttributeError, RuntimeError, NotImplementedError):
+            _SUPPORT = False
+    return _SUPPORT
+
+
+def check_int8_support() -> None:
+    """A clear error where int8 inference cannot run."""
+    if not int8_supported():
+        raise RuntimeError(
+            "int8 decoding needs PyTorch's oneDNN int8 kernels (an x86-64 CPU build of PyTorch), "
+            "which this installation lacks: use --precision fp32 or bf16"
+        )
+
+
+def with_int8_output_layer(model: nn.Module) -> nn.Module:
+    """A copy of ``model``, in eval mode, whose ``output_layer`` is an :class:`Int8Linear`
+    over ``[-1, 1]`` (what a translation decoder feeds it: see the module's notes); the rest
+    stays float32. ``model`` itself is left as it was.
+
+    :raises RuntimeError: where int8 kernels are missing, or ``model`` is not on the CPU.
+    """
+    check_int8_support()
+    layer = model.output_layer
+    if layer.weight.device.type != "cpu":
+        raise RuntimeError("int8 decoding runs on a CPU: move the model there, or use bf16/fp16 on a GPU")
+    quantized = copy.deepcopy(model).eval()
+    quantized.output_layer = Int8Linear(layer)
+    return quantized

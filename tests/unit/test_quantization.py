@@ -1,0 +1,130 @@
+"""Int8 output layer for CPU decoding: the kernel against a float64 reference of its own
+integer arithmetic, its error against float32, and int8 decoding end to end."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from nmt.modules.quantization import (
+    INT8_MAX,
+    ZERO_POINT,
+    Int8Linear,
+    int8_supported,
+    quantize_input,
+    quantize_weight,
+    with_int8_output_layer,
+)
+
+pytestmark = pytest.mark.skipif(not int8_supported(), reason="this PyTorch build has no oneDNN int8 kernels")
+
+
+def make_linear(in_features: int = 48, out_features: int = 300, bias: bool = True, seed: int = 0) -> nn.Linear:
+    torch.manual_seed(seed)
+    return nn.Linear(in_features, out_features, bias=bias)
+
+
+def test_weight_quantization_is_per_row_symmetric_and_within_half_a_step():
+    weight = torch.randn(20, 33)
+    weight[3] = 0.0                      # an all-zero row keeps a usable scale
+    weight[5] *= 100.0                   # a row's scale does not depend on the others
+    codes, scales = quantize_weight(weight)
+    assert codes.dtype == torch.int8 and scales.shape == (20,) and scales.dtype == torch.float32
+    assert int(codes.abs().max()) == INT8_MAX and scales[3] == 1.0 and not codes[3].any()
+    restored = codes.float() * scales.unsqueeze(1)
+    assert torch.all((restored - weight).abs() <= scales.unsqueeze(1) / 2 + 1e-6)
+    assert torch.equal(codes[5], quantize_weight(weight[5:6])[0][0])
+
+
+def test_input_codes_map_the_bound_and_zero_exactly_and_clamp_beyond():
+    x = torch.tensor([[-1.0, 0.0, 1.0, 2.5, -7.0, 0.5]])
+    codes = quantize_input(x, bound=1.0)
+    assert codes.dtype == torch.uint8
+    assert codes.tolist() == [[0, ZERO_POINT, 2 * INT8_MAX, 2 * INT8_MAX, 0, 190]]  # 190.5 rounds to even
+    assert quantize_input(torch.tensor([[0.2]]), bound=0.5).tolist() == [[round(0.2 * 254 + 127)]]
+
+
+def reference(layer: nn.Linear, x: torch.Tensor, bound: float = 1.0) -> torch.Tensor:
+    """What the kernel computes, in float64: dequantized codes times dequantized weights."""
+    codes, scales = quantize_weight(layer.weight)
+    inputs = (quantize_input(x, bound).double() - ZERO_POINT) * (bound / INT8_MAX)
+    out = inputs @ (codes.double() * scales.double().unsqueeze(1)).t()
+    return out + layer.bias.double() if layer.bias is not None else out
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("rows", [1, 7, 64])
+def test_int8_linear_equals_its_integer_arithmetic_and_stays_near_float32(rows, bias):
+    layer = make_linear(bias=bias)
+    x = torch.tanh(3 * torch.randn(rows, 48, generator=torch.Generator().manual_seed(rows)))
+    with torch.inference_mode():
+        out = Int8Linear(layer)(x)
+        exact = layer(x)
+    assert out.dtype == torch.float32 and out.shape == (rows, 300)
+    torch.testing.assert_close(out.double(), reference(layer, x), rtol=1e-5, atol=1e-5)
+    # Each product term is off by at most half a step in either factor: a loose bound.
+    _, scales = quantize_weight(layer.weight)
+    worst = 48 * (0.5 / INT8_MAX * layer.weight.abs().amax(1) + 0.5 * scales + 0.25 * scales / INT8_MAX)
+    assert torch.all((out - exact).abs() <= worst)
+    assert (out - exact).abs().mean() < 0.05 * exact.abs().mean()
+
+
+def test_int8_linear_keeps_leading_dimensions_and_is_batch_independent():
+    layer = make_linear()
+    quantized = Int8Linear(layer)
+    x = torch.tanh(torch.randn(3, 5, 48))
+    with torch.inference_mode():
+        whole = quantized(x)
+        alone = quantized(x[1, 2:3])
+    assert whole.shape == (3, 5, 300)
+    assert torch.equal(whole[1, 2:3], alone)  # the fixed input range ignores the other rows
+
+
+def test_int8_linear_sees_a_custom_bound_and_refuses_a_bad_one():
+    layer = make_linear()
+    x = 4 * torch.tanh(torch.randn(6, 48))
+    with torch.inference_mode():
+        torch.testing.assert_close(Int8Linear(layer, bound=4.0)(x).double(), reference(layer, x, 4.0), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="bound must be > 0"):
+        Int8Linear(layer, bound=0.0)
+
+
+def test_with_int8_output_layer_copies_the_model_and_keeps_the_original():
+    from nmt.modules.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(30, 40, embed_size=16, hidden_size=16, tie_embeddings=True, init={"scheme": "xavier"}).train()
+    quantized = with_int8_output_layer(model)
+    assert isinstance(quantized.output_layer, Int8Linear) and not quantized.training
+    assert isinstance(model.output_layer, nn.Linear) and model.training
+    assert model.output_layer.weight is model.tgt_embed.weight  # still tied in the original
+    assert quantized.tgt_embed.weight is not model.tgt_embed.weight
+
+
+def test_int8_translation_is_close_to_float32_and_keeps_one_line_per_input(tiny_translation_checkpoint):
+    from nmt.decoding import DecodingOptions
+    from nmt.translator import Translator
+
+    lines = ["The cat sees a dog.", "", "A big red house.", "the dog"]
+    exact = Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu")
+    int8 = Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision="int8")
+    assert isinstance(int8.model.output_layer, Int8Linear) and isinstance(exact.model.output_layer, nn.Linear)
+    for options in (DecodingOptions(), DecodingOptions(strategy="beam", beam_size=3, n_best=2)):
+        reference_out = exact.translate(lines, options, batch_size=2)
+        out = int8.translate(lines, options, batch_size=2)
+        assert len(out) == 4 and out[1].hypotheses == []
+        for ours, theirs in zip(out, reference_out):
+            assert len(ours.hypotheses) == len(theirs.hypotheses)
+            for a, b in zip(ours.hypotheses, theirs.hypotheses):
+                assert torch.isfinite(torch.tensor(a.log_prob))
+                if a.text == b.text:  # the same output: nearly the same probability
+                    assert a.log_prob == pytest.approx(b.log_prob, abs=0.05 * (1 + len(a.text.split())))
+
+
+def test_int8_decoding_is_refused_on_a_gpu_with_a_clear_message(tiny_translation_checkpoint):
+    from nmt.translator import decoding_dtype
+
+    with pytest.raises(ValueError, match="int8 decoding runs on a CPU"):
+        decoding_dtype("int8", torch.device("cuda"))
+    assert decoding_dtype("int8", torch.device("cpu")) is None
