@@ -74,7 +74,7 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     run.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
                      help="bf16/fp16: matrix products under autocast, states and softmax float32 "
-                          "(fp16 needs a GPU); int8: the output layer on int8 kernels, CPU only "
+                          "(fp16 needs a GPU); int8: the decoder's products on int8 kernels, CPU only "
                           "(default fp32)")
     run.add_argument("--plot-attention", type=Path, metavar="DIR", help="write one attention heatmap PNG per sentence")
 

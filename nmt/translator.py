@@ -30,7 +30,7 @@ from nmt.data.batching import pad_sequences
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import EOS, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
-from nmt.modules.quantization import with_int8_output_layer
+from nmt.modules.quantization import int8_decoding_copy
 from nmt.modules.seq2seq import Seq2Seq
 
 SOURCE_LIMIT_FACTOR = 3
@@ -57,8 +57,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 DECODING_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
-"""Each decoding precision's autocast dtype; ``int8`` runs the output layer on int8 kernels
-(:mod:`nmt.modules.quantization`, CPU only) and everything else in float32."""
+"""Each decoding precision's autocast dtype; ``int8`` runs the decoder's products on int8
+kernels (:mod:`nmt.modules.quantization`, CPU only) and everything else in float32."""
 
 
 def decoding_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -124,8 +124,9 @@ class Translator:
     :param warn: called with one message per truncated line (default: stderr).
     :param precision: ``fp32``; ``bf16`` / ``fp16`` to run the matrix products under
         autocast (recurrent states, attention scores and the output softmax stay float32,
-        see :mod:`nmt.modules.precision`); or ``int8`` (CPU) to run the output layer on int8
-        kernels (:mod:`nmt.modules.quantization`), on a copy of ``model``.
+        see :mod:`nmt.modules.precision`); or ``int8`` (CPU) to run the output layer and the
+        LSTM decoder's step products on int8 kernels (:mod:`nmt.modules.quantization`), on a
+        copy of ``model``.
     """
 
     def __init__(
@@ -143,7 +144,7 @@ class Translator:
         self.precision = precision
         self.model = model.to(self.device).eval()
         if precision == "int8":
-            self.model = with_int8_output_layer(self.model)
+            self.model = int8_decoding_copy(self.model)
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.config = dict(config or {})

@@ -57,8 +57,14 @@ def lstm_cell(
         all positions at once where it can). :param h, c: (batch, hidden), float32 (or float64).
     :return: the new h and c. Equals ``nn.LSTMCell`` without autocast.
     """
-    gates = full_precision(input_gates + F.linear(h, weight_hh, bias_hh))
-    i, f, g, o = gates.chunk(4, dim=-1)
+    return lstm_gates(input_gates + F.linear(h, weight_hh, bias_hh), c)
+
+
+def lstm_gates(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The LSTM's nonlinearities: :param gates: (batch, 4 * hidden) the whole pre-activation
+    ``x W_ih^T + b_ih + h W_hh^T + b_hh``; :param c: (batch, hidden). :return: the new h and c,
+    float32 (or float64)."""
+    i, f, g, o = full_precision(gates).chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
 
@@ -175,6 +181,11 @@ class AttentionDecoder(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self._gate_table: tuple | None = None
+        self.step_products: nn.ModuleList | None = None
+        """Decoding only, LSTM only (set on a frozen copy by
+        :func:`nmt.modules.quantization.with_int8_products`): per layer, one module mapping
+        ``[the layer's inputs not in the caller's gates; h_{t-1}]`` to the rest of its gates
+        (:meth:`recurrent_step`). None: the weights' own float products."""
         self.fused_loop = True
         """Teacher forcing with input feeding runs :mod:`nmt.modules.input_feeding`'s loop
         where it applies; False keeps autograd's step loop (for comparisons)."""
@@ -254,10 +265,7 @@ class AttentionDecoder(nn.Module):
         """
         if embedding_gates is None:
             embedding_gates = self.embedding_gates(embedded)
-        if self.input_feeding:
-            weight_ih = self.layer_weights(0)[0]
-            embedding_gates = embedding_gates + F.linear(state.feed, weight_ih[:, self.embed_size :])
-        hidden, cell = self.recurrent_step(embedding_gates, state)
+        hidden, cell = self.recurrent_step(embedding_gates, state, state.feed if self.input_feeding else None)
         query = hidden[-1]
         if self.attention is None:
             return query, DecoderState(hidden, cell, query), None
@@ -266,30 +274,64 @@ class AttentionDecoder(nn.Module):
         return attentional, DecoderState(hidden, cell, attentional), weights
 
     def recurrent_step(
-        self, first_layer_gates: torch.Tensor, state: DecoderState
+        self, first_layer_gates: torch.Tensor, state: DecoderState, fed_back: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Advance the stacked layers one position.
 
-        :param first_layer_gates: (batch, gates * hidden) the first layer's whole input
-            product ``x W_ih^T + b_ih``. :param state: the previous state.
+        :param first_layer_gates: (batch, gates * hidden) the first layer's input product
+            ``x W_ih^T + b_ih`` for the inputs the caller has (the embedding, Bahdanau's context).
+        :param fed_back: (batch, hidden) the previous attentional state h~ (input feeding),
+            the first layer's remaining input, or None. :param state: the previous state.
         :return: the new ``hidden`` and ``cell`` (None for a GRU), (layers, batch, hidden), float32.
         """
         hiddens, cells = [], []
         layer_input = None
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-            if layer == 0:
-                input_gates = first_layer_gates
-            else:
-                input_gates = F.linear(layer_input, weight_ih, bias_ih)
-            if state.cell is not None:
-                h, c = lstm_cell(input_gates, state.hidden[layer], state.cell[layer], weight_hh, bias_hh)
+            extra = fed_back if layer == 0 else layer_input  # inputs whose product is still to do
+            if self.step_products is not None:
+                rest = state.hidden[layer] if extra is None else torch.cat([extra, state.hidden[layer]], dim=-1)
+                gates = self.step_products[layer](rest)
+                h, c = lstm_gates(gates if layer else first_layer_gates + gates, state.cell[layer])
                 cells.append(c)
             else:
-                h = gru_cell(input_gates, state.hidden[layer], weight_hh, bias_hh)
+                if layer == 0:
+                    input_gates = first_layer_gates
+                    if fed_back is not None:
+                        input_gates = input_gates + F.linear(fed_back, weight_ih[:, self.embed_size :])
+                else:
+                    input_gates = F.linear(layer_input, weight_ih, bias_ih)
+                if state.cell is not None:
+                    h, c = lstm_cell(input_gates, state.hidden[layer], state.cell[layer], weight_hh, bias_hh)
+                    cells.append(c)
+                else:
+                    h = gru_cell(input_gates, state.hidden[layer], weight_hh, bias_hh)
             hiddens.append(h)
             layer_input = self.dropout(h) if layer + 1 < self.num_layers else h
         return _stack(hiddens), _stack(cells) if cells else None
+
+    def step_product_layers(self) -> list[nn.Linear]:
+        """For :attr:`step_products`: per LSTM layer, the float ``nn.Linear`` equal to what
+        :meth:`recurrent_step` computes beyond the caller's gates: weight ``[W_ih's columns
+        for the fed-back state (layer 0) or the layer below's h | W_hh]``, bias ``b_hh``
+        (layer 0, whose ``b_ih`` is in the caller's gates) or ``b_ih + b_hh``."""
+        if self.cell_type != "lstm":
+            raise ValueError("fused step products are for LSTM decoders")
+        layers = []
+        for layer in range(self.num_layers):
+            weight_ih, weight_hh, bias_ih, bias_hh = (t.detach() for t in self.layer_weights(layer))
+            if layer == 0:
+                parts = [weight_ih[:, self.embed_size :]] if self.input_feeding else []
+                bias = bias_hh
+            else:
+                parts, bias = [weight_ih], bias_ih + bias_hh
+            weight = torch.cat(parts + [weight_hh], dim=1)
+            linear = nn.Linear(weight.size(1), weight.size(0), device=weight.device, dtype=weight.dtype)
+            with torch.no_grad():
+                linear.weight.copy_(weight)
+                linear.bias.copy_(bias)
+            layers.append(linear)
+        return layers
 
     def attentional_state(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """``h~ = tanh(W_c [s; c])`` for (..., hidden) queries and (..., memory) contexts, float32."""

@@ -14,7 +14,7 @@ from nmt.modules.quantization import (
     int8_supported,
     quantize_input,
     quantize_weight,
-    with_int8_output_layer,
+    int8_decoding_copy,
 )
 
 pytestmark = pytest.mark.skipif(not int8_supported(), reason="this PyTorch build has no oneDNN int8 kernels")
@@ -90,16 +90,55 @@ def test_int8_linear_sees_a_custom_bound_and_refuses_a_bad_one():
         Int8Linear(layer, bound=0.0)
 
 
-def test_with_int8_output_layer_copies_the_model_and_keeps_the_original():
+def test_int8_decoding_copy_quantizes_a_copy_and_keeps_the_original():
     from nmt.modules.seq2seq import Seq2Seq
 
     torch.manual_seed(0)
     model = Seq2Seq(30, 40, embed_size=16, hidden_size=16, tie_embeddings=True, init={"scheme": "xavier"}).train()
-    quantized = with_int8_output_layer(model)
+    quantized = int8_decoding_copy(model)
     assert isinstance(quantized.output_layer, Int8Linear) and not quantized.training
-    assert isinstance(model.output_layer, nn.Linear) and model.training
+    assert all(isinstance(layer, Int8Linear) for layer in quantized.decoder.step_products)
+    assert isinstance(model.output_layer, nn.Linear) and model.training and model.decoder.step_products is None
     assert model.output_layer.weight is model.tgt_embed.weight  # still tied in the original
     assert quantized.tgt_embed.weight is not model.tgt_embed.weight
+    gru = int8_decoding_copy(Seq2Seq(30, 40, embed_size=16, hidden_size=16, cell="gru"))
+    assert isinstance(gru.output_layer, Int8Linear) and gru.decoder.step_products is None  # GRU steps stay float
+
+
+DECODERS = {
+    "lstm, input feeding": dict(),
+    "lstm, no input feeding, 2 layers": dict(input_feeding=False, decoder_layers=2),
+    "lstm, input feeding, 2 layers, dot": dict(decoder_layers=2, attention="dot"),
+    "lstm, Bahdanau's decoder": dict(input_feeding=False, decoder_style="bahdanau"),
+}
+
+
+@pytest.mark.parametrize("kind", DECODERS)
+def test_step_products_equal_the_decoders_own_step(kind):
+    """The fused ``[fed-back or lower state; h] -> gates`` layers, in float64, give the very
+    step the weights give; in int8 a step stays close."""
+    from nmt.modules.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(30, 40, embed_size=16, hidden_size=16, dropout=0.0, **DECODERS[kind]).double().eval()
+    src, lengths = torch.randint(4, 30, (5, 7)), torch.tensor([7, 6, 4, 2, 1])
+    prev = torch.randint(4, 40, (5,))
+
+    def two_steps(net):
+        with torch.inference_mode():
+            source, state = net.encode(src, lengths)
+            _, state, _ = net.decode_step(torch.full((5,), 2), state, source)
+            logits, state, _ = net.decode_step(prev, state, source)
+        return logits, state
+
+    expected, expected_state = two_steps(model)
+    model.decoder.step_products = nn.ModuleList(model.decoder.step_product_layers())
+    fused, state = two_steps(model)
+    torch.testing.assert_close(fused, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(state.cell, expected_state.cell, rtol=1e-12, atol=1e-12)
+    model.decoder.step_products = None
+    quantized, _ = two_steps(int8_decoding_copy(model.float()))
+    assert (quantized.double() - expected).abs().max() < 0.05 * expected.abs().max()
 
 
 def test_int8_translation_is_close_to_float32_and_keeps_one_line_per_input(tiny_translation_checkpoint):
