@@ -47,6 +47,9 @@ def build_parser() -> OneLineArgumentParser:
     run = parser.add_argument_group("running")
     run.add_argument("--device", default="auto", help="for translation models: auto | cpu | cuda (default auto)")
     run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
+                     help="translation models' decoding precision, as in nmt.translate (default fp32; "
+                          "fp16 needs a GPU, int8 a CPU)")
     run.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
     run.add_argument("--access-log", action="store_true", help="log every request")
     return parser
@@ -100,13 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     from nmt.serve.batcher import Batcher
     from nmt.serve.models import ModelSpec, load_models
     from nmt.serve.schemas import Limits
-    from nmt.translator import resolve_device
+    from nmt.translator import decoding_dtype, resolve_device
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
         device = resolve_device(args.device)
-        models = load_models([ModelSpec.parse(a) for a in args.checkpoints], device, args.max_batch)
+        decoding_dtype(args.precision, device)  # a bad pairing fails before any model loads
+        models = load_models([ModelSpec.parse(a) for a in args.checkpoints], device, args.max_batch, args.precision)
         sock = listen(args.host, args.port)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)

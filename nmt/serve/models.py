@@ -163,12 +163,14 @@ def _unique_name(wanted: str, taken: set[str]) -> str:
     return candidate
 
 
-def load_models(specs: Sequence[ModelSpec], device: str | torch.device = "cpu", max_batch: int = 32) -> dict[str, ServedModel]:
+def load_models(
+    specs: Sequence[ModelSpec], device: str | torch.device = "cpu", max_batch: int = 32, precision: str = "fp32"
+) -> dict[str, ServedModel]:
     """Load every checkpoint (``weights_only``), name it, and refuse what cannot be served.
 
     A model's name is the one given (``NAME=PATH``), else its experiment's name
-    (``spm_bahdanau``), made unique with ``-2``, ``-3``... Translators run on ``device``,
-    classifiers on the CPU.
+    (``spm_bahdanau``), made unique with ``-2``, ``-3``... Translators run on ``device`` in
+    ``precision`` (see :class:`~nmt.translator.Translator`), classifiers on the CPU.
 
     :raises CheckpointError: a missing, damaged or foreign checkpoint, or a name given twice.
     """
@@ -185,7 +187,7 @@ def load_models(specs: Sequence[ModelSpec], device: str | torch.device = "cpu", 
         name = spec.name or _unique_name(str(info["experiment"] or spec.path.stem), taken)
         taken.add(name)
         if task == "translation":
-            translator = Translator.from_checkpoint(spec.path, device=device, warn=lambda message: None)
+            translator = Translator.from_checkpoint(spec.path, device=device, warn=lambda message: None, precision=precision)
             models[name] = ServedTranslator(name, translator, info, max_batch)
         elif task == "classification":
             models[name] = ServedClassifier(name, Classifier(load_classifier(spec.path)), info)

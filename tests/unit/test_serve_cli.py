@@ -42,6 +42,25 @@ def test_a_missing_or_foreign_file_is_one_line_and_status_2(tmp_path, capsys):
     assert "notes.txt" in capsys.readouterr().err
 
 
+def test_int8_is_refused_on_a_gpu_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr("nmt.translator.resolve_device", lambda device: torch.device("cuda"))
+    assert main([str(tmp_path / "missing.ckpt"), "--precision", "int8", "--port", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "int8 decoding runs on a CPU" in error and "missing.ckpt" not in error
+
+
+def test_translators_load_in_the_precision_asked_for(tiny_translation_checkpoint):
+    from nmt.modules.quantization import Int8Linear, int8_supported
+    from nmt.serve.models import ModelSpec, load_models
+
+    if not int8_supported():
+        pytest.skip("this PyTorch build has no oneDNN int8 kernels")
+    [served] = load_models([ModelSpec.parse(str(tiny_translation_checkpoint))], "cpu", precision="int8").values()
+    assert isinstance(served.translator.model.output_layer, Int8Linear)
+
+
 def test_the_same_name_twice_is_refused(tiny_classification_checkpoint, capsys):
     assert main([f"a={tiny_classification_checkpoint}", f"a={tiny_classification_checkpoint}", "--port", "0"]) == 2
     assert "the model name 'a' is given twice" in capsys.readouterr().err
