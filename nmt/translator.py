@@ -143,6 +143,8 @@ class Translator:
         self.autocast_dtype = decoding_dtype(precision, self.device)
         self.precision = precision
         self.model = model.to(self.device).eval()
+        self.parameter_count = sum(p.numel() for p in model.parameters())
+        """The trained network's parameters (an int8 copy holds some of them as packed buffers)."""
         if precision == "int8":
             self.model = int8_decoding_copy(self.model)
         self.source_tokenizer = source_tokenizer

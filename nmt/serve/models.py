@@ -86,7 +86,8 @@ class ServedTranslator:
             "name": self.name,
             "task": self.task,
             **self.info,
-            "parameters": _parameters(self.translator.model),
+            "parameters": self.translator.parameter_count,
+            "precision": self.translator.precision,
             "architecture": {
                 "cell": model_cfg.get("cell"),
                 "embed_size": model_cfg.get("embed_size"),

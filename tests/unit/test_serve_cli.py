@@ -58,7 +58,10 @@ def test_translators_load_in_the_precision_asked_for(tiny_translation_checkpoint
     if not int8_supported():
         pytest.skip("this PyTorch build has no oneDNN int8 kernels")
     [served] = load_models([ModelSpec.parse(str(tiny_translation_checkpoint))], "cpu", precision="int8").values()
+    [exact] = load_models([ModelSpec.parse(str(tiny_translation_checkpoint))], "cpu").values()
     assert isinstance(served.translator.model.output_layer, Int8Linear)
+    assert served.describe()["precision"] == "int8" and exact.describe()["precision"] == "fp32"
+    assert served.describe()["parameters"] == exact.describe()["parameters"]  # the network's, not the packed copy's
 
 
 def test_the_same_name_twice_is_refused(tiny_classification_checkpoint, capsys):
