@@ -167,3 +167,19 @@ def test_int8_decoding_is_refused_on_a_gpu_with_a_clear_message(tiny_translation
     with pytest.raises(ValueError, match="int8 decoding runs on a CPU"):
         decoding_dtype("int8", torch.device("cuda"))
     assert decoding_dtype("int8", torch.device("cpu")) is None
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_int8_copy_decodes_every_strategy_with_finite_scores(cell):
+    from nmt.data.batching import pad_sequences
+    from nmt.decoding import decode
+    from nmt.modules.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(30, 40, embed_size=16, hidden_size=16, cell=cell, dropout=0.0).eval()
+    src, lengths = pad_sequences([[5, 6, 7, 8], [9, 10], [11]])
+    quantized = int8_decoding_copy(model)
+    for options in (dict(), dict(strategy="beam", beam_size=3, n_best=2), dict(strategy="sample", seed=1)):
+        exact, fast = decode(model, src, lengths, **options), decode(quantized, src, lengths, **options)
+        assert [len(hyps) for hyps in fast] == [len(hyps) for hyps in exact]
+        assert all(torch.isfinite(torch.tensor(h.score)) for hyps in fast for h in hyps)
