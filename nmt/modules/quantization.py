@@ -1,17 +1,19 @@
 """Int8 inference on a CPU: the decoder's products on oneDNN's int8 kernel.
 
 Decoding spends half its time in the output layer's product (hidden -> vocabulary, for every
-live row at every step), and much of the rest in the recurrent products. With int8 operands a CPU with VNNI instructions does four times the
-multiply-adds per instruction of float32; on one core here a (64, 256) x (256, 8000) product
-takes 0.6 ms instead of 2.2 ms.
+live row at every step), and much of the rest in the recurrent products. With int8 operands
+a CPU with VNNI instructions does four times the multiply-adds per instruction of float32;
+on one core here a (64, 256) x (256, 8000) product takes 0.6 ms instead of 2.2 ms, and
+decoding an 8k model runs 1.6x (greedy) to 1.8x (beam 5) faster, with about 2% of the
+outputs changed and BLEU within 0.07 (README, "Decoding in int8").
 
 * Weights: symmetric int8, one scale per output row (``max |w_row| / 127``), made once when
   the layer is wrapped. A checkpoint stays float32; it is quantized when loaded for decoding.
 * Inputs: uint8 over a *fixed* range ``[-bound, bound]`` (codes 0..254, zero point 127).
   Every decoder here feeds the output layer a tanh (or ``sigmoid * tanh``) output, and the
-  recurrent products read such states too (h, and the fed-back h~), so
-  ``bound = 1`` loses nothing to clipping, costs no per-call range search, and -- unlike a
-  per-batch range -- leaves each sentence's result independent of the others in its batch.
+  recurrent products read such states too (h, and the fed-back h~), so ``bound = 1`` loses
+  nothing to clipping, costs no per-call range search, and -- unlike a per-batch range --
+  leaves each sentence's result independent of the others in its batch.
 * The kernel accumulates in int32 and writes float32, rescaled, with the bias added.
 
 Training never uses this module.
@@ -24,7 +26,6 @@ import copy
 import torch
 from torch import nn
 
-UINT8_MAX = 255
 INT8_MAX = 127
 ZERO_POINT = 127
 """Of the inputs' uint8 codes: -bound, 0 and bound are 0, 127 and 254, all exact."""
@@ -78,14 +79,23 @@ class Int8Linear(nn.Module):
             raise RuntimeError("int8 layers run on a CPU only: on a GPU decode with --precision fp32, bf16 or fp16")
         shape = x.shape
         codes = quantize_input(x.reshape(-1, self.in_features).float(), self.bound)
-        out = torch.ops.onednn.qlinear_pointwise(
-            codes, self.bound / INT8_MAX, ZERO_POINT, self._packed, self.weight_scales, self.weight_zero_points,
-            self.bias, 1.0, 0, torch.float32, "none", [], "",
-        )
+        out = _int8_product(codes, self.bound, self._packed, self.weight_scales, self.weight_zero_points, self.bias)
         return out.view(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8, inputs in [-{self.bound:g}, {self.bound:g}]"
+
+
+def _int8_product(
+    codes: torch.Tensor, bound: float, packed: torch.Tensor, weight_scales: torch.Tensor,
+    weight_zero_points: torch.Tensor, bias: torch.Tensor | None,
+) -> torch.Tensor:
+    """oneDNN's u8s8 product: (rows, in) uint8 input codes (:func:`quantize_input` over
+    ``[-bound, bound]``) times a prepacked int8 weight, rescaled to float32 (rows, out), bias added."""
+    return torch.ops.onednn.qlinear_pointwise(
+        codes, bound / INT8_MAX, ZERO_POINT, packed, weight_scales, weight_zero_points,
+        bias, 1.0, 0, torch.float32, "none", [], "",
+    )
 
 
 _SUPPORT: bool | None = None
@@ -99,10 +109,8 @@ def int8_supported() -> bool:
         try:
             weight, scales = quantize_weight(torch.ones(2, 4))
             packed = torch.ops.onednn.qlinear_prepack(weight, None)
-            out = torch.ops.onednn.qlinear_pointwise(
-                torch.full((1, 4), 128, dtype=torch.uint8), 1.0, 127, packed, scales,
-                torch.zeros(2, dtype=torch.long), None, 1.0, 0, torch.float32, "none", [], "",
-            )
+            out = _int8_product(quantize_input(torch.ones(1, 4), 1.0), 1.0, packed, scales,
+                                torch.zeros(2, dtype=torch.long), None)
             _SUPPORT = bool(torch.allclose(out, torch.full((1, 2), 4.0)))
         except (AttributeError, RuntimeError, NotImplementedError):
             _SUPPORT = False
