@@ -30,7 +30,7 @@ from nmt.data.batching import pad_sequences
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import EOS, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
-from nmt.modules.quantization import int8_decoding_copy
+from nmt.modules.quantization import int8_decoding_copy, int8_supported
 from nmt.modules.seq2seq import Seq2Seq
 
 SOURCE_LIMIT_FACTOR = 3
@@ -63,13 +63,18 @@ kernels (:mod:`nmt.modules.quantization`, CPU only) and everything else in float
 
 def decoding_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of ``precision`` (None for fp32 and int8); a one-line ValueError
-    for an unknown name, fp16 on a CPU or int8 on a GPU."""
+    for an unknown name, fp16 on a CPU, or int8 on a GPU or without PyTorch's int8 kernels."""
     if precision not in DECODING_PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: use {', '.join(DECODING_PRECISIONS)}")
     if precision == "fp16" and device.type == "cpu":
         raise ValueError("fp16 decoding needs a GPU: use --precision bf16, int8 (or fp32) on a CPU")
     if precision == "int8" and device.type != "cpu":
         raise ValueError("int8 decoding runs on a CPU: use --precision bf16 or fp16 (or fp32) on a GPU")
+    if precision == "int8" and not int8_supported():
+        raise ValueError(
+            "int8 decoding needs PyTorch's oneDNN int8 kernels (an x86-64 build of PyTorch), which "
+            "this installation lacks: use --precision fp32"
+        )
     return DECODING_PRECISIONS[precision]
 
 

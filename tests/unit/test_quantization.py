@@ -161,12 +161,20 @@ def test_int8_translation_is_close_to_float32_and_keeps_one_line_per_input(tiny_
                     assert a.log_prob == pytest.approx(b.log_prob, abs=0.05 * (1 + len(a.text.split())))
 
 
-def test_int8_decoding_is_refused_on_a_gpu_with_a_clear_message(tiny_translation_checkpoint):
+def test_int8_decoding_is_refused_on_a_gpu_or_without_the_kernels_with_a_clear_message(monkeypatch, capsys):
+    import nmt.translator
+    from nmt.translate import main
     from nmt.translator import decoding_dtype
 
     with pytest.raises(ValueError, match="int8 decoding runs on a CPU"):
         decoding_dtype("int8", torch.device("cuda"))
     assert decoding_dtype("int8", torch.device("cpu")) is None
+    monkeypatch.setattr(nmt.translator, "int8_supported", lambda: False)
+    with pytest.raises(ValueError, match="needs PyTorch's oneDNN int8 kernels"):
+        decoding_dtype("int8", torch.device("cpu"))
+    assert main(["missing.ckpt", "--precision", "int8", "--device", "cpu"]) == 1  # before the checkpoint is read
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "oneDNN int8 kernels" in line and "missing.ckpt" not in line
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
