@@ -183,7 +183,7 @@ class AttentionDecoder(nn.Module):
         self._gate_table: tuple | None = None
         self.step_products: nn.ModuleList | None = None
         """Decoding only, LSTM only (set on a frozen copy by
-        :func:`nmt.modules.quantization.with_int8_products`): per layer, one module mapping
+        :func:`nmt.modules.quantization.int8_decoding_copy`): per layer, one module mapping
         ``[the layer's inputs not in the caller's gates; h_{t-1}]`` to the rest of its gates
         (:meth:`recurrent_step`). None: the weights' own float products."""
         self.fused_loop = True
