@@ -31,7 +31,9 @@ step loop repeats:
 
 Mixed precision: the matrix products run in the autocast dtype (bf16/fp16), but the gate
 nonlinearities and the recurrent state (h, c, and the fed-back h~) are float32, so rounding
-errors do not accumulate over the steps of a long sentence.
+errors do not accumulate over the steps of a long sentence. Int8 decoding on a CPU
+(:func:`nmt.modules.quantization.int8_decoding_copy`) gives each LSTM layer one int8 product
+per step over ``[fed-back h~ or the lower layer's h; h_{t-1}]`` (:attr:`step_products`).
 """
 
 from __future__ import annotations
