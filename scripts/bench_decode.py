@@ -9,7 +9,7 @@
 :meth:`nmt.translator.Translator.translate` end to end (normalisation, tokenisation,
 sorting, decoding, detokenisation) after a warm-up batch; the best of ``--repeats`` runs
 counts. ``--precisions`` also decodes under bf16 (or, on CUDA, fp16) autocast, or (on a CPU)
-with the int8 output layer, and reports the share of outputs that differ from the first
+with int8 decoder products, and reports the share of outputs that differ from the first
 precision's. ``cuda`` is skipped when absent. Prints a table, then one JSON line; rows also give
 the process's CPU seconds, which tell how much the decoder needed when other jobs share the CPU.
 """

@@ -328,10 +328,8 @@ class AttentionDecoder(nn.Module):
             else:
                 parts, bias = [weight_ih], bias_ih + bias_hh
             weight = torch.cat(parts + [weight_hh], dim=1)
-            linear = nn.Linear(weight.size(1), weight.size(0), device=weight.device, dtype=weight.dtype)
-            with torch.no_grad():
-                linear.weight.copy_(weight)
-                linear.bias.copy_(bias)
+            linear = nn.Linear(weight.size(1), weight.size(0), device="meta")  # no random init: the RNG stays put
+            linear.weight, linear.bias = nn.Parameter(weight), nn.Parameter(bias.clone())
             layers.append(linear)
         return layers
 

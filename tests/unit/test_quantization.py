@@ -105,6 +105,17 @@ def test_int8_decoding_copy_quantizes_a_copy_and_keeps_the_original():
     assert isinstance(gru.output_layer, Int8Linear) and gru.decoder.step_products is None  # GRU steps stay float
 
 
+def test_an_int8_copy_leaves_the_global_random_state_untouched():
+    """Quantizing for decoding (e.g. a server loading a model mid-run) draws no random numbers."""
+    from nmt.modules.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(30, 40, embed_size=16, hidden_size=16, decoder_layers=2)
+    before = torch.get_rng_state()
+    int8_decoding_copy(model)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 DECODERS = {
     "lstm, input feeding": dict(),
     "lstm, no input feeding, 2 layers": dict(input_feeding=False, decoder_layers=2),
