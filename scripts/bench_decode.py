@@ -6,7 +6,7 @@
     python scripts/bench_decode.py CHECKPOINT --split test
 
 ``--input``: one sentence per line (a TSV keeps its first column). Times
-:meth:`nmt.translator.Translator.translate` end to end (normalisation, tokenisation,
+:meth:`nmt.inference.translator.Translator.translate` end to end (normalisation, tokenisation,
 sorting, decoding, detokenisation) after a warm-up batch; the best of ``--repeats`` runs
 counts. ``--precisions`` also decodes under bf16 (or, on CUDA, fp16) autocast, or (on a CPU)
 with int8 decoder products, and reports the share of outputs that differ from the first
@@ -26,7 +26,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nmt.translate import OneLineArgumentParser
+from nmt.cli.translate import OneLineArgumentParser
 
 PROG = "scripts/bench_decode.py"
 
@@ -63,7 +63,7 @@ def strategy_options(name: str):
 def load_sources(args, translator) -> list[str]:
     if args.split:
         return [source for source, _ in translator.split_pairs(args.split, args.data_path)]
-    from nmt.translate import read_lines
+    from nmt.cli.translate import read_lines
 
     with open(args.input, "rb") as stream:
         return [line.split("\t")[0] for line in read_lines(stream, str(args.input)) if line.strip()]
@@ -72,7 +72,7 @@ def load_sources(args, translator) -> list[str]:
 def bench(args) -> list[dict]:
     import torch
 
-    from nmt.translator import Translator
+    from nmt.inference.translator import Translator
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -138,7 +138,7 @@ def time_setting(translator, sources: list[str], options, batch_size: int, repea
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from nmt.checkpoint import CheckpointError
+    from nmt.inference.checkpoint import CheckpointError
 
     try:
         results = bench(args)

@@ -31,7 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from nmt.checkpoint import TEMPORARY_MARK, model_state_dict  # noqa: E402
+from nmt.inference.checkpoint import TEMPORARY_MARK, model_state_dict  # noqa: E402
 
 WORDS = {"cat": "chat", "dog": "chien", "house": "maison", "red": "rouge", "big": "grand",
          "small": "petit", "the": "le", "sees": "voit", "eats": "mange", "a": "un"}

@@ -93,7 +93,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_translation_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
     """A small spm_bahdanau model trained for a few hundred steps; returns best.ckpt."""
-    from nmt.train import train
+    from nmt.cli.train import train
 
     run_dir = tmp_path_factory.mktemp("tiny_run")
     cfg = compose_config(
@@ -110,9 +110,9 @@ def tiny_classification_checkpoint(tmp_path_factory) -> Path:
     """An untrained ham/spam classifier (characters, sizes 8) in the real checkpoint format."""
     from omegaconf import OmegaConf
 
-    from nmt.checkpoint import PAYLOAD_KEY, make_payload
+    from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
     from nmt.data.tokenizers import CharTokenizer
-    from nmt.modules.classifier import TextClassifier
+    from nmt.models.classifier import TextClassifier
 
     directory = tmp_path_factory.mktemp("tiny_classifier")
     cfg = compose_config(["experiment=sms_bilstm_attn", f"data.path={directory / 'sms.txt'}", "data.max_tokens=50",

@@ -152,24 +152,12 @@ class ClassificationDataModule(L.LightningDataModule):
 
     @classmethod
     def from_config(cls, cfg: Any, tokenizers: Any = None) -> "ClassificationDataModule":
-        """Build from the whole run config. ``tokenizers``: None, ``(tokenizer,)`` or a
-        checkpoint's ``{"source": tokenizer}``; without one, ``model.encoder.init_from``'s
-        source tokenizer or ``model.contextual.bilm``'s tokenizer is used, else one is trained
-        on the training split."""
+        """Build from the whole run config. ``tokenizers``: None (one is trained on the
+        training split), ``(tokenizer,)`` or a checkpoint's ``{"source": tokenizer}``."""
         if isinstance(tokenizers, Mapping):
             tokenizer = tokenizers.get("source")
         else:
             tokenizer = tokenizers[0] if tokenizers else None
-        init_from = cfg.model.get("encoder", {}).get("init_from")
-        bilm = (cfg.model.get("contextual") or {}).get("bilm")
-        if tokenizer is None and init_from:
-            from nmt.encoder_transfer import read_translation_encoder
-
-            tokenizer = read_translation_encoder(init_from).tokenizer
-        elif tokenizer is None and bilm:
-            from nmt.contextual_transfer import read_bilm
-
-            tokenizer = read_bilm(bilm).tokenizer
         return cls(cfg.data, cfg.get("tokenizer"), tokenizer, int(cfg.seed))
 
     @property

@@ -90,7 +90,7 @@ def decode(
 ) -> list[list[Hypothesis]]:
     """Decode a batch with the strategy of ``options`` (fields given here override it).
 
-    :param model: a :class:`~nmt.modules.seq2seq.Seq2Seq` in eval mode.
+    :param model: a :class:`~nmt.models.seq2seq.Seq2Seq` in eval mode.
     :param src: (batch, src_len) PAD-padded ids. :param src_lengths: (batch,), each >= 1.
     :return: per sentence, ``n_best`` hypotheses sorted by score, best first.
     """

@@ -193,7 +193,7 @@ def beam_search(
 ) -> list[list[Hypothesis]]:
     """Beam search over a batch.
 
-    :param model: a :class:`~nmt.modules.seq2seq.Seq2Seq` (``encode`` / ``decode_step``).
+    :param model: a :class:`~nmt.models.seq2seq.Seq2Seq` (``encode`` / ``decode_step``).
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
     :param length_penalty_alpha: GNMT alpha; 0 ranks by plain log-probability.
     :param patience: how many steps past the current one a live beam is followed when

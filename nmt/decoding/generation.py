@@ -59,7 +59,7 @@ def generate(
 ) -> list[list[Hypothesis]]:
     """Continue each prompt until EOS or ``max_tokens`` new tokens.
 
-    :param model: a :class:`~nmt.modules.language_model.LanguageModel` (``initial_state``, ``step``).
+    :param model: a :class:`~nmt.models.language_model.LanguageModel` (``initial_state``, ``step``).
     :param prompts: token ids of each prompt, without BOS (it is added); may be empty.
     :param num_samples: continuations per prompt (sampling only).
     :param temperature: divides the log-probabilities before top-k / top-p; <= 1e-5 is greedy.

@@ -10,8 +10,8 @@ import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from nmt.decoding.selection import row_max
-from nmt.modules.precision import full_precision
-from nmt.modules.softmax import flushed_log_softmax
+from nmt.ops.precision import full_precision
+from nmt.ops.softmax import flushed_log_softmax
 
 
 @dataclass
@@ -171,7 +171,7 @@ def greedy_decode(
 ) -> Hypotheses:
     """Pick the most probable token at every step.
 
-    :param model: a :class:`~nmt.modules.seq2seq.Seq2Seq` (``encode`` / ``decode_step``).
+    :param model: a :class:`~nmt.models.seq2seq.Seq2Seq` (``encode`` / ``decode_step``).
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
     """
     return decode_one_token_per_row(

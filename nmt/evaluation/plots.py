@@ -123,7 +123,7 @@ def plot_translations(
     """One heatmap per translated item (best hypothesis), named ``{prefix}-000001.png`` by
     position, counted from ``start``; items without a translation or attention are skipped.
 
-    :param translations: :class:`~nmt.translator.Translation` objects made with attention.
+    :param translations: :class:`~nmt.inference.translator.Translation` objects made with attention.
     """
     written = []
     for number, translation in enumerate(translations, start=start):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nmt.modules.precision import autocast_disabled, full_precision
+from nmt.ops.precision import autocast_disabled, full_precision
 
 ATTENTION_TYPES = ("bahdanau", "dot", "general")
 
@@ -83,6 +83,8 @@ class Attention(nn.Module):
 class BahdanauAttention(Attention):
     """Additive attention (Bahdanau et al., 2015) with keys projected once per batch."""
 
+    kind = "bahdanau"
+
     def __init__(self, query_size: int, memory_size: int, attention_size: int) -> None:
         super().__init__(query_size, memory_size)
         self.key_layer = nn.Linear(memory_size, attention_size, bias=False)
@@ -110,6 +112,8 @@ class BahdanauAttention(Attention):
 class DotAttention(Attention):
     """Luong dot-product attention; the query and the encoder states must have one size."""
 
+    kind = "dot"
+
     def __init__(self, query_size: int, memory_size: int) -> None:
         if query_size != memory_size:
             raise ValueError(
@@ -127,6 +131,8 @@ class DotAttention(Attention):
 
 class GeneralAttention(DotAttention):
     """Luong bilinear ("general") attention: ``q^T W h``, with ``W h`` computed once."""
+
+    kind = "general"
 
     def __init__(self, query_size: int, memory_size: int) -> None:
         Attention.__init__(self, query_size, memory_size)

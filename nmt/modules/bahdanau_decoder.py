@@ -26,7 +26,7 @@ from torch import nn
 
 from nmt.modules.attention import Attention
 from nmt.modules.decoder import AttentionDecoder, DecoderState, EncodedSource
-from nmt.modules.precision import full_precision
+from nmt.ops.precision import full_precision
 
 
 class BahdanauDecoder(AttentionDecoder):

@@ -26,13 +26,13 @@ step loop repeats:
   of PyTorch's fused ``nn.LSTM``/``nn.GRU`` over all positions, and attention, ``W_c`` and
   the output layer run once over all positions: no Python loop at all.
 * with input feeding (one LSTM or GRU layer, full precision) the step loop is
-  :mod:`nmt.modules.input_feeding`'s, whose hand-written backward computes each weight's
+  :mod:`nmt.ops.input_feeding`'s, whose hand-written backward computes each weight's
   gradient as one matrix product over all steps instead of autograd's T small ones.
 
 Mixed precision: the matrix products run in the autocast dtype (bf16/fp16), but the gate
 nonlinearities and the recurrent state (h, c, and the fed-back h~) are float32, so rounding
 errors do not accumulate over the steps of a long sentence. Int8 decoding on a CPU
-(:func:`nmt.modules.quantization.int8_decoding_copy`) gives each LSTM layer one int8 product
+(:func:`nmt.ops.quantization.int8_decoding_copy`) gives each LSTM layer one int8 product
 per step over ``[fed-back h~ or the lower layer's h; h_{t-1}]`` (:attr:`step_products`).
 """
 
@@ -46,8 +46,8 @@ from torch import nn
 
 from nmt.modules.attention import Attention
 from nmt.modules.encoder import RNN_CELLS, check_cell
-from nmt.modules.input_feeding import fused_loop_applies, input_feeding_loop
-from nmt.modules.precision import autocast_disabled, full_precision
+from nmt.ops.input_feeding import fused_loop_applies, input_feeding_loop
+from nmt.ops.precision import autocast_disabled, full_precision
 
 
 def lstm_cell(
@@ -185,11 +185,11 @@ class AttentionDecoder(nn.Module):
         self._gate_table: tuple | None = None
         self.step_products: nn.ModuleList | None = None
         """Decoding only, LSTM only (set on a frozen copy by
-        :func:`nmt.modules.quantization.int8_decoding_copy`): per layer, one module mapping
+        :func:`nmt.ops.quantization.int8_decoding_copy`): per layer, one module mapping
         ``[the layer's inputs not in the caller's gates; h_{t-1}]`` to the rest of its gates
         (:meth:`recurrent_step`). None: the weights' own float products."""
         self.fused_loop = True
-        """Teacher forcing with input feeding runs :mod:`nmt.modules.input_feeding`'s loop
+        """Teacher forcing with input feeding runs :mod:`nmt.ops.input_feeding`'s loop
         where it applies; False keeps autograd's step loop (for comparisons)."""
 
     def layer_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nmt.modules.precision import autocast_disabled, full_precision
+from nmt.ops.precision import autocast_disabled, full_precision
 
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -1,8 +1,8 @@
 """Weight initialisation schemes for the networks (the ``model.init`` config section).
 
 ``initialize(model, scheme, range, forget_bias)`` re-initialises a built network in place,
-addressing parameters by module type, so it works for :class:`~nmt.modules.seq2seq.Seq2Seq`
-and :class:`~nmt.modules.classifier.TextClassifier` alike without either knowing the scheme:
+addressing parameters by module type, so it works for :class:`~nmt.models.seq2seq.Seq2Seq`
+and :class:`~nmt.models.classifier.TextClassifier` alike without either knowing the scheme:
 
 ==============  ======================================================================
 ``default``     nothing changes: PyTorch's own initialisation, with which every preset's

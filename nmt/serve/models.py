@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import torch
 
-from nmt.checkpoint import (
+from nmt.inference.checkpoint import (
     PAYLOAD_KEY,
     CheckpointError,
     checkpoint_config,
@@ -22,11 +22,11 @@ from nmt.checkpoint import (
     load_checkpoint,
     training_summary,
 )
-from nmt.classify import Classifier, Prediction, load_classifier
+from nmt.inference.classifier import Classifier, Prediction, load_classifier
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import Tokenizer
 from nmt.decoding import DecodingOptions
-from nmt.translator import Translation, Translator
+from nmt.inference.translator import Translation, Translator
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """Model names: what a client puts in ``"model"``; safe in URLs and HTML."""
@@ -171,7 +171,7 @@ def load_models(
 
     A model's name is the one given (``NAME=PATH``), else its experiment's name
     (``spm_bahdanau``), made unique with ``-2``, ``-3``... Translators run on ``device`` in
-    ``precision`` (see :class:`~nmt.translator.Translator`), classifiers on the CPU.
+    ``precision`` (see :class:`~nmt.inference.translator.Translator`), classifiers on the CPU.
 
     :raises CheckpointError: a missing, damaged or foreign checkpoint, or a name given twice.
     """

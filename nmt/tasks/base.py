@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 import lightning as L
 import torch
 
-from nmt.checkpoint import PAYLOAD_KEY, make_payload
+from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.data.tokenizers import Tokenizer
 from nmt.tasks.optim import build_optimizer, build_plateau, configure, gradient_norm
 from nmt.training.distributed import any_rank

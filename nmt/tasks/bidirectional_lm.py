@@ -1,4 +1,4 @@
-"""Lightning wrapper around :class:`~nmt.modules.bilm.BidirectionalLanguageModel` (``task: bilm``):
+"""Lightning wrapper around :class:`~nmt.models.bilm.BidirectionalLanguageModel` (``task: bilm``):
 loss = forward NLL + backward NLL, dev perplexity of each direction, checkpoint payload.
 
 It reads the very batches of ``task: lm`` (:mod:`nmt.data.lm_datamodule`: windows of
@@ -15,9 +15,9 @@ import torch
 
 from nmt.data.lm_datamodule import LanguageModelBatch
 from nmt.data.tokenizers import PAD_ID, Tokenizer
-from nmt.modules.bilm import BidirectionalLanguageModel
+from nmt.models.bilm import BidirectionalLanguageModel
 from nmt.tasks.base import TrainingTask
-from nmt.tasks.loss import linear_cross_entropy
+from nmt.ops.loss import linear_cross_entropy
 from nmt.training.distributed import sum_across_ranks
 
 MONITOR = "val/ppl"  # exp of the mean of both directions' losses (the geometric mean perplexity)

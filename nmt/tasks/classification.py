@@ -1,4 +1,4 @@
-"""Lightning wrapper around :class:`~nmt.modules.classifier.TextClassifier`: loss, metrics,
+"""Lightning wrapper around :class:`~nmt.models.classifier.TextClassifier`: loss, metrics,
 optimiser (with a separate rate for a transferred encoder), checkpoint payload."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from nmt.data.classification_batching import ClassificationBatch
 from nmt.data.tokenizers import Tokenizer
 from nmt.embeddings.pretrained import load_pretrained_embeddings
 from nmt.evaluation.classification import confusion_matrix, per_class_scores
-from nmt.modules.classifier import ClassifierOutput, TextClassifier, predicted_classes
+from nmt.models.classifier_output import ClassifierOutput, predicted_classes
+from nmt.models.classifier import TextClassifier
 from nmt.tasks.base import TrainingTask
 from nmt.training.distributed import sum_across_ranks
 
@@ -52,13 +53,13 @@ class ClassificationTask(TrainingTask):
         bilm = None
         contextual = config["model"].get("contextual") or {}
         if contextual.get("bilm") and not config.get("ckpt_path"):  # on resume the checkpoint has it all
-            from nmt.contextual_transfer import read_bilm, with_bilm_model
+            from nmt.tasks.contextual_transfer import read_bilm, with_bilm_model
 
             bilm = read_bilm(contextual["bilm"])
             if bilm.tokenizer.to_state() != tokenizer.to_state():
                 raise ValueError(
                     f"the classifier's tokenizer is not the tokenizer of {bilm.path}: "
-                    "build the datamodule with ClassificationDataModule.from_config"
+                    "build the datamodule with nmt.tasks.registry.get(\"classification\").datamodule"
                 )
             config = with_bilm_model(config, bilm)
         super().__init__(config)
@@ -67,20 +68,20 @@ class ClassificationTask(TrainingTask):
         model_cfg = config["model"]
         self.model = TextClassifier.from_config(model_cfg, tokenizer.vocab_size, len(self.label_names))
         if bilm is not None:
-            from nmt.contextual_transfer import load_bilm_weights
+            from nmt.tasks.contextual_transfer import load_bilm_weights
 
             load_bilm_weights(self.model.contextual.bilm, bilm)
         self.label_smoothing = float(config.get("loss", {}).get("label_smoothing", 0.0))
         transfer = model_cfg.get("encoder") or {}
         if transfer.get("init_from"):
-            from nmt.encoder_transfer import freeze_encoder, init_from_translation
+            from nmt.tasks.encoder_transfer import freeze_encoder, init_from_translation
 
             if not config.get("ckpt_path"):  # on resume the weights come from the checkpoint
                 source = init_from_translation(self.model, model_cfg, transfer["init_from"])
                 if source.tokenizer.to_state() != tokenizer.to_state():
                     raise ValueError(
                         f"the classifier's tokenizer is not the source tokenizer of {source.path}: "
-                        "build the datamodule with ClassificationDataModule.from_config"
+                        "build the datamodule with nmt.tasks.registry.get(\"classification\").datamodule"
                     )
             if transfer.get("freeze"):
                 freeze_encoder(self.model)

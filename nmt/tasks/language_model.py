@@ -1,4 +1,4 @@
-"""Lightning wrapper around :class:`~nmt.modules.language_model.LanguageModel`: loss, dev
+"""Lightning wrapper around :class:`~nmt.models.language_model.LanguageModel`: loss, dev
 perplexity and bits per character, a sample at every validation, checkpoint payload."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import torch
 from nmt.data.lm_datamodule import LanguageModelBatch
 from nmt.data.tokenizers import PAD_ID, Tokenizer
 from nmt.decoding.generation import generate
-from nmt.modules.language_model import LanguageModel
+from nmt.models.language_model import LanguageModel
 from nmt.tasks.base import TrainingTask
-from nmt.tasks.loss import linear_cross_entropy
+from nmt.ops.loss import linear_cross_entropy
 from nmt.training.distributed import sum_across_ranks
 
 log = logging.getLogger("nmt.train")

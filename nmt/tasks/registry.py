@@ -40,12 +40,35 @@ def _translation() -> TaskSpec:
     )
 
 
-def _classification() -> TaskSpec:
+def pretrained_tokenizer(cfg: Any) -> Tokenizer | None:
+    """The tokenizer a classifier must share with what it starts from: the source tokenizer
+    of ``model.encoder.init_from``'s translation checkpoint, or ``model.contextual.bilm``'s."""
+    init_from = cfg.model.get("encoder", {}).get("init_from")
+    bilm = (cfg.model.get("contextual") or {}).get("bilm")
+    if init_from:
+        from nmt.tasks.encoder_transfer import read_translation_encoder
+
+        return read_translation_encoder(init_from).tokenizer
+    if bilm:
+        from nmt.tasks.contextual_transfer import read_bilm
+
+        return read_bilm(bilm).tokenizer
+    return None
+
+
+def _classification_datamodule(cfg: Any, tokenizers: Any) -> Any:
     from nmt.data.classification_datamodule import ClassificationDataModule
+
+    if not tokenizers and (tokenizer := pretrained_tokenizer(cfg)) is not None:
+        tokenizers = (tokenizer,)
+    return ClassificationDataModule.from_config(cfg, tokenizers)
+
+
+def _classification() -> TaskSpec:
     from nmt.tasks.classification import MONITOR, ClassificationTask
 
     return TaskSpec(
-        datamodule=ClassificationDataModule.from_config,
+        datamodule=_classification_datamodule,
         task=lambda config, toks: ClassificationTask(config, toks[0]),
         monitor=MONITOR,
         mode="max",

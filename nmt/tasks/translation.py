@@ -1,4 +1,4 @@
-"""Lightning wrapper around :class:`~nmt.modules.seq2seq.Seq2Seq`: loss, metrics, optimiser."""
+"""Lightning wrapper around :class:`~nmt.models.seq2seq.Seq2Seq`: loss, metrics, optimiser."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from nmt.data.batching import TranslationBatch
 from nmt.data.tokenizers import PAD_ID, Tokenizer
 from nmt.decoding.greedy import greedy_decode
 from nmt.embeddings.pretrained import load_pretrained_embeddings
-from nmt.modules.seq2seq import Seq2Seq
+from nmt.models.seq2seq import Seq2Seq
 from nmt.tasks.base import TrainingTask
-from nmt.tasks.loss import linear_cross_entropy, smoothed_cross_entropy
+from nmt.ops.loss import linear_cross_entropy, smoothed_cross_entropy
 from nmt.training.distributed import gather_objects, sum_across_ranks
 
 LOSS_LOADER, BLEU_LOADER = 0, 1
@@ -78,7 +78,7 @@ class TranslationTask(TrainingTask):
         """The summed loss over real target tokens and their number.
 
         The output layer is the most expensive matrix product: it runs on real target
-        positions only, fused with the loss (:func:`~nmt.tasks.loss.linear_cross_entropy`),
+        positions only, fused with the loss (:func:`~nmt.ops.loss.linear_cross_entropy`),
         so the (tokens, vocab) logits are never materialised.
         """
         states, _ = self.model.teacher_forced_states(batch.src, batch.src_lengths, batch.tgt_in)

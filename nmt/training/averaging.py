@@ -5,7 +5,7 @@ validations is usually a little better than any one of them (checkpoint averagin
 Vaswani et al. 2017 and most NMT toolkits). :class:`WeightAverage` keeps the network's
 weights at the last ``trainer.average_last`` scheduled validations and at the end of
 training writes ``checkpoints/average.ckpt``: an inference-only checkpoint (weights,
-tokenizers, config) that every tool loads. ``scripts/average_checkpoints.py`` does the same
+tokenizers, config) that every tool loads. ``nmt/cli/average.py`` does the same
 for checkpoint files.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from nmt.checkpoint import MODEL_PREFIX, PAYLOAD_KEY, atomic_save, average_weights
+from nmt.inference.checkpoint import MODEL_PREFIX, PAYLOAD_KEY, atomic_save, average_weights
 from nmt.training.validation import is_scheduled_validation
 
 log = logging.getLogger("nmt.train")

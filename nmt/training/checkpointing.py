@@ -1,7 +1,7 @@
 """Checkpoints that survive ``kill -9``: atomic writes, and a ``last.ckpt`` kept fresh.
 
 * :class:`AtomicCheckpointIO` makes Lightning write every checkpoint with
-  :func:`nmt.checkpoint.atomic_save` (temporary file in the same directory, fsync, rename).
+  :func:`nmt.inference.checkpoint.atomic_save` (temporary file in the same directory, fsync, rename).
   Lightning's own writer stages the file in ``$TMPDIR`` and moves it: across file systems
   that is a copy, and a kill during it leaves a truncated ``last.ckpt``.
 * :class:`LatestCheckpoint` keeps ``last.ckpt`` the latest training state: after every
@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from nmt.checkpoint import atomic_save, remove_temporary_files
+from nmt.inference.checkpoint import atomic_save, remove_temporary_files
 from nmt.training.validation import validation_follows
 
 log = logging.getLogger("nmt.train")

@@ -9,7 +9,7 @@ Every training run records, against the optimiser step and the training wall-clo
 ``curves.jsonl`` holds one JSON object per point and is appended to as training goes;
 ``curves.png`` is redrawn after every validation and at the end. A resumed run first drops
 the points recorded after its checkpoint (a killed run replays those steps).
-``scripts/compare_runs.py RUN...`` overlays the curves of several runs.
+``nmt/cli/compare_runs.py RUN...`` overlays the curves of several runs.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.checkpoint import CheckpointError, checkpoint_config, is_inference_only, load_checkpoint
-from nmt.config import SCHEMAS, ConfigError, group_schema
+from nmt.inference.checkpoint import CheckpointError, checkpoint_config, is_inference_only, load_checkpoint
+from nmt.config.checks import SCHEMAS, ConfigError, group_schema
 
 # Dotted-key prefixes that must match the checkpoint (what the weights and tokenizers fix).
 IDENTITY_PREFIXES = ("task", "model.", "attention.", "tokenizer.", "data.name", "data.labels", "optim.schedule")
@@ -33,7 +33,7 @@ MUTABLE_PREFIXES = ("model.init.",)
 LOCAL_KEYS = ("ckpt_path", "run_dir")
 
 
-# Sections typed by a schema (nmt.config.SCHEMAS). A key the checkpoint lacks there (one newer
+# Sections typed by a schema (nmt.config.checks.SCHEMAS). A key the checkpoint lacks there (one newer
 # than the checkpoint) takes the schema's default for the checkpoint's task, not the value of
 # today's default composition: that one's group choice (model=lstm) need not be the run's (a
 # classifier's model section has no decoder keys).
@@ -146,7 +146,7 @@ def resumed_config(cfg: DictConfig, defaults: DictConfig, explicit: set[str] | N
     checkpoint = load_checkpoint(path)
     if is_inference_only(checkpoint):
         raise CheckpointError(
-            f"cannot resume from {path}: it is an inference-only export (scripts/export.py), without "
+            f"cannot resume from {path}: it is an inference-only export (nmt/cli/export.py), without "
             "the optimiser and loop state that training needs; resume from the run's checkpoints/last.ckpt"
         )
     saved = checkpoint_config(checkpoint)

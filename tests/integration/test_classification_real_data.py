@@ -37,7 +37,7 @@ QUICK_RUN = [
 
 
 def quick_train(experiment: str, run_dir: Path, *extra: str) -> dict:
-    from nmt.train import train
+    from nmt.cli.train import train
 
     cfg = compose_config([f"experiment={experiment}", *QUICK_RUN, f"+run_dir={run_dir}", *extra])
     return train(cfg)
@@ -107,18 +107,15 @@ def test_sms_stacked_ensemble_of_naive_bayes_and_a_bilstm(monkeypatch, tmp_path)
     0.980, when written."""
     import json
 
-    from conftest import REPO
 
     monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
     quick_train("sms_bilstm_attn", tmp_path / "bilstm", "tokenizer.vocab_size=500", "trainer.val_check_interval=50")
-    from nmt.train import train
+    from nmt.cli.train import train
 
     train(compose_config(["experiment=sms_naive_bayes", "data.download=false", f"+run_dir={tmp_path / 'nb'}"]))
-    import importlib.util
+    import importlib
 
-    spec = importlib.util.spec_from_file_location("ensemble_classifiers", REPO / "scripts" / "ensemble_classifiers.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = importlib.import_module("nmt.cli.ensemble_classifiers")
     output = tmp_path / "ensemble.json"
     assert script.main([str(tmp_path / "bilstm" / "checkpoints" / "best.ckpt"),
                         str(tmp_path / "nb" / "checkpoints" / "best.ckpt"), "--output", str(output)]) == 0

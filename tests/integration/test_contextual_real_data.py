@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import compose_config
-from nmt.checkpoint import load_checkpoint
+from nmt.inference.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def test_sms_bilm_features_reach_the_classifier(monkeypatch, tmp_path):
     classifier well above the majority class (86.6% ham). Measured at seed 1234: biLM dev
     perplexity 382 / 411 (forward / backward), test accuracy 98.7%, spam F1 0.95, in about
     one CPU-minute."""
-    from nmt.train import train
+    from nmt.cli.train import train
 
     monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
     bilm_dir = tmp_path / "bilm"

@@ -27,7 +27,7 @@ def embeddings_config(*overrides: str):
 
 
 def test_word2vec_on_sms_then_a_classifier_uses_it(tmp_path):
-    from nmt.embeddings.__main__ import run
+    from nmt.cli.embeddings import run
 
     corpus = need("SMSSpamCollection.gz")
     report = run(embeddings_config("data=sms", f"data.path={corpus}", "method.dim=32", "method.epochs=3",
@@ -38,7 +38,7 @@ def test_word2vec_on_sms_then_a_classifier_uses_it(tmp_path):
     assert "good" in neighbours
 
     from conftest import compose_config
-    from nmt.train import train
+    from nmt.cli.train import train
 
     run_dir = tmp_path / "classifier"
     train(compose_config([
@@ -53,7 +53,7 @@ def test_word2vec_on_sms_then_a_classifier_uses_it(tmp_path):
 
 
 def test_korean_vectors_and_their_picture(tmp_path):
-    from nmt.embeddings.__main__ import run
+    from nmt.cli.embeddings import run
 
     need("nsmc_ratings_train.txt.xz")
     need("nsmc_ratings_test.txt.xz")

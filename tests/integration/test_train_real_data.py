@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("experiment", ["spm_bahdanau", "char_dot"])
 def test_a_few_hundred_steps_on_fra_txt_reduce_dev_loss(shared_data, tmp_path, experiment):
-    from nmt.train import train
+    from nmt.cli.train import train
 
     corpus = shared_data / "fra.txt.xz"
     if not corpus.is_file():

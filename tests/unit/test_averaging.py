@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config, tiny_overrides
-from nmt.checkpoint import average_weights, load_checkpoint, model_state_dict
-from nmt.translator import Translator
+from nmt.inference.checkpoint import average_weights, load_checkpoint, model_state_dict
+from nmt.inference.translator import Translator
 
 
 def test_average_weights_is_the_elementwise_mean_and_keeps_dtypes():
@@ -36,7 +36,7 @@ class ValidationWeights(L.Callback):
 
 def test_training_writes_the_average_of_the_last_validations(tiny_corpus, tmp_path, monkeypatch):
     import nmt.training.trainer as trainer_module
-    from nmt.train import train
+    from nmt.cli.train import train
 
     spy = ValidationWeights()
     build = trainer_module.build_callbacks
@@ -57,7 +57,7 @@ def test_training_writes_the_average_of_the_last_validations(tiny_corpus, tmp_pa
 def test_average_checkpoints_script_averages_files_and_refuses_other_networks(tiny_translation_checkpoint, tmp_path):
     last = tiny_translation_checkpoint.parent / "last.ckpt"
     output = tmp_path / "avg.ckpt"
-    result = subprocess.run([sys.executable, "scripts/average_checkpoints.py", str(tiny_translation_checkpoint),
+    result = subprocess.run([sys.executable, "-m", "nmt.cli.average", str(tiny_translation_checkpoint),
                              str(last), "--output", str(output)], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     expected = average_weights([model_state_dict(load_checkpoint(p)) for p in (tiny_translation_checkpoint, last)])
@@ -67,7 +67,7 @@ def test_average_checkpoints_script_averages_files_and_refuses_other_networks(ti
     checkpoint = torch.load(last, weights_only=True)
     checkpoint["nmt"]["config"]["model"]["hidden_size"] = 999
     torch.save(checkpoint, other)
-    result = subprocess.run([sys.executable, "scripts/average_checkpoints.py", str(last), str(other),
+    result = subprocess.run([sys.executable, "-m", "nmt.cli.average", str(last), str(other),
                              "--output", str(tmp_path / "x.ckpt")], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2 and "model" in result.stderr
 
@@ -75,7 +75,7 @@ def test_average_checkpoints_script_averages_files_and_refuses_other_networks(ti
 def test_the_default_recipes_tied_output_layer_stays_tied_in_every_checkpoint(tiny_corpus, tmp_path):
     """The default recipe ties the output layer to the target embedding: the weights saved in
     best/last/average checkpoints agree, and every loaded model shares one tensor again."""
-    from nmt.train import train
+    from nmt.cli.train import train
 
     cfg = compose_config(tiny_overrides(tiny_corpus, tmp_path, "model.tie_embeddings=true", "model.embed_size=32",
                                         "model.hidden_size=32", "trainer.max_steps=30",

@@ -1,6 +1,6 @@
 """Naive Bayes baselines (task=baseline): the models against scikit-learn and the formulas,
 checkpoints that load with weights_only, training through nmt.train on the classifiers'
-splits, and scripts/evaluate_classifier.py's report."""
+splits, and nmt/cli/evaluate_classifier.py's report."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from nmt.baselines.naive_bayes import (  # noqa: E402
     log_count_ratio,
     transform_counts,
 )
-from nmt.baselines.train import baseline_checkpoint, load_baseline  # noqa: E402
-from nmt.checkpoint import CheckpointError, atomic_save, load_checkpoint  # noqa: E402
-from nmt.config import ConfigError, validate_config  # noqa: E402
+from nmt.inference.baseline import baseline_checkpoint, load_baseline  # noqa: E402
+from nmt.inference.checkpoint import CheckpointError, atomic_save, load_checkpoint  # noqa: E402
+from nmt.config.checks import ConfigError, validate_config  # noqa: E402
 
 TEXTS = ["free prize call now", "win a free prize", "call me at lunch", "see you at lunch", "free lunch now",
          "prize draw win now", "are you coming home", "home at six see you"]
@@ -102,11 +102,10 @@ def write_sms(path):
 
 
 def test_nmt_train_fits_the_baseline_on_the_classifiers_split_and_the_evaluator_agrees(tmp_path, monkeypatch):
-    import importlib.util
-    from pathlib import Path
+    import importlib
 
     from nmt.data.classification_datamodule import ClassificationDataModule
-    from nmt.train import train
+    from nmt.cli.train import train
 
     corpus = write_sms(tmp_path / "SMSSpamCollection")
     run_dir = tmp_path / "run"
@@ -118,10 +117,7 @@ def test_nmt_train_fits_the_baseline_on_the_classifiers_split_and_the_evaluator_
     split = ClassificationDataModule(cfg.data, seed=int(cfg.seed)).prepare_corpus()
     assert report["n"] == len(split["test"]) and report["labels"] == ["ham", "spam"]
 
-    script = Path(__file__).resolve().parents[2] / "scripts" / "evaluate_classifier.py"
-    spec = importlib.util.spec_from_file_location("evaluate_classifier", script)
-    evaluator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(evaluator)
+    evaluator = importlib.import_module("nmt.cli.evaluate_classifier")
     again = evaluator.evaluate(str(run_dir / "checkpoints" / "best.ckpt"), "test", {}, None)
     assert {k: again[k] for k in ("accuracy", "macro_f1", "confusion_matrix")} == \
         {k: report[k] for k in ("accuracy", "macro_f1", "confusion_matrix")}

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from nmt.checkpoint import PAYLOAD_KEY, load_checkpoint, model_state_dict
-from nmt.config import ConfigError, validate_config
-from nmt.classify import load_classifier
+from nmt.inference.checkpoint import PAYLOAD_KEY, load_checkpoint, model_state_dict
+from nmt.config.checks import ConfigError, validate_config
+from nmt.inference.classifier import load_classifier
 from nmt.data.classification_batching import collate_labelled
-from nmt.encoder_transfer import EncoderTransferError, read_translation_encoder
-from nmt.modules.classifier import TextClassifier, class_probabilities, predicted_classes
-from nmt.modules.seq2seq import Seq2Seq
+from nmt.tasks.encoder_transfer import EncoderTransferError, read_translation_encoder
+from nmt.models.classifier_output import class_probabilities, predicted_classes
+from nmt.models.classifier import TextClassifier
+from nmt.models.seq2seq import Seq2Seq
 from nmt.tasks import registry
 from nmt.tasks.classification import classification_loss
 from conftest import FAST_TRAINER, compose_config
@@ -216,7 +217,7 @@ def test_classification_config_errors_name_the_key():
 # -- end to end -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_sms_run(tiny_sms, tmp_path_factory) -> Path:
-    from nmt.train import train
+    from nmt.cli.train import train
 
     run_dir = tmp_path_factory.mktemp("sms_run")
     torch.manual_seed(0)
@@ -239,7 +240,7 @@ def test_train_end_to_end_writes_a_self_contained_checkpoint(trained_sms_run):
 
 
 def test_resume_from_last_checkpoint_continues(trained_sms_run, tiny_sms, tmp_path):
-    from nmt.train import train
+    from nmt.cli.train import train
 
     last = trained_sms_run / "checkpoints" / "last.ckpt"
     cfg = compose_config(sms_overrides(tiny_sms, tmp_path, f"ckpt_path={last}", "trainer.max_steps=70",

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from conftest import FAST_TRAINER, compose_config
-from nmt.config import ConfigError, validate_config
+from nmt.config.checks import ConfigError, validate_config
 from nmt.data.tokenizers import PAD_ID
-from nmt.modules.classifier import TextClassifier
-from nmt.modules.conv_classifier import ConvLSTMClassifier
+from nmt.models.classifier import TextClassifier
+from nmt.models.conv_classifier import ConvLSTMClassifier
 
 VOCAB = 30
 
@@ -82,8 +82,8 @@ def test_conv_lstm_architecture_on_an_rnn_model_names_the_missing_keys():
     ids=["conv_lstm", "bigru_attn"],
 )
 def test_conv_lstm_and_gru_classifiers_train_through_nmt_train(tmp_path, model):
-    from nmt.classify import Classifier, load_classifier
-    from nmt.train import train
+    from nmt.inference.classifier import Classifier, load_classifier
+    from nmt.cli.train import train
 
     corpus = tmp_path / "SMSSpamCollection"
     spam = ["free prize call now {}", "win cash prize text {} now"]

@@ -1,8 +1,9 @@
-"""``python -m nmt.classify`` and ``scripts/evaluate_classifier.py`` as a user runs them."""
+"""``python -m nmt.classify`` and ``nmt/cli/evaluate_classifier.py`` as a user runs them."""
 
 from __future__ import annotations
 
 import gzip
+import importlib
 import importlib.util
 import io
 import json
@@ -16,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from nmt.checkpoint import PAYLOAD_KEY, make_payload
-from nmt.classify import parse_args, run
+from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
+from nmt.cli.classify import parse_args, run
 from nmt.data.input_check import SNIFF_BYTES, NotTextError, text_problem
 from nmt.data.tokenizers import CharTokenizer
-from nmt.modules.classifier import TextClassifier
+from nmt.models.classifier import TextClassifier
 from conftest import REPO, compose_config
 
 HOSTILE = (
@@ -101,7 +102,7 @@ def test_missing_checkpoint_is_a_clear_error_not_a_traceback(tmp_path):
 
 def test_evaluate_classifier_reports_metrics_as_json(checkpoint):
     result = subprocess.run(
-        [sys.executable, "scripts/evaluate_classifier.py", str(checkpoint), "--split", "test"],
+        [sys.executable, "-m", "nmt.cli.evaluate_classifier", str(checkpoint), "--split", "test"],
         capture_output=True, cwd=REPO, timeout=120,
     )
     assert result.returncode == 0, result.stderr.decode()
@@ -172,9 +173,7 @@ def test_utf8_byte_order_mark_is_dropped(checkpoint):
 def test_evaluate_classifier_refuses_a_utf16_corpus_in_one_line(checkpoint, tmp_path, capsys):
     corpus = tmp_path / "SMSSpamCollection"
     corpus.write_bytes("".join(f"ham\tmessage {i}\n" for i in range(40)).encode("utf-16"))
-    spec = importlib.util.spec_from_file_location("evaluate_classifier", REPO / "scripts" / "evaluate_classifier.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = importlib.import_module("nmt.cli.evaluate_classifier")
     threads = torch.get_num_threads()
     try:
         assert script.main([str(checkpoint), "--data-path", str(corpus)]) == 1

@@ -7,7 +7,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import OmegaConfBaseException
 
 from conftest import CONF_DIR, compose_config
-from nmt.config import ConfigError, validate_config
+from nmt.config.checks import ConfigError, validate_config
 
 TRANSLATION_PRESETS = ["char_bahdanau", "char_dot", "spm_bahdanau", "spm_dot"]
 

@@ -11,14 +11,15 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import FAST_TRAINER, compose_config
-from nmt.checkpoint import PAYLOAD_KEY, load_checkpoint, model_state_dict
-from nmt.classify import load_classifier
-from nmt.config import ConfigError, validate_config
+from nmt.inference.checkpoint import PAYLOAD_KEY, load_checkpoint, model_state_dict
+from nmt.inference.classifier import load_classifier
+from nmt.config.checks import ConfigError
+from nmt.tasks.preflight import check_run_config
 from nmt.data.lm_datamodule import collate_windows, windows
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
-from nmt.modules.bilm import BidirectionalLanguageModel, reverse_padded
-from nmt.modules.classifier import TextClassifier
-from nmt.modules.contextual import ContextualEmbedder, ScalarMix, add_boundaries
+from nmt.models.bilm import BidirectionalLanguageModel, reverse_padded
+from nmt.models.classifier import TextClassifier
+from nmt.models.contextual import ContextualEmbedder, ScalarMix, add_boundaries
 from nmt.modules.encoder import RNNEncoder
 from nmt.tasks import registry
 from nmt.tasks.bidirectional_lm import window_sequences
@@ -243,7 +244,7 @@ def elmo_overrides(corpus: Path, run_dir: Path, bilm: Path, *extra: str) -> list
 
 @pytest.fixture(scope="module")
 def bilm_run(tiny_sms, tmp_path_factory) -> tuple[Path, dict]:
-    from nmt.train import train
+    from nmt.cli.train import train
 
     run_dir = tmp_path_factory.mktemp("bilm_run")
     torch.manual_seed(0)
@@ -253,7 +254,7 @@ def bilm_run(tiny_sms, tmp_path_factory) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="module")
 def elmo_run(tiny_sms, bilm_run, tmp_path_factory) -> tuple[Path, dict]:
-    from nmt.train import train
+    from nmt.cli.train import train
 
     run_dir = tmp_path_factory.mktemp("elmo_run")
     torch.manual_seed(0)
@@ -308,7 +309,7 @@ def test_classifier_checkpoint_round_trip_without_the_bilm_file(elmo_run, bilm_r
 
 
 def test_resume_needs_only_the_classifier_checkpoint(elmo_run, bilm_run, tiny_sms, tmp_path):
-    from nmt.train import train
+    from nmt.cli.train import train
 
     last = elmo_run[0].parent / "last.ckpt"
     moved = tmp_path / "bilm_moved_away.ckpt"
@@ -339,17 +340,17 @@ def test_fine_tuning_moves_the_bilm_at_its_own_learning_rate(bilm_run, tiny_sms,
 @pytest.mark.parametrize("data", ["sms", "nsmc", "imdb"])
 def test_each_classifier_preset_fits_a_checkpoint_of_its_bilm_preset(data, tmp_path):
     """<data>_elmo's tokenizer and split settings agree with <data>_bilm's, and it needs a biLM."""
-    from nmt.checkpoint import make_payload
+    from nmt.inference.checkpoint import make_payload
     from nmt.data.tokenizers import CharTokenizer
 
     bilm_cfg = compose_config([f"experiment={data}_bilm"])
-    validate_config(bilm_cfg)
+    check_run_config(bilm_cfg)
     payload = make_payload("bilm", OmegaConf.to_container(bilm_cfg, resolve=True), {"text": CharTokenizer.train(["ab"])})
     path = tmp_path / "bilm.ckpt"
     torch.save({"state_dict": {}, PAYLOAD_KEY: payload}, path)
-    validate_config(compose_config([f"experiment={data}_elmo", f"model.contextual.bilm={path}"]))
+    check_run_config(compose_config([f"experiment={data}_elmo", f"model.contextual.bilm={path}"]))
     with pytest.raises(ConfigError, match="model.contextual.bilm is required"):
-        validate_config(compose_config([f"experiment={data}_elmo"]))
+        check_run_config(compose_config([f"experiment={data}_elmo"]))
 
 
 @pytest.mark.parametrize(
@@ -365,19 +366,19 @@ def test_each_classifier_preset_fits_a_checkpoint_of_its_bilm_preset(data, tmp_p
 def test_contextual_config_errors_are_one_line(bilm_run, tiny_sms, tmp_path, extra, message):
     overrides = elmo_overrides(tiny_sms, tmp_path, bilm_run[0], *extra)
     with pytest.raises(ConfigError, match=message) as error:
-        validate_config(compose_config(overrides))
+        check_run_config(compose_config(overrides))
     assert "\n" not in str(error.value)
 
 
 def test_a_checkpoint_of_another_task_is_refused(tiny_classification_checkpoint, tiny_sms, tmp_path):
     with pytest.raises(ConfigError, match="is a 'classification' checkpoint; give a biLM checkpoint"):
-        validate_config(compose_config(elmo_overrides(tiny_sms, tmp_path, tiny_classification_checkpoint)))
+        check_run_config(compose_config(elmo_overrides(tiny_sms, tmp_path, tiny_classification_checkpoint)))
 
 
 def test_bilm_config_errors():
     with pytest.raises(ConfigError, match="model.embed_size=256"):
-        validate_config(compose_config(["experiment=sms_bilm", "model.embed_size=128"]))
+        check_run_config(compose_config(["experiment=sms_bilm", "model.embed_size=128"]))
     with pytest.raises(ConfigError, match="data.max_length"):
-        validate_config(compose_config(["experiment=sms_bilm", "data.max_length=null"]))
+        check_run_config(compose_config(["experiment=sms_bilm", "data.max_length=null"]))
     with pytest.raises(ConfigError, match="combine=replace needs"):
-        validate_config(compose_config(["experiment=sms_bilstm_attn", "model.contextual.combine=replace"]))
+        check_run_config(compose_config(["experiment=sms_bilstm_attn", "model.contextual.combine=replace"]))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nmt.checkpoint import load_checkpoint
-from nmt.config import ConfigError, validate_config
+from nmt.inference.checkpoint import load_checkpoint
+from nmt.config.checks import ConfigError, validate_config
 from nmt.training.cpu_budget import CpuTimeBudget, parse_duration
 from conftest import compose_config, tiny_overrides
 
@@ -26,7 +26,7 @@ def test_a_bad_budget_is_refused_before_training(value):
 
 
 def test_training_stops_on_the_cpu_budget_and_a_resume_continues_it(tiny_corpus, tmp_path):
-    from nmt.train import train
+    from nmt.cli.train import train
 
     overrides = tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=100000", "trainer.max_cpu_time=00:00:00:02",
                                "test_after_training=false")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 from types import SimpleNamespace
@@ -9,7 +10,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import REPO
 from nmt.training.curves import LearningCurves, dev_metric, plot_curves, read_curves
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -89,10 +89,8 @@ def test_plot_curves_writes_a_png(tmp_path):
 
 
 def run_compare(capsys, *args: str) -> tuple[int, str, str]:
-    """``scripts/compare_runs.py ARGS`` in this process: (exit status, stdout, stderr)."""
-    spec = importlib.util.spec_from_file_location("compare_runs", REPO / "scripts" / "compare_runs.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    """``nmt/cli/compare_runs.py ARGS`` in this process: (exit status, stdout, stderr)."""
+    script = importlib.import_module("nmt.cli.compare_runs")
     status = script.main(list(args))
     captured = capsys.readouterr()
     return status, captured.out, captured.err

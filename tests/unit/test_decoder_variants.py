@@ -14,7 +14,7 @@ from nmt.decoding.beam import length_penalty
 from nmt.decoding.greedy import max_output_lengths
 from nmt.modules.bahdanau_decoder import BahdanauDecoder
 from nmt.modules.decoder import AttentionDecoder
-from nmt.modules.seq2seq import Seq2Seq
+from nmt.models.seq2seq import Seq2Seq
 
 VOCAB = 30
 PLAIN = dict(attention="none", input_feeding=False)

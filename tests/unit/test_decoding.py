@@ -11,7 +11,7 @@ from nmt.decoding import DecodingOptions, decode, greedy_decode
 from nmt.decoding.beam import length_penalty
 from nmt.decoding.greedy import max_output_lengths
 from nmt.decoding.sampling import filter_log_probs, uniforms
-from nmt.modules.seq2seq import Seq2Seq
+from nmt.models.seq2seq import Seq2Seq
 
 VOCAB = 30
 
@@ -388,7 +388,7 @@ def test_max_output_lengths():
 
 @pytest.fixture(scope="module")
 def translator(tiny_translation_checkpoint):
-    from nmt.translator import Translator
+    from nmt.inference.translator import Translator
 
     return Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu")
 

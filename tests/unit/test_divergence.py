@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config, tiny_overrides
-from nmt.checkpoint import model_state_dict
+from nmt.inference.checkpoint import model_state_dict
 from nmt.tasks.translation import TranslationTask
-from nmt.train import train
+from nmt.cli.train import train
 from nmt.training.divergence import TrainingDiverged
 
 
@@ -85,7 +85,7 @@ def test_consecutive_non_finite_steps_stop_the_run_and_last_checkpoint_stays_fin
 
 
 def test_a_checkpoint_with_non_finite_weights_is_refused(tiny_translation_checkpoint):
-    from nmt.checkpoint import checkpoint_config, checkpoint_tokenizers, load_checkpoint
+    from nmt.inference.checkpoint import checkpoint_config, checkpoint_tokenizers, load_checkpoint
 
     checkpoint = load_checkpoint(tiny_translation_checkpoint)
     tokenizers = checkpoint_tokenizers(checkpoint)

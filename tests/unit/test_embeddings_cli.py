@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from conftest import CONF_DIR, toy_pairs, write_pairs
-from nmt.config import ConfigError, validate_embeddings_config
+from nmt.config.checks import ConfigError, validate_embeddings_config
 from nmt.embeddings.io import read_vectors
 
 pytest.importorskip("gensim")
@@ -57,7 +57,7 @@ def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
     ids=["cbow", "skipgram-hs", "fasttext", "glove"],
 )
 def test_each_method_trains_writes_every_format_and_a_report(tiny_texts, tmp_path, method):
-    from nmt.embeddings.__main__ import run
+    from nmt.cli.embeddings import run
 
     report = run(compose_embeddings(tiny_overrides(tiny_texts, tmp_path, *method)))
     saved = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
@@ -104,7 +104,7 @@ def test_translation_corpus_sides(tmp_path):
     ],
 )
 def test_bad_configs_are_one_line_and_exit_2(capsys, override, message):
-    from nmt.embeddings.__main__ import check_overrides
+    from nmt.cli.embeddings import check_overrides
 
     with pytest.raises(SystemExit) as exit:
         check_overrides([override])
@@ -131,7 +131,7 @@ def query_file(tmp_path) -> Path:
 
 
 def test_query_similar_analogy_and_pairs(query_file, capsys):
-    from nmt.embeddings.query import main
+    from nmt.cli.query_vectors import main
 
     assert main([str(query_file), "--analogy", "man", "king", "Woman", "--topn", "1", "--similar", "paris"]) == 0
     out = capsys.readouterr().out
@@ -142,7 +142,7 @@ def test_query_similar_analogy_and_pairs(query_file, capsys):
 
 
 def test_query_errors_are_one_line(query_file, tmp_path, capsys):
-    from nmt.embeddings.query import main
+    from nmt.cli.query_vectors import main
 
     assert main([str(query_file), "--similar", "emperor"]) == 2
     assert "error: 'emperor' is not in the vocabulary of 9 words" in capsys.readouterr().err
@@ -161,7 +161,7 @@ def test_query_bias_and_debias_writes_vectors(tmp_path, capsys):
     from test_word_vectors import gendered_vectors
 
     from nmt.embeddings.io import write_vectors
-    from nmt.embeddings.query import main
+    from nmt.cli.query_vectors import main
 
     path = write_vectors(gendered_vectors(), tmp_path / "g.txt", "glove")
     out = tmp_path / "debiased.txt"
@@ -173,7 +173,7 @@ def test_query_bias_and_debias_writes_vectors(tmp_path, capsys):
 
 def test_query_plot_with_hangul_words_never_fails(tmp_path, capsys):
     from nmt.embeddings.io import write_vectors
-    from nmt.embeddings.query import main
+    from nmt.cli.query_vectors import main
     from nmt.embeddings.vectors import WordVectors
 
     words = ["영화", "배우", "재미", "최고", "별로", "movie"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import random
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from nmt.classify import load_classifier
-from nmt.evaluation.ensemble import (
+from nmt.inference.classifier import load_classifier
+from nmt.inference.classifier_ensemble import (
     STACKER_C_GRID,
     check_members_agree,
     fit_stacker,
@@ -22,16 +23,12 @@ from nmt.evaluation.ensemble import (
 )
 from conftest import FAST_TRAINER, compose_config
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 HAM = "ok see you later at home tonight call me when get there love dinner going now".split()
 SPAM = "free win prize cash claim now call txt urgent award guaranteed offer stop reply".split()
 
 
 def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"nmt.cli.{name}")
 
 
 def noisy_messages(count: int, seed: int = 0) -> list[tuple[str, str]]:
@@ -54,7 +51,7 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def train_run(run_dir: Path, overrides: list[str]) -> Path:
-    from nmt.train import train
+    from nmt.cli.train import train
 
     torch.manual_seed(0)
     train(compose_config([*overrides, f"+run_dir={run_dir}"]))
@@ -195,7 +192,7 @@ def test_script_refuses_other_tasks_and_other_splits_in_one_line(members, tiny_t
 
 
 def test_log_probabilities_are_floored_and_margins_kept():
-    from nmt.evaluation.ensemble import LOG_PROBABILITY_FLOOR, MemberScores, stack_features
+    from nmt.inference.classifier_ensemble import LOG_PROBABILITY_FLOOR, MemberScores, stack_features
 
     network = MemberScores("a.ckpt", "rnn classifier", ["ham", "spam"],
                            scores={"dev": torch.tensor([[-250.0, 0.0], [-0.5, -0.9]], dtype=torch.float64)})

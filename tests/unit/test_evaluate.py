@@ -1,7 +1,8 @@
-"""BLEU/chrF with several references, ``scripts/evaluate.py`` and ``scripts/bench_decode.py``."""
+"""BLEU/chrF with several references, ``nmt/cli/evaluate.py`` and ``scripts/bench_decode.py``."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
-import torch
 
 from nmt.evaluation.bleu import Segment, corpus_scores, group_by_source, reference_streams
 
@@ -20,6 +20,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def load_script(name: str):
+    """A user command from ``nmt.cli``, or a developer script from ``scripts/``."""
+    if (REPO / "nmt" / "cli" / f"{name}.py").is_file():
+        return importlib.import_module(f"nmt.cli.{name}")
     spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -70,7 +73,7 @@ def test_perfect_hypotheses_score_100():
     assert scores["chrf"]["multi_ref"]["score"] == 100.0
 
 
-# -- scripts/evaluate.py --------------------------------------------------------------------------
+# -- nmt/cli/evaluate.py --------------------------------------------------------------------------
 
 PAIRS = [("The cat sees a dog.", "Le chat voit un chien !"), ("A big red house.", "Une grande maison rouge !"),
          ("The cat sees a dog.", "Le chat voit le chien !"), ("Small dog.", "Petit chien !")]
@@ -81,7 +84,7 @@ def test_evaluate_pairs_file_reports_json_last_and_writes_outputs(tiny_translati
     pairs.write_text("".join(f"{s}\t{t}\tattribution\n" for s, t in PAIRS) + "\n", encoding="utf-8")
     out = tmp_path / "eval"
     result = subprocess.run(
-        [sys.executable, "scripts/evaluate.py", str(tiny_translation_checkpoint), "--pairs", str(pairs),
+        [sys.executable, "-m", "nmt.cli.evaluate", str(tiny_translation_checkpoint), "--pairs", str(pairs),
          "--strategy", "beam", "--beam-size", "3", "--output-dir", str(out), "--plot-attention", str(tmp_path / "p")],
         capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300,
     )

@@ -1,4 +1,4 @@
-"""``scripts/export.py``: an inference-only file (weights, tokenizers, config) that every tool
+"""``nmt/cli/export.py``: an inference-only file (weights, tokenizers, config) that every tool
 loads as it loads the checkpoint, gives the same outputs, is smaller, and cannot resume training."""
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config
-from nmt.checkpoint import CheckpointError, is_inference_only, load_checkpoint, training_summary
-from nmt.classify import Classifier, load_classifier
+from nmt.inference.checkpoint import CheckpointError, is_inference_only, load_checkpoint, training_summary
+from nmt.inference.classifier import Classifier, load_classifier
 from nmt.decoding import DecodingOptions
-from nmt.translator import Translator
+from nmt.inference.translator import Translator
+from nmt.cli import export
 
-sys.path.insert(0, str(REPO / "scripts"))
-import export  # noqa: E402
 
 SENTENCES = ["The cat sees a dog.", "A small red house.", "The big dog eats the cat."]
 
@@ -71,7 +70,7 @@ def test_a_float16_export_stores_half_precision_and_loads_as_float32(tiny_transl
 
 
 def test_training_refuses_to_resume_from_an_export(exported, tmp_path):
-    from nmt.train import prepare_config
+    from nmt.cli.train import prepare_config
 
     cfg = compose_config([f"ckpt_path={exported[0]}", f"+run_dir={tmp_path}"])
     with pytest.raises(CheckpointError, match="inference-only export .* resume from the run's checkpoints/last.ckpt"):
@@ -79,7 +78,7 @@ def test_training_refuses_to_resume_from_an_export(exported, tmp_path):
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "scripts/export.py", *map(str, args)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "nmt.cli.export", *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -101,4 +100,4 @@ def test_the_script_errors_are_one_line(tiny_translation_checkpoint, tmp_path, c
     status = export.main([str(arg) for arg in make_args(tiny_translation_checkpoint, tmp_path)])
     error = capsys.readouterr().err
     assert status == 1 and message in error
-    assert error.startswith("python scripts/export.py: error: ") and len(error.strip().splitlines()) == 1
+    assert error.startswith("python -m nmt.cli.export: error: ") and len(error.strip().splitlines()) == 1

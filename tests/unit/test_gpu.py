@@ -7,14 +7,14 @@ import torch
 
 from conftest import compose_config, tiny_overrides
 from nmt.decoding.greedy import greedy_decode
-from nmt.modules.seq2seq import Seq2Seq
+from nmt.models.seq2seq import Seq2Seq
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
 def test_mixed_precision_training_runs_and_checkpoints(tiny_corpus, tmp_path, precision):
-    from nmt.train import train
+    from nmt.cli.train import train
 
     metrics = train(compose_config(tiny_overrides(
         tiny_corpus, tmp_path, "trainer=gpu", f"trainer.precision={precision}", "trainer.max_steps=30",

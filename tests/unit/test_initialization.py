@@ -10,9 +10,9 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from nmt.data.tokenizers import PAD_ID
-from nmt.modules.classifier import TextClassifier
+from nmt.models.classifier import TextClassifier
 from nmt.modules.initialization import INIT_SCHEMES, initialize, initialize_from_config
-from nmt.modules.seq2seq import Seq2Seq
+from nmt.models.seq2seq import Seq2Seq
 from conftest import compose_config
 
 SCHEMES = [s for s in INIT_SCHEMES if s != "default"]

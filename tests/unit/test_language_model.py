@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from conftest import FAST_TRAINER, compose_config
-from nmt.config import ConfigError, validate_config
+from nmt.config.checks import ConfigError, validate_config
 from nmt.data.lm_datamodule import WindowDataset, collate_windows, windows
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, CharTokenizer
 from nmt.decoding.generation import generate
-from nmt.generator import GenerationOptions, TextGenerator, continuation_text
+from nmt.inference.generator import GenerationOptions, TextGenerator, continuation_text
 from nmt.modules.decoder import AttentionDecoder
-from nmt.modules.language_model import LanguageModel
+from nmt.models.language_model import LanguageModel
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8"}
@@ -204,7 +204,7 @@ def lm_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def lm_run(tiny_corpus, tmp_path_factory) -> tuple[Path, dict]:
-    from nmt.train import train
+    from nmt.cli.train import train
 
     run_dir = tmp_path_factory.mktemp("lm_run")
     torch.manual_seed(0)
@@ -279,7 +279,7 @@ def test_language_model_configs_are_checked_before_any_data_is_read(overrides, m
 
 def test_a_language_model_trains_on_a_classification_corpus(tmp_path):
     """Texts of another corpus (here SMS spam) are split as for classification."""
-    from nmt.train import train
+    from nmt.cli.train import train
 
     corpus = tmp_path / "SMSSpamCollection"
     messages = [("ham", "see you at lunch"), ("spam", "free prize call now"), ("ham", "ok see you soon")] * 40

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from nmt.data.tokenizers import PAD_ID
-from nmt.tasks.loss import smoothed_cross_entropy
+from nmt.ops.loss import smoothed_cross_entropy
 from nmt.tasks.translation import sequence_loss
 
 
@@ -99,8 +99,8 @@ def test_loss_scaling_by_2_pow_16_then_unscaling_gives_the_unscaled_gradient():
 
 
 # -- the output layer fused with the loss ------------------------------------------------------
-import nmt.tasks.loss as loss_module  # noqa: E402
-from nmt.tasks.loss import linear_cross_entropy  # noqa: E402
+import nmt.ops.loss as loss_module  # noqa: E402
+from nmt.ops.loss import linear_cross_entropy  # noqa: E402
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])

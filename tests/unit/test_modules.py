@@ -8,7 +8,8 @@ import torch
 from nmt.data.tokenizers import BOS_ID, PAD_ID
 from nmt.modules.attention import BahdanauAttention, DotAttention, GeneralAttention, build_attention
 from nmt.modules.encoder import RNNEncoder
-from nmt.modules.seq2seq import Seq2Seq, padding_mask
+from nmt.models.seq2seq import Seq2Seq
+from nmt.modules.masks import padding_mask
 
 ATTENTIONS = ["bahdanau", "dot", "general"]
 

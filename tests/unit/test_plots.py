@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nmt.evaluation.plots import plot_attention, plot_translations, readable_labels
-from nmt.translator import TranslatedHypothesis, Translation
+from nmt.inference.translator import TranslatedHypothesis, Translation
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nmt.modules.pooling import AttentionPooling
-from nmt.modules.seq2seq import padding_mask
+from nmt.modules.masks import padding_mask
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import compose_config, toy_pairs, write_pairs
-from nmt.config import ConfigError, validate_config
+from nmt.config.checks import ConfigError
+from nmt.tasks.preflight import check_run_config
 from nmt.data.tokenizers import PAD_ID, CharTokenizer, WordTokenizer
 from nmt.embeddings.io import write_vectors
 from nmt.embeddings.pretrained import PretrainedEmbeddingError, load_pretrained
@@ -121,7 +122,7 @@ def word_sms(corpus, run_dir, vectors, *extra):
 
 def test_config_errors_come_before_any_data(tmp_path, sms_corpus):
     vectors = write_vectors(file_vectors(), tmp_path / "v.vec", "fasttext")
-    validate_config(compose_config(word_sms(sms_corpus, tmp_path, vectors)))
+    check_run_config(compose_config(word_sms(sms_corpus, tmp_path, vectors)))
     cases = [
         (word_sms(sms_corpus, tmp_path, vectors, "model.embed_size=16"), "holds 6-dimensional .* set model.embed_size=6"),
         (word_sms(sms_corpus, tmp_path, tmp_path / "missing.vec"), "missing.vec: no such file"),
@@ -132,11 +133,11 @@ def test_config_errors_come_before_any_data(tmp_path, sms_corpus):
     ]
     for overrides, message in cases:
         with pytest.raises(ConfigError, match=message):
-            validate_config(compose_config(overrides))
+            check_run_config(compose_config(overrides))
 
 
 def test_classifier_trains_with_frozen_pretrained_vectors_and_reports_coverage(tmp_path, sms_corpus):
-    from nmt.train import train
+    from nmt.cli.train import train
 
     vectors = write_vectors(file_vectors(), tmp_path / "v.w2v.bin", "word2vec_binary")
     run_dir = tmp_path / "run"
@@ -145,7 +146,7 @@ def test_classifier_trains_with_frozen_pretrained_vectors_and_reports_coverage(t
     report = json.loads((run_dir / "pretrained_embeddings.json").read_text(encoding="utf-8"))["source"]
     assert report["exact"] == 5 and report["case_folded"] == 1  # call free home see you + prize
     assert 0 < report["token_coverage"] < 1 and report["freeze"]
-    from nmt.checkpoint import checkpoint_tokenizers, load_checkpoint, model_state_dict
+    from nmt.inference.checkpoint import checkpoint_tokenizers, load_checkpoint, model_state_dict
 
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     weight = model_state_dict(checkpoint)["src_embed.weight"]
@@ -162,7 +163,7 @@ def test_translator_takes_source_and_target_vectors(tmp_path):
     cfg = compose_config([f"data.path={corpus}", "data.split_cache=null", "tokenizer=word", "tokenizer.min_freq=1",
                           "model.embed_size=8", "model.hidden_size=8", f"model.embeddings.pretrained={english}",
                           f"model.embeddings.target_pretrained={french}"])
-    validate_config(cfg)
+    check_run_config(cfg)
     spec = registry.get("translation")
     datamodule = spec.datamodule(cfg, None)
     source, target = datamodule.build_tokenizers()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from nmt.modules.quantization import (
+from nmt.ops.quantization import (
     INT8_MAX,
     ZERO_POINT,
     Int8Linear,
@@ -91,7 +91,7 @@ def test_int8_linear_sees_a_custom_bound_and_refuses_a_bad_one():
 
 
 def test_int8_decoding_copy_quantizes_a_copy_and_keeps_the_original():
-    from nmt.modules.seq2seq import Seq2Seq
+    from nmt.models.seq2seq import Seq2Seq
 
     torch.manual_seed(0)
     model = Seq2Seq(30, 40, embed_size=16, hidden_size=16, tie_embeddings=True, init={"scheme": "xavier"}).train()
@@ -107,7 +107,7 @@ def test_int8_decoding_copy_quantizes_a_copy_and_keeps_the_original():
 
 def test_an_int8_copy_leaves_the_global_random_state_untouched():
     """Quantizing for decoding (e.g. a server loading a model mid-run) draws no random numbers."""
-    from nmt.modules.seq2seq import Seq2Seq
+    from nmt.models.seq2seq import Seq2Seq
 
     torch.manual_seed(0)
     model = Seq2Seq(30, 40, embed_size=16, hidden_size=16, decoder_layers=2)
@@ -128,7 +128,7 @@ DECODERS = {
 def test_step_products_equal_the_decoders_own_step(kind):
     """The fused ``[fed-back or lower state; h] -> gates`` layers, in float64, give the very
     step the weights give; in int8 a step stays close."""
-    from nmt.modules.seq2seq import Seq2Seq
+    from nmt.models.seq2seq import Seq2Seq
 
     torch.manual_seed(0)
     model = Seq2Seq(30, 40, embed_size=16, hidden_size=16, dropout=0.0, **DECODERS[kind]).double().eval()
@@ -154,7 +154,7 @@ def test_step_products_equal_the_decoders_own_step(kind):
 
 def test_int8_translation_is_close_to_float32_and_keeps_one_line_per_input(tiny_translation_checkpoint):
     from nmt.decoding import DecodingOptions
-    from nmt.translator import Translator
+    from nmt.inference.translator import Translator
 
     lines = ["The cat sees a dog.", "", "A big red house.", "the dog"]
     exact = Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu")
@@ -173,14 +173,14 @@ def test_int8_translation_is_close_to_float32_and_keeps_one_line_per_input(tiny_
 
 
 def test_int8_decoding_is_refused_on_a_gpu_or_without_the_kernels_with_a_clear_message(monkeypatch, capsys):
-    import nmt.translator
-    from nmt.translate import main
-    from nmt.translator import decoding_dtype
+    import nmt.inference.translator
+    from nmt.cli.translate import main
+    from nmt.inference.translator import decoding_dtype
 
     with pytest.raises(ValueError, match="int8 decoding runs on a CPU"):
         decoding_dtype("int8", torch.device("cuda"))
     assert decoding_dtype("int8", torch.device("cpu")) is None
-    monkeypatch.setattr(nmt.translator, "int8_supported", lambda: False)
+    monkeypatch.setattr(nmt.inference.translator, "int8_supported", lambda: False)
     with pytest.raises(ValueError, match="needs PyTorch's oneDNN int8 kernels"):
         decoding_dtype("int8", torch.device("cpu"))
     assert main(["missing.ckpt", "--precision", "int8", "--device", "cpu"]) == 1  # before the checkpoint is read
@@ -192,7 +192,7 @@ def test_int8_decoding_is_refused_on_a_gpu_or_without_the_kernels_with_a_clear_m
 def test_int8_copy_decodes_every_strategy_with_finite_scores(cell):
     from nmt.data.batching import pad_sequences
     from nmt.decoding import decode
-    from nmt.modules.seq2seq import Seq2Seq
+    from nmt.models.seq2seq import Seq2Seq
 
     torch.manual_seed(0)
     model = Seq2Seq(30, 40, embed_size=16, hidden_size=16, cell=cell, dropout=0.0).eval()

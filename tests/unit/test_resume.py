@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config, tiny_overrides
-from nmt.checkpoint import TEMPORARY_MARK, atomic_save, model_state_dict
-from nmt.train import train
+from nmt.inference.checkpoint import TEMPORARY_MARK, atomic_save, model_state_dict
+from nmt.cli.train import train
 from nmt.training.resume import capture_rng_states, restore_rng_states
 
 # Dropout as in the presets, and a plateau schedule that cuts at every stalled validation,
@@ -224,7 +224,7 @@ def test_a_kill_during_the_write_never_damages_the_previous_checkpoint(tmp_path)
     target = tmp_path / "last.ckpt"
     script = (
         "import sys, torch\n"
-        "from nmt.checkpoint import atomic_save\n"
+        "from nmt.inference.checkpoint import atomic_save\n"
         "i = 0\n"
         "while True:\n"
         "    i += 1\n"

@@ -114,10 +114,9 @@ def test_report_has_macro_and_micro_averages():
 
 @pytest.mark.parametrize("layout", ["keras", "apte"])
 def test_the_multi_class_path_trains_and_evaluates_end_to_end(tmp_path, layout):
-    import importlib.util
-    from pathlib import Path
+    import importlib
 
-    from nmt.train import train
+    from nmt.cli.train import train
 
     if layout == "keras":
         npz, index, _, _ = keras_files(tmp_path, n=150)
@@ -131,10 +130,7 @@ def test_the_multi_class_path_trains_and_evaluates_end_to_end(tmp_path, layout):
                  f"+run_dir={run_dir}"]
     metrics = train(compose_config(overrides))
     assert metrics["test/acc"] >= 0.9
-    script = Path(__file__).resolve().parents[2] / "scripts" / "evaluate_classifier.py"
-    spec = importlib.util.spec_from_file_location("evaluate_classifier", script)
-    evaluator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(evaluator)
+    evaluator = importlib.import_module("nmt.cli.evaluate_classifier")
     report = evaluator.evaluate(str(run_dir / "checkpoints" / "best.ckpt"), "test", {}, None)
     assert len(report["confusion_matrix"]) == 3 and len(report["per_class"]) == 3
     assert report["micro_f1"] == report["accuracy"] >= 0.9

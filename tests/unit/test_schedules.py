@@ -72,7 +72,7 @@ def test_a_plateau_cut_after_the_warmup_lasts():
 
 
 def test_plateau_with_warmup_in_a_training_run_keeps_its_cuts(tiny_corpus, tmp_path):
-    from nmt.train import train
+    from nmt.cli.train import train
 
     # The toy model's dev BLEU stays 0 this early: every validation after the warm-up cuts.
     train(compose_config(tiny_overrides(

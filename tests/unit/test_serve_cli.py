@@ -15,7 +15,7 @@ pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
 from conftest import REPO  # noqa: E402
-from nmt.serve.__main__ import PROG, listen, main  # noqa: E402
+from nmt.cli.serve import PROG, listen, main  # noqa: E402
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -45,14 +45,14 @@ def test_a_missing_or_foreign_file_is_one_line_and_status_2(tmp_path, capsys):
 def test_int8_is_refused_on_a_gpu_before_any_model_loads(tmp_path, capsys, monkeypatch):
     import torch
 
-    monkeypatch.setattr("nmt.translator.resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr("nmt.inference.translator.resolve_device", lambda device: torch.device("cuda"))
     assert main([str(tmp_path / "missing.ckpt"), "--precision", "int8", "--port", "0"]) == 2
     error = capsys.readouterr().err.strip()
     assert "int8 decoding runs on a CPU" in error and "missing.ckpt" not in error
 
 
 def test_translators_load_in_the_precision_asked_for(tiny_translation_checkpoint):
-    from nmt.modules.quantization import Int8Linear, int8_supported
+    from nmt.ops.quantization import Int8Linear, int8_supported
     from nmt.serve.models import ModelSpec, load_models
 
     if not int8_supported():

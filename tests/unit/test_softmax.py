@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nmt.modules.softmax import flushed_log_softmax, log_softmax
+from nmt.ops.softmax import flushed_log_softmax, log_softmax
 
 
 def _logits_with_far_tails(rows: int = 6, vocab: int = 500) -> torch.Tensor:

@@ -8,15 +8,15 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, compose_config, tiny_overrides, toy_pairs, write_pairs
+from conftest import REPO, compose_config, tiny_overrides, toy_pairs
 from nmt.training.curves import read_curves
-from nmt.checkpoint import PAYLOAD_KEY, checkpoint_tokenizers, load_checkpoint, model_state_dict
+from nmt.inference.checkpoint import PAYLOAD_KEY, checkpoint_tokenizers, load_checkpoint, model_state_dict
 from nmt.data.tokenizers import BOS_ID, EOS_ID, build_tokenizers
 from nmt.decoding.greedy import greedy_decode
 from nmt.data.batching import pad_sequences
-from nmt.modules.seq2seq import Seq2Seq
+from nmt.models.seq2seq import Seq2Seq
 from nmt.tasks.translation import sequence_loss
-from nmt.train import train
+from nmt.cli.train import train
 
 
 @pytest.mark.parametrize("tokenizer", ["char", "sentencepiece"])

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from nmt.data.input_check import SNIFF_BYTES, text_problem
 from nmt.decoding import DecodingOptions
-from nmt.translate import format_translation, main, read_lines
-from nmt.translator import TranslatedHypothesis, Translation, Translator
+from nmt.cli.translate import format_translation, main, read_lines
+from nmt.inference.translator import TranslatedHypothesis, Translation, Translator
 
 REPO = Path(__file__).resolve().parents[2]
 # One thread: the tiny model gains nothing from more, and spinning threads hurt a shared CPU.
@@ -174,7 +174,7 @@ def test_format_translation_joins_n_best_with_tabs_and_keeps_one_line():
 
 
 def test_interactive_mode_translates_line_by_line(translator, monkeypatch, capsys, tmp_path):
-    from nmt import translate
+    from nmt.cli import translate
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("The cat sees a dog.\n\n"))
     out = io.StringIO()
@@ -197,7 +197,7 @@ def test_translator_warns_once_per_truncated_line(translator):
     try:
         results = translator.translate(["the cat " * 300, "a dog", "the dog " * 300], first_line=10)
     finally:
-        from nmt.translator import warn_on_stderr
+        from nmt.inference.translator import warn_on_stderr
 
         translator.warn = warn_on_stderr
     assert [m.split(":")[0] for m in messages] == ["line 10", "line 12"]
@@ -298,7 +298,7 @@ def test_unknown_or_cpu_fp16_precision_is_refused(tiny_translation_checkpoint):
 
 @pytest.mark.parametrize("patience, expected", [("none", None), ("None", None), ("0", 0), ("5", 5)])
 def test_beam_patience_option_reaches_the_decoder(patience, expected):
-    from nmt.translate import build_parser, decoding_options
+    from nmt.cli.translate import build_parser, decoding_options
 
     args = build_parser().parse_args(["model.ckpt", "--strategy", "beam", "--beam-patience", patience])
     assert decoding_options(args).beam_patience == expected

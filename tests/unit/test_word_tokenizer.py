@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import compose_config, tiny_overrides
-from nmt.checkpoint import checkpoint_tokenizers, load_checkpoint
-from nmt.config import ConfigError, validate_config
+from nmt.inference.checkpoint import checkpoint_tokenizers, load_checkpoint
+from nmt.config.checks import ConfigError, validate_config
 from nmt.data.tokenizers import (
     BOS_ID,
     EOS_ID,
@@ -22,7 +22,7 @@ from nmt.data.tokenizers import (
     WordTokenizer,
     build_tokenizers,
 )
-from nmt.train import train
+from nmt.cli.train import train
 
 TEXTS = [
     "The film was great, really great!",

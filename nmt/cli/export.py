@@ -1,0 +1,64 @@
+"""Write an inference-only copy of a checkpoint: weights, tokenizers and config, nothing else.
+
+    python -m nmt.export CHECKPOINT OUT [--dtype float32|float16|bfloat16]
+
+The optimiser's moments, loop, RNG and callback states that only resuming needs are left
+out (the training figures -- steps, best dev score, training time -- are kept). The result
+loads in every tool as the checkpoint did (``nmt.translate``, ``nmt.classify``,
+``nmt/cli/evaluate.py``, ``python -m nmt.serve``, ``model.encoder.init_from=``), with
+``torch.load(weights_only=True)``; training cannot resume from it. ``--dtype float16``
+halves the file again; the tools cast the weights back to float32 when they load them, so
+outputs can differ from the original's in rare near-ties.
+
+Prints one line: the sizes before and after. Errors (a missing or damaged checkpoint, an
+unwritable output) are one line on stderr and exit status 1; a bad option exits with 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+
+from nmt.inference.checkpoint import CheckpointError, atomic_save, inference_checkpoint, load_checkpoint
+from nmt.cli.translate import OneLineArgumentParser
+
+PROG = "python -m nmt.export"
+DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def export(source: Path, target: Path, dtype: str = "float32") -> tuple[int, int]:
+    """Write the inference-only file; return (bytes before, bytes after)."""
+    if target.resolve() == source.resolve():
+        raise ValueError(f"OUT is the checkpoint itself ({source}): give another path")
+    checkpoint = load_checkpoint(source)
+    atomic_save(inference_checkpoint(checkpoint, DTYPES[dtype]), target)
+    return source.stat().st_size, target.stat().st_size
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", type=Path, help="a training checkpoint (.ckpt)")
+    parser.add_argument("out", type=Path, help="the inference-only file to write (e.g. model.pt)")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32",
+                        help="type of the stored weights (default float32: outputs identical to the checkpoint's)")
+    args = parser.parse_args(argv)
+    try:
+        before, after = export(args.checkpoint, args.out, args.dtype)
+    except (CheckpointError, ValueError, OSError) as error:
+        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    saved = before - after
+    print(f"wrote {args.out}: {megabytes(after)} (checkpoint {megabytes(before)}; "
+          f"{megabytes(saved)} saved, {100 * saved / max(before, 1):.0f}%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Hydra entry point: ``python -m nmt.train [overrides]``.
+
+Composes the config, checks it, builds data, task and trainer, fits, and tests the best
+checkpoint. No model code lives here.
+
+User errors (a bad override or value, a missing corpus, a damaged or mismatched checkpoint)
+are one line on stderr and exit status 2; a diverged run exits with 1. ``HYDRA_FULL_ERROR=1``
+shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.inference.checkpoint import CheckpointError, checkpoint_tokenizers, load_checkpoint
+from nmt.config.checks import ConfigError
+from nmt.tasks.preflight import check_run_config
+from nmt.training.divergence import TrainingDiverged
+from nmt.training.run_config import overridden_keys, resumed_config, run_dir_resolver
+
+log = logging.getLogger("nmt.train")
+
+PROG = "python -m nmt.train"
+from nmt.config.location import CONF_DIR  # noqa: E402
+EXIT_USER_ERROR, EXIT_DIVERGED = 2, 1
+
+OmegaConf.register_new_resolver("nmt_run_dir", run_dir_resolver, replace=True)
+
+
+def silence_known_warnings() -> None:
+    """Warnings that are wrong or unactionable here. Called after Lightning is imported:
+    its import installs warning filters of its own, which would take precedence."""
+    # Our batch sampler continues an interrupted epoch by itself (nmt.training.resume).
+    warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
+    # Evaluation metrics are reduced across DDP ranks by the tasks (nmt.training.distributed).
+    warnings.filterwarnings("ignore", message=r".*It is recommended to use `self.log\('(val|test)/.*sync_dist=True.*")
+    # A deprecation inside Lightning's own code.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+
+class _DropTips(logging.Filter):
+    """Lightning's advertisements ("Tip: ... try installing litlogger") are not our log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def route_lightning_logs() -> None:
+    """Under Hydra, Lightning's messages go through Hydra's handlers (console and train.log)
+    once, instead of also through Lightning's own console handler (installed when Lightning
+    is imported), which printed each twice."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
+
+
+def run_directory(cfg: DictConfig) -> Path:
+    """Hydra's run dir when launched through Hydra, else ``cfg.run_dir`` (tests, notebooks)."""
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(cfg.get("run_dir") or "outputs/run")
+
+
+def is_rank_zero() -> bool:
+    """True outside DDP and in rank 0; the other ranks reuse what rank 0 prepared."""
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def default_config() -> DictConfig:
+    """``conf/`` composed with no command-line overrides (what the user did not ask for)."""
+    if GlobalHydra.instance().is_initialized():
+        return hydra.compose(config_name="config", overrides=[])
+    with hydra.initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra.compose(config_name="config", overrides=[])
+
+
+def command_line_keys() -> set[str]:
+    """The dotted keys of this run's command-line overrides, when launched through Hydra."""
+    if not HydraConfig.initialized():
+        return set()
+    return overridden_keys(list(HydraConfig.get().overrides.task), CONF_DIR)
+
+
+def prepare_config(cfg: DictConfig) -> DictConfig:
+    """The config this run trains with: the checkpoint's on resume, checked either way."""
+    if cfg.get("ckpt_path"):
+        cfg = resumed_config(cfg, default_config(), command_line_keys())
+    check_run_config(cfg)
+    return cfg
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train (or resume) the experiment described by ``cfg``; return the final metrics.
+
+    :raises TrainingDiverged: the run stopped on non-finite losses or gradients.
+    """
+    cfg = prepare_config(cfg)
+    if cfg.task == "baseline":  # scikit-learn, one pass: no Lightning loop
+        from nmt.training.baseline import train_baseline
+
+        return train_baseline(cfg, run_directory(cfg))
+    import lightning as L  # heavy imports after the config checks: a bad config fails fast
+
+    if HydraConfig.initialized():
+        route_lightning_logs()
+    from nmt.tasks import registry
+    from nmt.training.trainer import build_trainer
+
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+
+    silence_known_warnings()
+
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    run_dir = run_directory(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task_spec = registry.get(cfg.task)
+
+    tokenizers = None
+    if cfg.get("ckpt_path"):
+        # Resume with the very tokenizers the weights were trained with.
+        tokenizers = tuple(checkpoint_tokenizers(load_checkpoint(cfg.ckpt_path)).values())
+    elif not is_rank_zero() and (run_dir / registry.TOKENIZERS_FILE).is_file():
+        tokenizers = registry.load_tokenizers(run_dir / registry.TOKENIZERS_FILE)
+    datamodule = task_spec.datamodule(cfg, tokenizers)
+    tokenizers = datamodule.build_tokenizers()
+    if is_rank_zero():
+        registry.save_tokenizers(tokenizers, run_dir / registry.TOKENIZERS_FILE)
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    task = task_spec.task(config, tokenizers)
+    trainer = build_trainer(config, run_dir, task.monitor, task.monitor_mode)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if task.divergence:
+        raise TrainingDiverged(task.divergence)
+    metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.get("test_after_training") and not trainer.interrupted:
+        best = trainer.checkpoint_callback.best_model_path or None
+        tested = trainer.test(task, datamodule=datamodule, ckpt_path=best)
+        for result in tested:
+            metrics.update({k: float(v) for k, v in result.items()})
+    log.info("run directory: %s", run_dir)
+    return metrics
+
+
+def one_line(error: BaseException) -> str:
+    """An error message on one line (Hydra's and OmegaConf's span several)."""
+    text = str(error).strip() or type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    return " ".join(lines)
+
+
+def fail(error: BaseException, status: int) -> None:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    print(f"{PROG}: error: {one_line(error)}", file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+USER_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def hydra_main(cfg: DictConfig) -> float | None:
+    try:
+        metrics = train(cfg)
+    except TrainingDiverged as error:
+        fail(error, EXIT_DIVERGED)
+    except USER_ERRORS as error:
+        fail(error, EXIT_USER_ERROR)
+    return metrics.get("val/bleu")
+
+
+HYDRA_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun",
+               "-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-m", "--multirun", "--run",
+               "-p", "--package", "--shell-completion", "-sc", "--resolve", "--version")
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Compose the config from the command line before Hydra does, so that a bad override is
+    one line and exit status 2 instead of Hydra's multi-line report (skipped when Hydra's
+    own flags are used, e.g. by Lightning's DDP launcher)."""
+    if any(arg.split("=")[0] in HYDRA_FLAGS for arg in argv):
+        return
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with hydra.initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            hydra.compose(config_name="config", overrides=list(argv))
+    except (HydraException, OmegaConfBaseException, ValueError) as error:
+        fail(error, EXIT_USER_ERROR)
+
+
+def main() -> None:
+    check_overrides(sys.argv[1:])
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

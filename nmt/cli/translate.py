@@ -1,0 +1,244 @@
+"""Translate text with a trained checkpoint.
+
+    python -m nmt.translate CHECKPOINT [--strategy greedy|sample|beam] [--beam-size N]
+        [--n-best N] [--length-penalty A] [--beam-patience P|none] [--temperature T] [--top-k K] [--top-p P]
+        [--seed S] [--batch-size B] [--input FILE] [--output FILE]
+        [--device auto|cpu|cuda] [--plot-attention DIR]
+
+Input: one sentence per line, from ``--input`` or stdin (UTF-8; invalid bytes become
+U+FFFD, a UTF-8 byte-order mark is dropped). Lines are separated by ``\\n`` only (a trailing
+``\\r`` is dropped); other control characters inside a line are normalised away like in
+training. Input that is not UTF-8 text at all (UTF-16 or UTF-32, compressed, binary, or
+mostly invalid UTF-8) is refused with a message that says how to convert it, see
+:mod:`nmt.data.input_check`. When stdin is a terminal the tool prompts for one sentence at
+a time.
+
+Output: **exactly one line per input line, in input order**. An empty (or whitespace-only)
+line gives an empty line. A line longer than the model's limit (3 x the training
+``data.max_length`` tokens) is truncated, with a warning on stderr naming the line.
+
+n-best format (``--n-best N`` with N > 1, beam or sample): still one line per input line,
+holding the N hypotheses best first, each followed by its score, all TAB-separated::
+
+    hyp1<TAB>score1<TAB>hyp2<TAB>score2<TAB>...<TAB>hypN<TAB>scoreN
+
+The score is the log-probability divided by the GNMT length penalty for beam search, and
+the plain log-probability for sampling. Translations never contain TABs or newlines.
+
+Errors (missing or damaged checkpoint, input that is not UTF-8 text, CUDA asked for but
+absent) are one line on stderr and exit status 1; a bad option or value exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+PROG = "python -m nmt.translate"
+_LINE_BREAKS = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are a single line on stderr (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """The decoding, batching and device options shared by every translation tool."""
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--strategy", choices=("greedy", "sample", "beam"), default="greedy")
+    group.add_argument("--beam-size", type=int, default=5, metavar="N", help="beam: hypotheses kept (default 5)")
+    group.add_argument("--n-best", type=int, default=1, metavar="N",
+                       help="beam or sample: outputs per line, TAB-separated with scores (default 1)")
+    group.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
+                       help="beam: GNMT alpha, score = logprob / ((5+len)/6)^A (default 1.0; 0 = none)")
+    group.add_argument("--beam-patience", type=_patience, default=2, metavar="P",
+                       help="beam: a sentence ends once no live beam could win within P more steps "
+                            "(default 2; 0 = OpenNMT-py's rule; none = up to the length limit)")
+    group.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                       help="sample: <= 1e-5 is greedy (default 1)")
+    group.add_argument("--top-k", type=int, default=0, metavar="K", help="sample: keep the K best tokens (0 = all)")
+    group.add_argument("--top-p", type=float, default=1.0, metavar="P", help="sample: nucleus mass (1 = all)")
+    group.add_argument("--seed", type=int, default=0, metavar="S", help="sample: the same seed gives the same samples")
+    group.add_argument("--max-len-ratio", type=float, default=2.0, metavar="R",
+                       help="output limit: R x source tokens + 10 (default 2)")
+    run = parser.add_argument_group("running")
+    run.add_argument("--batch-size", type=int, default=64, metavar="B", help="sentences per batch (default 64)")
+    run.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    run.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
+                     help="bf16/fp16: matrix products under autocast, states and softmax float32 "
+                          "(fp16 needs a GPU); int8: the decoder's products on int8 kernels, CPU only "
+                          "(default fp32)")
+    run.add_argument("--plot-attention", type=Path, metavar="DIR", help="write one attention heatmap PNG per sentence")
+
+
+def _patience(text: str) -> int | None:
+    """``--beam-patience``: a number of steps, or ``none``."""
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of steps or 'none', got {text!r}") from None
+
+
+def decoding_options(args: argparse.Namespace):
+    """A :class:`~nmt.decoding.DecodingOptions` from parsed arguments (ValueError if invalid);
+    also applies ``--threads``."""
+    from nmt.decoding import DecodingOptions
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return DecodingOptions(
+        strategy=args.strategy,
+        beam_size=args.beam_size,
+        n_best=args.n_best,
+        length_penalty=args.length_penalty,
+        beam_patience=args.beam_patience,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        max_len_ratio=args.max_len_ratio,
+    )
+
+
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(
+        prog=PROG,
+        description="Translate one sentence per line with a trained nmt checkpoint.",
+        epilog="With --n-best N > 1 each output line is hyp1<TAB>score1<TAB>...<TAB>hypN<TAB>scoreN.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="a translation checkpoint (.ckpt)")
+    parser.add_argument("--input", type=Path, metavar="FILE", help="read lines from FILE instead of stdin")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write translations to FILE instead of stdout")
+    add_decoding_arguments(parser)
+    return parser
+
+
+def read_lines(stream: BinaryIO, name: str = "-") -> list[str]:
+    """Lines of a UTF-8 byte stream, split on ``\\n`` only (not on the other characters that
+    ``str.splitlines`` breaks at), so the count matches ``wc -l`` plus an unterminated last line.
+
+    :param name: the file's path (``"-"``: standard input), for the message of the
+        :class:`~nmt.data.input_check.NotTextError` raised when the stream is not UTF-8 text.
+    """
+    from nmt.data.input_check import checked_stream
+
+    text = checked_stream(stream, name).read().decode("utf-8", errors="replace")
+    if not text:
+        return []
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def format_translation(translation, n_best: int) -> str:
+    """The output line for one input line (see the module docstring)."""
+    if n_best <= 1:
+        return translation.text.translate(_LINE_BREAKS)
+    return "\t".join(
+        f"{hyp.text.translate(_LINE_BREAKS)}\t{hyp.score:.4f}" for hyp in translation.hypotheses
+    )
+
+
+def _interactive(translator, options, out: TextIO, plot_dir: Path | None = None) -> None:
+    """Prompt on stderr, translate each line as it is typed; Ctrl-D ends."""
+    print("Type a sentence and press Enter (Ctrl-D to quit).", file=sys.stderr)
+    number = 0
+    while True:
+        print("> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            print(file=sys.stderr)
+            return
+        number += 1
+        [translation] = translator.translate(
+            [line.rstrip("\n")], options, first_line=number, return_attention=plot_dir is not None
+        )
+        print(format_translation(translation, options.n_best), file=out, flush=True)
+        if plot_dir is not None:
+            from nmt.evaluation.plots import plot_translations
+
+            for path in plot_translations([translation], plot_dir, prefix="line", start=number):
+                print(f"attention plot: {path}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> None:
+    options = decoding_options(args)
+    from nmt.inference.translator import Translator, decoding_dtype, resolve_device
+
+    device = resolve_device(args.device)  # fail on a missing GPU before loading anything
+    decoding_dtype(args.precision, device)
+    translator = Translator.from_checkpoint(args.checkpoint, device=device, precision=args.precision)
+    interactive = args.input is None and sys.stdin.isatty()
+    if not interactive:
+        if args.input is not None:
+            with open(args.input, "rb") as stream:
+                lines = read_lines(stream, str(args.input))
+        else:
+            lines = read_lines(sys.stdin.buffer)
+    out = open(args.output, "w", encoding="utf-8", newline="\n") if args.output else sys.stdout
+    try:
+        if interactive:
+            _interactive(translator, options, out, args.plot_attention)
+            return
+        start = time.perf_counter()
+        translations = translator.translate(
+            lines,
+            options,
+            args.batch_size,
+            return_attention=args.plot_attention is not None,
+            progress=sys.stderr.isatty() and len(lines) > 2 * args.batch_size,
+        )
+        out.writelines(format_translation(t, options.n_best) + "\n" for t in translations)
+        out.flush()
+        if len(lines) > 2 * args.batch_size:
+            seconds = time.perf_counter() - start
+            print(f"translated {len(lines)} lines in {seconds:.1f} s "
+                  f"({len(lines) / max(seconds, 1e-9):.0f} lines/s)", file=sys.stderr)
+        if args.plot_attention is not None:
+            from nmt.evaluation.plots import plot_translations
+
+            plot_translations(translations, args.plot_attention, prefix="line")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
+    from nmt.inference.checkpoint import CheckpointError
+
+    try:
+        run(args)
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (CheckpointError, ValueError, OSError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

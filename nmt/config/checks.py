@@ -1,0 +1,667 @@
+"""Schemas for the config groups, checked before anything is trained.
+
+Hydra already rejects unknown keys (the composed config is in struct mode). These dataclasses
+add types and allowed values, so ``model.hidden_size=abc`` or ``attention.type=dott`` fails
+at start-up with a message that names the key, not after an hour of data preparation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message says which key and how to fix it."""
+
+
+@dataclass
+class InitSchema:
+    """``model.init``: weight initialisation (nmt/modules/initialization.py)."""
+
+    scheme: str = "default"  # default (PyTorch's own) | uniform | xavier | orthogonal
+    range: float = 0.1  # uniform: U(-range, range)
+    forget_bias: Optional[float] = 1.0  # LSTM forget-gate bias, any scheme but default; null = the scheme's
+
+
+@dataclass
+class PretrainedEmbeddingSchema:
+    """``model.embeddings``: word vectors into the embedding layer (nmt/embeddings/pretrained.py)."""
+
+    pretrained: Optional[str] = None  # vector file for the (source) embedding: word2vec text/binary, GloVe, fastText
+    target_pretrained: Optional[str] = None  # translation: vector file for the target embedding
+    format: str = "auto"  # auto (recognised from the file) | word2vec | word2vec_binary | glove | fasttext | fasttext_bin
+    freeze: bool = False  # true: the embedding is not trained
+    unknown: str = "random"  # rows without a vector: random (normal, the found vectors' std) | zeros | mean
+
+
+@dataclass
+class ModelSchema:
+    cell: str = "lstm"  # lstm | gru
+    embed_size: int = 256
+    hidden_size: int = 256  # encoder output and decoder state size
+    encoder_layers: int = 1
+    decoder_layers: int = 1
+    bidirectional: bool = True  # a bidirectional encoder splits hidden_size over directions
+    dropout: float = 0.2
+    input_feeding: bool = True
+    tie_embeddings: bool = False
+    decoder_style: str = "luong"  # luong: attention after the cell | bahdanau: before it, context into the cell
+    init: InitSchema = field(default_factory=InitSchema)
+    embeddings: PretrainedEmbeddingSchema = field(default_factory=PretrainedEmbeddingSchema)
+
+
+@dataclass
+class EncoderTransferSchema:
+    init_from: Optional[str] = None  # translation checkpoint whose source side is reused
+    freeze: bool = False
+    lr_scale: float = 1.0
+
+
+@dataclass
+class ContextualSchema:
+    """``model.contextual``: ELMo-style features from a biLM checkpoint (nmt/contextual_transfer.py)."""
+
+    bilm: Optional[str] = None  # a task=bilm checkpoint: its layers AND its tokenizer
+    freeze: bool = True  # true: the biLM is fixed (eval mode, no graph); false: fine-tuned
+    lr_scale: float = 1.0  # a fine-tuned biLM learns at optim.lr * lr_scale
+    combine: str = "concat"  # concat: [own embedding; mix] | replace: the mix alone
+    bilm_model: Optional[Any] = None  # set by the run: the biLM's model config (checkpoints rebuild without the file)
+
+
+@dataclass
+class ClassifierModelSchema:
+    """``model`` group when ``task: classification`` (conf/model/bilstm_attn.yaml)."""
+
+    cell: str = "lstm"  # lstm | gru
+    embed_size: int = 256
+    hidden_size: int = 256
+    encoder_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    attention_size: Optional[int] = None
+    architecture: str = "rnn_attention"  # rnn_attention (TextClassifier) | conv_lstm (ConvLSTMClassifier)
+    conv_filters: int = 64  # conv_lstm: Conv1d output channels
+    conv_kernel: int = 5  # conv_lstm: odd width (same padding)
+    pool_size: int = 4  # conv_lstm: max-pool window and stride
+    encoder: EncoderTransferSchema = field(default_factory=EncoderTransferSchema)
+    init: InitSchema = field(default_factory=InitSchema)
+    embeddings: PretrainedEmbeddingSchema = field(default_factory=PretrainedEmbeddingSchema)
+    contextual: ContextualSchema = field(default_factory=ContextualSchema)
+
+
+@dataclass
+class LanguageModelSchema:
+    """``model`` group when ``task: lm`` (conf/model/lstm_lm.yaml, gru_lm.yaml)."""
+
+    cell: str = "lstm"  # lstm | gru
+    embed_size: int = 256
+    hidden_size: int = 512
+    layers: int = 1
+    dropout: float = 0.2  # on the embeddings, between layers and before the output layer
+    tie_embeddings: bool = False
+    init: InitSchema = field(default_factory=InitSchema)
+
+
+@dataclass
+class BidirectionalLanguageModelSchema:
+    """``model`` group when ``task: bilm`` (conf/model/bilstm_lm.yaml)."""
+
+    cell: str = "lstm"  # lstm | gru
+    embed_size: int = 256  # must equal hidden_size: the token layer [e; e] is mixed with the LSTM layers
+    hidden_size: int = 256  # per direction
+    layers: int = 2
+    dropout: float = 0.1  # on every layer's input and before the shared output layer
+    residual: bool = True  # layers above the first add their input (ELMo)
+    init: InitSchema = field(default_factory=InitSchema)
+
+
+@dataclass
+class BaselineModelSchema:
+    """``model`` group when ``task: baseline`` (conf/model/naive_bayes.yaml, nbsvm.yaml)."""
+
+    type: str = "multinomial_nb"  # multinomial_nb | nbsvm
+    features: str = "counts"  # counts | binary | tfidf
+    analyzer: str = "word"  # word | char_wb | char
+    ngram_range: Any = field(default_factory=lambda: [1, 2])
+    lowercase: bool = True
+    token_pattern: str = r"(?u)\b\w+\b"
+    min_df: int = 1
+    max_features: Optional[int] = None
+    sublinear_tf: bool = False
+    alpha: Any = field(default_factory=lambda: [1.0])  # a number or a list (a grid chosen on dev)
+    C: Any = field(default_factory=lambda: [1.0])
+    beta: float = 0.25
+
+
+@dataclass
+class AttentionSchema:
+    type: str = "bahdanau"  # bahdanau | dot | general | none (plain encoder-decoder)
+    size: Optional[int] = None  # additive attention's inner size; null = hidden_size
+
+
+@dataclass
+class TokenizerSchema:
+    type: str = "sentencepiece"  # sentencepiece | char | word
+    joint: bool = False
+    vocab_size: int = 8000
+    model_type: str = "unigram"  # unigram | bpe
+    character_coverage: float = 1.0
+    max_sentences: Optional[int] = None
+    min_freq: int = 1
+    lowercase: bool = True  # word: fold case
+    punctuation: str = "split"  # word: split | strip | keep
+
+
+@dataclass
+class OptimSchema:
+    lr: float = 1e-3
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    schedule: str = "plateau"  # none | plateau | inverse_sqrt | cosine
+    warmup_steps: int = 0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+    min_lr: float = 1e-5
+    fused: bool = True  # one fused Adam kernel (clipping and fp16 unscaling handled by the task)
+
+
+CHOICES = {
+    "model.cell": ("lstm", "gru"),
+    "model.init.scheme": ("default", "uniform", "xavier", "orthogonal"),
+    "attention.type": ("bahdanau", "dot", "general", "none"),
+    "model.decoder_style": ("luong", "bahdanau"),
+    "tokenizer.type": ("sentencepiece", "char", "word"),
+    "tokenizer.model_type": ("unigram", "bpe"),
+    "tokenizer.punctuation": ("split", "strip", "keep"),
+    "optim.schedule": ("none", "plateau", "inverse_sqrt", "cosine"),
+    "data.batch_unit": ("sentences", "tokens"),
+    "data.truncation": ("head", "head_tail"),
+    "model.architecture": ("rnn_attention", "conv_lstm"),
+    "model.contextual.combine": ("concat", "replace"),
+}
+
+SCHEMAS = {
+    "model": ModelSchema,
+    "attention": AttentionSchema,
+    "tokenizer": TokenizerSchema,
+    "optim": OptimSchema,
+}
+
+MODEL_SCHEMAS = {
+    "classification": ClassifierModelSchema,
+    "lm": LanguageModelSchema,
+    "bilm": BidirectionalLanguageModelSchema,
+    "baseline": BaselineModelSchema,
+}
+"""The ``model`` group's schema for tasks other than translation (``ModelSchema``)."""
+
+LM_DATASETS = ("fra", "imdb", "sms", "nsmc")
+
+POSITIVE = (
+    "model.conv_filters",
+    "model.conv_kernel",
+    "model.pool_size",
+    "model.embed_size",
+    "model.layers",
+    "model.hidden_size",
+    "model.encoder_layers",
+    "model.decoder_layers",
+    "data.batch_size",
+    "data.max_length",
+    "data.max_tokens",
+)
+
+
+def group_schema(group: str, task: str | None = None) -> type:
+    """The dataclass that types config section ``group`` (one of :data:`SCHEMAS`) for ``task``."""
+    return MODEL_SCHEMAS.get(task, SCHEMAS[group]) if group == "model" else SCHEMAS[group]
+
+
+def _typed(group: str, node: Any, task: str | None = None) -> DictConfig:
+    schema = group_schema(group, task)
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), node)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or getattr(error, "key", None)
+        where = f"{group}.{key}" if key else f"config group '{group}'"
+        raise ConfigError(f"bad value for {where}: {error.msg.splitlines()[0]}") from error
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` for a config that cannot train; do nothing otherwise."""
+    for group in SCHEMAS:
+        if group in cfg:
+            _typed(group, cfg[group], cfg.get("task"))
+    if cfg.get("task") == "classification":
+        _validate_classification(cfg)
+    if OmegaConf.select(cfg, "model.embeddings") is not None:
+        _validate_pretrained_embeddings(cfg)
+    if cfg.get("task") in ("lm", "bilm"):
+        _validate_language_model(cfg)
+    if cfg.get("task") == "baseline":
+        _validate_baseline(cfg)
+    for key, allowed in CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None and value not in allowed:
+            options = " or ".join(f"{key}={choice}" for choice in allowed)
+            raise ConfigError(f"{key}={value!r} is not supported: use {options}")
+    for key in POSITIVE:
+        value = OmegaConf.select(cfg, key)
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    dropout = OmegaConf.select(cfg, "model.dropout")
+    if dropout is not None and not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {dropout}")
+    split = OmegaConf.select(cfg, "data.split")
+    if split is not None:
+        total = sum(float(v) for v in split.values())
+        if abs(total - 1.0) > 1e-6 or any(float(v) < 0 for v in split.values()):
+            raise ConfigError(f"data.split fractions must be >= 0 and sum to 1, got {dict(split)}")
+    attention = OmegaConf.select(cfg, "attention.type")
+    if attention == "dot" and cfg.model.get("hidden_size") is None:
+        raise ConfigError("dot attention needs model.hidden_size")
+    label_smoothing = OmegaConf.select(cfg, "loss.label_smoothing")
+    if label_smoothing is not None and not 0.0 <= label_smoothing < 1.0:
+        raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing}")
+    _validate_model_combinations(cfg)
+    _validate_optim(cfg)
+    _validate_batching(cfg)
+    if "trainer" in cfg:
+        _validate_trainer(cfg)
+    threads = cfg.get("threads")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be a positive integer or null (all cores), got {threads!r}")
+    patience = OmegaConf.select(cfg, "early_stopping.patience")
+    if patience is not None and (not isinstance(patience, int) or patience < 0):
+        raise ConfigError(f"early_stopping.patience must be an integer >= 0 (0 or null: off), got {patience!r}")
+
+
+def _validate_model_combinations(cfg: DictConfig) -> None:
+    """Combinations that used to fail only once the network was built, after the data."""
+    model = cfg.get("model") or {}
+    hidden, embed = model.get("hidden_size"), model.get("embed_size")
+    if model.get("bidirectional") and isinstance(hidden, int) and hidden % 2:
+        raise ConfigError(
+            f"a bidirectional encoder splits model.hidden_size over two directions: {hidden} is odd; "
+            "use an even model.hidden_size or model.bidirectional=false"
+        )
+    if model.get("tie_embeddings") and embed != hidden:
+        raise ConfigError(
+            f"model.tie_embeddings=true needs model.embed_size ({embed}) == model.hidden_size ({hidden}): "
+            "change one of them or set model.tie_embeddings=false"
+        )
+    size = OmegaConf.select(cfg, "attention.size")
+    if size is not None and (not isinstance(size, int) or size <= 0):
+        raise ConfigError(f"attention.size must be a positive integer or null (= model.hidden_size), got {size!r}")
+    if cfg.get("task") == "translation":
+        _validate_decoder(cfg)
+    if cfg.get("task") == "classification":
+        encoder = model.get("encoder") or {}
+        if encoder.get("freeze") and not encoder.get("init_from"):
+            raise ConfigError(
+                "model.encoder.freeze=true needs model.encoder.init_from=PATH to a translation checkpoint "
+                "(a randomly initialised encoder would stay random)"
+            )
+
+
+def _validate_decoder(cfg: DictConfig) -> None:
+    """The decoder variants: no attention, and Bahdanau's order, each without input feeding."""
+    attention = OmegaConf.select(cfg, "attention.type")
+    style = OmegaConf.select(cfg, "model.decoder_style") or "luong"
+    feeding = OmegaConf.select(cfg, "model.input_feeding")
+    if attention == "none" and style == "bahdanau":
+        raise ConfigError(
+            "model.decoder_style=bahdanau is defined by its attention (queried from s_t-1, the context "
+            "enters the cell): pick attention=bahdanau|dot|general, or model.decoder_style=luong for attention=none"
+        )
+    if attention == "none" and feeding:
+        raise ConfigError(
+            "attention=none leaves no attentional state to feed back: add model.input_feeding=false "
+            "(the presets char_plain and spm_plain do)"
+        )
+    if style == "bahdanau" and feeding:
+        raise ConfigError(
+            "model.decoder_style=bahdanau feeds the context c_t into the cell itself, so Luong's input "
+            "feeding does not apply: add model.input_feeding=false (the presets char_rnnsearch and spm_rnnsearch do)"
+        )
+
+
+def _validate_optim(cfg: DictConfig) -> None:
+    optim = cfg.get("optim")
+    if optim is None:
+        return
+    lr = optim.get("lr")
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"optim.lr must be a positive number, got {lr!r}")
+    warmup = optim.get("warmup_steps", 0)
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ConfigError(f"optim.warmup_steps must be an integer >= 0, got {warmup!r}")
+    factor = optim.get("plateau_factor", 0.5)
+    if not 0.0 < factor < 1.0:
+        raise ConfigError(f"optim.plateau_factor must be in (0, 1), got {factor}")
+    if optim.get("schedule") == "cosine":
+        max_steps = OmegaConf.select(cfg, "trainer.max_steps")
+        if not isinstance(max_steps, int) or max_steps <= 0:
+            raise ConfigError(
+                "optim.schedule=cosine decays over trainer.max_steps: set trainer.max_steps=N "
+                f"(got {max_steps!r}) or use optim.schedule=plateau|inverse_sqrt"
+            )
+        if warmup >= max_steps:
+            raise ConfigError(f"optim.warmup_steps ({warmup}) must be below trainer.max_steps ({max_steps})")
+
+
+def _validate_batching(cfg: DictConfig) -> None:
+    """A token budget must hold the longest item, known from the length limits."""
+    data = cfg.get("data")
+    if data is None or data.get("batch_unit", "sentences") != "tokens":
+        return
+    budget = data.get("batch_size")
+    longest = data.get("max_tokens") if cfg.get("task") == "classification" else data.get("max_length")
+    if isinstance(longest, int) and isinstance(budget, int):
+        needed = longest + (0 if cfg.get("task") == "classification" else 1)  # + BOS/EOS
+        if budget < needed:
+            raise ConfigError(
+                f"data.batch_unit=tokens: data.batch_size={budget} tokens cannot hold the longest item "
+                f"({needed} tokens): raise data.batch_size to at least {needed} or lower the length limit"
+            )
+
+
+PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "64", "16", "bf16")
+ACCELERATORS = ("cpu", "gpu", "cuda", "auto", "mps")
+
+
+def _validate_trainer(cfg: DictConfig) -> None:
+    trainer = cfg.trainer
+    precision = str(trainer.get("precision"))
+    if precision not in PRECISIONS:
+        raise ConfigError(f"trainer.precision={precision!r} is not supported: use 32-true, bf16-mixed or 16-mixed")
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(f"trainer.accelerator={accelerator!r} is not supported: use cpu, gpu or auto")
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "this config trains on a GPU (trainer.accelerator=gpu) but CUDA is not available here: "
+                "use trainer=cpu, or add trainer.accelerator=cpu to run the same recipe on the CPU"
+            )
+        devices = trainer.get("devices")
+        if isinstance(devices, int) and devices > torch.cuda.device_count():
+            raise ConfigError(
+                f"trainer.devices={devices} but this machine has {torch.cuda.device_count()} GPU(s): "
+                "use trainer.devices=-1 for all of them"
+            )
+    if accelerator == "cpu":
+        devices = trainer.get("devices")
+        if not (devices in (None, "auto") or (isinstance(devices, int) and devices >= 1)):
+            raise ConfigError(
+                f"trainer.devices={devices!r} with trainer.accelerator=cpu: give a number of processes, "
+                "e.g. trainer.devices=2 (DDP over gloo)"
+            )
+    for key in ("save_every_minutes", "gradient_clip_val"):
+        value = trainer.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            raise ConfigError(f"trainer.{key} must be a number >= 0 or null, got {value!r}")
+    for key, minimum in (("nonfinite_patience", 0), ("progress_every_n_steps", 1), ("accumulate_grad_batches", 1),
+                         ("average_last", 0)):
+        value = trainer.get(key)
+        if value is not None and (not isinstance(value, int) or value < minimum):
+            raise ConfigError(f"trainer.{key} must be an integer >= {minimum}, got {value!r}")
+    bar = trainer.get("enable_progress_bar")
+    if not (bar is None or isinstance(bar, bool) or bar == "auto"):
+        raise ConfigError(f"trainer.enable_progress_bar must be true, false or auto, got {bar!r}")
+    interval = trainer.get("val_check_interval")
+    if interval is not None and (not isinstance(interval, (int, float)) or interval <= 0):
+        raise ConfigError(f"trainer.val_check_interval must be a positive number of steps, got {interval!r}")
+    max_time = trainer.get("max_time")
+    if isinstance(max_time, str) and not re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", max_time):
+        raise ConfigError(f"trainer.max_time must look like DD:HH:MM:SS (e.g. 00:00:30:00), got {max_time!r}")
+    cpu_time = trainer.get("max_cpu_time")
+    if cpu_time is not None and not (
+        isinstance(cpu_time, str) and re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", cpu_time) and cpu_time.strip("0:")
+    ):
+        raise ConfigError(
+            f"trainer.max_cpu_time must be a positive DD:HH:MM:SS (e.g. 00:00:15:00) or null, got {cpu_time!r}"
+        )
+
+
+def _validate_language_model(cfg: DictConfig) -> None:
+    name = OmegaConf.select(cfg, "data.name")
+    if name not in LM_DATASETS:
+        raise ConfigError(f"data={name} cannot train a language model: use data=" + " or data=".join(LM_DATASETS))
+    side = OmegaConf.select(cfg, "data.side")
+    if name == "fra" and side not in (None, "source", "target"):
+        raise ConfigError(f"data.side={side!r} is not supported: use data.side=target (French) or data.side=source (English)")
+    if OmegaConf.select(cfg, "data.max_length") is None:
+        raise ConfigError("a language model trains on windows of data.max_length tokens: set data.max_length=N (e.g. 256)")
+    embed, hidden = OmegaConf.select(cfg, "model.embed_size"), OmegaConf.select(cfg, "model.hidden_size")
+    if cfg.get("task") == "bilm" and embed != hidden:
+        raise ConfigError(
+            f"a biLM's token layer [e; e] is mixed with its LSTM layers [forward; backward], so model.embed_size "
+            f"({embed}) must equal model.hidden_size ({hidden}): set model.embed_size={hidden}"
+        )
+
+
+BASELINE_CHOICES = {
+    "model.type": ("multinomial_nb", "nbsvm"),
+    "model.features": ("counts", "binary", "tfidf"),
+    "model.analyzer": ("word", "char_wb", "char"),
+}
+
+
+def _validate_baseline(cfg: DictConfig) -> None:
+    name = OmegaConf.select(cfg, "data.name")
+    if name not in ("imdb", "sms", "nsmc", "reuters"):
+        raise ConfigError(f"data={name} has no labels for a baseline classifier: use data=imdb, data=sms, data=nsmc or data=reuters")
+    labels = OmegaConf.select(cfg, "data.labels")
+    if labels is None or len(labels) < 2:
+        raise ConfigError(f"data.labels must name at least two classes, got {labels}")
+    if cfg.get("ckpt_path"):
+        raise ConfigError("task=baseline fits in one pass and cannot resume: remove ckpt_path")
+    for key, allowed in BASELINE_CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not supported: use one of {', '.join(allowed)}")
+    model = cfg.model
+    ngrams = list(model.ngram_range) if OmegaConf.is_list(model.ngram_range) else None
+    if not ngrams or len(ngrams) != 2 or not all(isinstance(n, int) for n in ngrams) or not 1 <= ngrams[0] <= ngrams[1]:
+        raise ConfigError(f"model.ngram_range must be [min_n, max_n] with 1 <= min_n <= max_n, got {model.ngram_range}")
+    for key in ("alpha", "C"):
+        values = list(model[key]) if OmegaConf.is_list(model[key]) else [model[key]]
+        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+            raise ConfigError(f"model.{key} must be a positive number or a list of them, got {model[key]}")
+    if not 0.0 <= model.beta <= 1.0:
+        raise ConfigError(f"model.beta must be in [0, 1], got {model.beta}")
+    if model.min_df < 1 or (model.max_features is not None and model.max_features < 1):
+        raise ConfigError("model.min_df and model.max_features must be >= 1")
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise ConfigError("task=baseline needs scikit-learn: pip install -e '.[baselines]'") from None
+
+
+def _validate_pretrained_embeddings(cfg: DictConfig) -> None:
+    emb = cfg.model.embeddings
+    formats = ("auto", *VECTOR_FORMATS)
+    if emb.get("format", "auto") not in formats:
+        raise ConfigError(f"model.embeddings.format={emb.format!r} is not supported: use one of {', '.join(formats)}")
+    if emb.get("unknown", "random") not in ("random", "zeros", "mean"):
+        raise ConfigError(f"model.embeddings.unknown={emb.unknown!r} is not supported: use random, zeros or mean")
+    paths = {key: emb.get(key) for key in ("pretrained", "target_pretrained") if emb.get(key)}
+    if not paths:
+        if emb.get("freeze"):
+            raise ConfigError("model.embeddings.freeze=true needs model.embeddings.pretrained=PATH (a vector file)")
+        return
+    if "target_pretrained" in paths and cfg.get("task", "translation") != "translation":
+        raise ConfigError("model.embeddings.target_pretrained is for translation: a classifier has one embedding, "
+                          "use model.embeddings.pretrained")
+    if "target_pretrained" in paths and emb.get("freeze") and OmegaConf.select(cfg, "model.tie_embeddings"):
+        raise ConfigError("model.embeddings.freeze=true with model.tie_embeddings=true would freeze the output layer "
+                          "too: set one of them to false")
+    if OmegaConf.select(cfg, "model.encoder.init_from"):
+        raise ConfigError("model.embeddings.pretrained and model.encoder.init_from both initialise the embedding: "
+                          "choose one")
+    if OmegaConf.select(cfg, "tokenizer.type") != "word":
+        raise ConfigError(
+            f"model.embeddings.{next(iter(paths))} holds word vectors but tokenizer.type="
+            f"{OmegaConf.select(cfg, 'tokenizer.type')}: use tokenizer=word"
+        )
+
+
+def _validate_classification(cfg: DictConfig) -> None:
+    _validate_contextual(cfg)
+    if OmegaConf.select(cfg, "model.architecture") == "conv_lstm":
+        if OmegaConf.select(cfg, "model.encoder.init_from"):
+            raise ConfigError("model.architecture=conv_lstm has no translation encoder to take: "
+                              "remove model.encoder.init_from or use model.architecture=rnn_attention")
+        missing = [key for key in ("conv_filters", "conv_kernel", "pool_size") if OmegaConf.select(cfg.model, key) is None]
+        if missing:
+            raise ConfigError(f"model.architecture=conv_lstm needs model.{', model.'.join(missing)}: "
+                              "pick the whole model with model=conv_lstm")
+        if OmegaConf.select(cfg, "model.conv_kernel") % 2 == 0:
+            raise ConfigError(f"model.conv_kernel={cfg.model.conv_kernel} must be odd (same padding on both sides)")
+    if "encoder" in cfg.model and OmegaConf.is_missing(cfg.model.encoder, "init_from"):
+        raise ConfigError(
+            "model.encoder.init_from is required by this experiment: pass "
+            "model.encoder.init_from=PATH/TO/translation/checkpoints/best.ckpt"
+        )
+    lr_scale = OmegaConf.select(cfg, "model.encoder.lr_scale")
+    if lr_scale is not None and lr_scale <= 0:
+        raise ConfigError(f"model.encoder.lr_scale must be > 0, got {lr_scale} (use model.encoder.freeze=true)")
+    labels = OmegaConf.select(cfg, "data.labels")
+    if labels is None or len(labels) < 2:
+        raise ConfigError(f"data.labels must name at least two classes, got {labels}")
+
+
+def _validate_contextual(cfg: DictConfig) -> None:
+    """``model.contextual``: the biLM checkpoint exists, is a biLM, and fits this run."""
+    contextual = OmegaConf.select(cfg, "model.contextual")
+    if contextual is None:
+        return
+    lr_scale = contextual.get("lr_scale", 1.0)
+    if lr_scale is not None and lr_scale <= 0:
+        raise ConfigError(f"model.contextual.lr_scale must be > 0, got {lr_scale} (use model.contextual.freeze=true)")
+    if OmegaConf.is_missing(contextual, "bilm"):
+        raise ConfigError("model.contextual.bilm is required by this experiment: pass "
+                          "model.contextual.bilm=outputs/<data>_bilm/<run>/checkpoints/best.ckpt")
+    path = contextual.get("bilm")
+    if not path:
+        if contextual.get("combine", "concat") == "replace":
+            raise ConfigError("model.contextual.combine=replace needs model.contextual.bilm=PATH to a biLM checkpoint")
+        return
+    if OmegaConf.select(cfg, "model.architecture") == "conv_lstm":
+        raise ConfigError("model.contextual.bilm feeds the rnn_attention classifier: use model.architecture=rnn_attention")
+    if OmegaConf.select(cfg, "model.encoder.init_from"):
+        raise ConfigError("model.contextual.bilm and model.encoder.init_from both bring a tokenizer and input "
+                          "layers: choose one")
+    if OmegaConf.select(cfg, "model.embeddings.pretrained"):
+        raise ConfigError("model.contextual.bilm and model.embeddings.pretrained cannot be combined (the biLM's "
+                          "tokenizer is not a word tokenizer): choose one")
+
+
+# -- python -m nmt.embeddings (conf/embeddings.yaml, conf/method/) ------------------------------
+@dataclass
+class Word2VecSchema:
+    """``method`` group for word2vec (gensim)."""
+
+    name: str = "word2vec"
+    architecture: str = "skipgram"  # skipgram | cbow
+    loss: str = "negative"  # negative | hierarchical
+    negative: int = 5
+    dim: int = 300
+    window: int = 5
+    sample: float = 1e-3
+    epochs: int = 5
+    alpha: float = 0.025
+    min_alpha: float = 1e-4
+    cbow_mean: bool = True
+
+
+@dataclass
+class FastTextSchema(Word2VecSchema):
+    name: str = "fasttext"
+    min_n: int = 3
+    max_n: int = 6
+    bucket: int = 2_000_000
+
+
+@dataclass
+class GloVeSchema:
+    name: str = "glove"
+    dim: int = 300
+    window: int = 10
+    x_max: float = 100.0
+    alpha: float = 0.75
+    epochs: int = 25
+    lr: float = 0.05
+    batch_size: int = 16384
+
+
+EMBEDDING_METHODS = {"word2vec": Word2VecSchema, "fasttext": FastTextSchema, "glove": GloVeSchema}
+VECTOR_FORMATS = ("word2vec", "word2vec_binary", "glove", "fasttext", "fasttext_bin")
+
+
+def validate_embeddings_config(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` for a ``python -m nmt.embeddings`` config that cannot run."""
+    name = OmegaConf.select(cfg, "method.name")
+    if name not in EMBEDDING_METHODS:
+        raise ConfigError(f"method={name!r} is not supported: use method=word2vec, fasttext or glove")
+    try:
+        method = OmegaConf.merge(OmegaConf.structured(EMBEDDING_METHODS[name]), cfg.method)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or getattr(error, "key", None)
+        raise ConfigError(f"bad value for method.{key}: {error.msg.splitlines()[0]}") from error
+    _typed("tokenizer", cfg.tokenizer)
+    method_choices = {"architecture": ("skipgram", "cbow"), "loss": ("negative", "hierarchical")}
+    for key, allowed in method_choices.items():
+        if key in method and method[key] not in allowed:
+            raise ConfigError(f"method.{key}={method[key]!r} is not supported: use one of {', '.join(allowed)}")
+    choices = {
+        "tokenizer.type": CHOICES["tokenizer.type"],
+        "tokenizer.punctuation": CHOICES["tokenizer.punctuation"],
+        "corpus.side": ("source", "target"),
+        "device": ("auto", "cpu", "cuda"),
+        "evaluate.plot": ("tsne", "pca", None),
+    }
+    for key, allowed in choices.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in allowed:
+            options = " or ".join(f"{key}={'null' if choice is None else choice}" for choice in allowed)
+            raise ConfigError(f"{key}={value!r} is not supported: use {options}")
+    for key in ("dim", "window", "epochs", "negative", "min_n", "max_n", "bucket", "batch_size"):
+        value = method.get(key)
+        if value is not None and (not isinstance(value, int) or value < (0 if key == "negative" else 1)):
+            raise ConfigError(f"method.{key} must be a positive integer, got {value!r}")
+    if name == "fasttext" and method.min_n > method.max_n:
+        raise ConfigError(f"method.min_n ({method.min_n}) must not exceed method.max_n ({method.max_n})")
+    if name in ("word2vec", "fasttext") and method.loss == "negative" and method.negative < 1:
+        raise ConfigError("method.loss=negative needs method.negative >= 1 noise words (or method.loss=hierarchical)")
+    splits = list(OmegaConf.select(cfg, "corpus.splits") or [])
+    if not splits or set(splits) - {"train", "dev", "test"}:
+        raise ConfigError(f"corpus.splits={splits} must name some of train, dev, test")
+    formats = list(OmegaConf.select(cfg, "output.formats") or [])
+    bad = [f for f in formats if f not in VECTOR_FORMATS]
+    if bad:
+        raise ConfigError(f"output.formats: unknown {bad}; use some of {', '.join(VECTOR_FORMATS)}")
+    if "fasttext_bin" in formats and name != "fasttext":
+        raise ConfigError("output.formats: fasttext_bin is the whole fastText model: only method=fasttext writes it")
+    threads = cfg.get("threads")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+    if cfg.get("device") == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device=cuda but CUDA is not available here: use device=auto or device=cpu")
+    split = OmegaConf.select(cfg, "data.split")
+    if split is not None:
+        total = sum(float(v) for v in split.values())
+        if abs(total - 1.0) > 1e-6 or any(float(v) < 0 for v in split.values()):
+            raise ConfigError(f"data.split fractions must be >= 0 and sum to 1, got {dict(split)}")

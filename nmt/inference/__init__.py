@@ -1,0 +1,1 @@
+"""Trained models in use: the checkpoint format, one loader, Translator, TextGenerator, Classifier."""

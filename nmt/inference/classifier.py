@@ -1,0 +1,111 @@
+"""A classification checkpoint in use: load it, then text -> tokens -> label, probability and
+the attended tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from nmt.data.classification_batching import collate_labelled, truncate
+from nmt.data.tokenizers import Tokenizer
+from nmt.inference.checkpoint import (
+    PAYLOAD_KEY,
+    CheckpointError,
+    checkpoint_config,
+    checkpoint_tokenizers,
+    load_checkpoint,
+    model_state_dict,
+)
+from nmt.models.classifier_output import class_probabilities
+from nmt.models.classifier import TextClassifier
+
+
+@dataclass
+class LoadedClassifier:
+    """What the tools need from a classification checkpoint."""
+
+    model: TextClassifier
+    tokenizer: Tokenizer
+    labels: list[str]
+    config: dict
+
+
+def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedClassifier:
+    """Rebuild the network (in eval mode) from a classification checkpoint alone; the
+    translation checkpoint it may have been initialised from is not needed. No Lightning."""
+    checkpoint = load_checkpoint(path, map_location)
+    payload = checkpoint[PAYLOAD_KEY]
+    if payload["task"] != "classification":
+        raise CheckpointError(f"{path} is a {payload['task']!r} checkpoint, not a classification one")
+    config = checkpoint_config(checkpoint)
+    tokenizer = checkpoint_tokenizers(checkpoint)["source"]
+    labels = list(payload.get("labels") or config["data"]["labels"])
+    model = TextClassifier.from_config(config["model"], tokenizer.vocab_size, len(labels))
+    model.load_state_dict(model_state_dict(checkpoint))
+    return LoadedClassifier(model.eval(), tokenizer, labels, config)
+
+
+@dataclass
+class Prediction:
+    """:ivar tokens: the attended tokens (after truncation) and :ivar weights: their weights.
+    :ivar probabilities: of every label, in the checkpoint's label order.
+    :ivar truncated: the text was longer than ``data.max_tokens`` and was cut."""
+
+    label: str
+    probability: float
+    tokens: list[str]
+    weights: list[float]
+    probabilities: list[float] = field(default_factory=list)
+    truncated: bool = False
+
+    def top_tokens(self, k: int) -> list[tuple[str, float]]:
+        order = sorted(range(len(self.tokens)), key=lambda i: (-self.weights[i], i))[:k]
+        return [(self.tokens[i], self.weights[i]) for i in order]
+
+
+class Classifier:
+    """A loaded checkpoint plus the text -> tokens -> prediction steps around it."""
+
+    def __init__(self, loaded: LoadedClassifier) -> None:
+        self.loaded = loaded
+        data = loaded.config["data"]
+        self.max_tokens = data.get("max_tokens")
+        self.truncation = data.get("truncation", "head")
+        self.head_tokens = data.get("head_tokens")
+
+    def _cut(self, items: list) -> list:
+        return truncate(items, self.max_tokens, self.truncation, self.head_tokens)
+
+    def _pieces(self, text: str, ids: list[int]) -> list[str]:
+        """Surface tokens aligned with ``ids`` (vocabulary entries if the two ever differ)."""
+        pieces = self._cut(self.loaded.tokenizer.pieces(text))
+        return pieces if len(pieces) == len(ids) else self.loaded.tokenizer.id_to_piece(ids)
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        tokenizer, model = self.loaded.tokenizer, self.loaded.model
+        full = [tokenizer.encode(text) for text in texts]
+        ids = [self._cut(seq) for seq in full]
+        pieces = [self._pieces(text, seq) for text, seq in zip(texts, ids)]
+        batch = collate_labelled([(seq, 0) for seq in ids])
+        output = model(batch.src, batch.src_lengths)
+        probabilities = class_probabilities(output.logits)
+        predictions = []
+        for row, seq in enumerate(ids):
+            best = int(probabilities[row].argmax())
+            weights = output.attention[row, : len(seq)].tolist() if seq and output.attention is not None else []
+            predictions.append(
+                Prediction(self.loaded.labels[best], float(probabilities[row, best]), pieces[row], weights,
+                           probabilities[row].tolist(), len(seq) < len(full[row]))
+            )
+        return predictions
+
+    def predict_stream(self, lines: Iterator[str], batch_size: int) -> Iterator[tuple[str, Prediction]]:
+        """Predictions in input order, ``batch_size`` texts at a time (the encoder packs the
+        batch, so padding costs no recurrent steps)."""
+        while chunk := list(islice(lines, batch_size)):
+            yield from zip(chunk, self.predict(chunk))

@@ -1,0 +1,270 @@
+"""Checkpoint -> translations: what the translate CLI, ``nmt/cli/evaluate.py`` and
+``scripts/bench_decode.py`` share, so none of them repeats it.
+
+:class:`Translator` takes raw lines and returns one :class:`Translation` per line, in order.
+On the way it normalises every line (:func:`~nmt.data.text.normalize_text`), passes empty
+lines through, truncates sources longer than :attr:`Translator.source_limit` tokens (with a
+warning naming the line), sorts by length into batches so that little padding is decoded,
+and restores the input order.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+from tqdm import tqdm
+
+from nmt.inference.checkpoint import (
+    PAYLOAD_KEY,
+    CheckpointError,
+    checkpoint_config,
+    checkpoint_tokenizers,
+    load_checkpoint,
+    model_state_dict,
+)
+from nmt.data.batching import pad_sequences
+from nmt.data.text import normalize_text
+from nmt.data.tokenizers import EOS, Tokenizer
+from nmt.decoding import DecodingOptions, Hypothesis, decode
+from nmt.ops.quantization import int8_decoding_copy, int8_supported
+from nmt.models.seq2seq import Seq2Seq
+
+SOURCE_LIMIT_FACTOR = 3
+"""Sources are cut to this many times the training length limit (``data.max_length``): the
+model never saw longer ones, and an unbounded line would make one batch arbitrarily slow."""
+
+DEFAULT_SOURCE_LIMIT = 256
+"""The source limit, in tokens, when the checkpoint's config has no ``data.max_length``."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; a clear error when CUDA is asked for but absent."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was requested but CUDA is not available here: use --device cpu")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}: use auto, cpu or cuda")
+    return resolved
+
+
+DECODING_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
+"""Each decoding precision's autocast dtype; ``int8`` runs the decoder's products on int8
+kernels (:mod:`nmt.ops.quantization`, CPU only) and everything else in float32."""
+
+
+def decoding_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` (None for fp32 and int8); a one-line ValueError
+    for an unknown name, fp16 on a CPU, or int8 on a GPU or without PyTorch's int8 kernels."""
+    if precision not in DECODING_PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use {', '.join(DECODING_PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 decoding needs a GPU: use --precision bf16, int8 (or fp32) on a CPU")
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError("int8 decoding runs on a CPU: use --precision bf16 or fp16 (or fp32) on a GPU")
+    if precision == "int8" and not int8_supported():
+        raise ValueError(
+            "int8 decoding needs PyTorch's oneDNN int8 kernels (an x86-64 build of PyTorch), which "
+            "this installation lacks: use --precision fp32"
+        )
+    return DECODING_PRECISIONS[precision]
+
+
+def warn_on_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class TranslatedHypothesis:
+    """One output of one line.
+
+    :ivar text: the detokenised translation.
+    :ivar score: the ranking score (log-probability, length-penalised for beam search).
+    :ivar log_prob: summed log-probability under the model.
+    :ivar pieces: target tokens, one per attention row when attention was requested (then
+        ending with ``<eos>`` when the hypothesis ended); empty otherwise.
+    :ivar attention: (len(pieces), len(source_pieces)) float32, or None.
+    """
+
+    text: str
+    score: float
+    log_prob: float
+    pieces: list[str] = field(default_factory=list)
+    attention: torch.Tensor | None = None
+
+
+@dataclass
+class Translation:
+    """The result for one input line.
+
+    :ivar source: the normalised line. :ivar source_pieces: the source tokens the model
+        read (after truncation), filled when attention was requested.
+    :ivar hypotheses: best first; empty for an empty line.
+    :ivar truncated: the source was longer than the model's limit and was cut.
+    """
+
+    source: str
+    hypotheses: list[TranslatedHypothesis]
+    source_pieces: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def text(self) -> str:
+        """The best translation ("" for an empty line)."""
+        return self.hypotheses[0].text if self.hypotheses else ""
+
+
+class Translator:
+    """A trained translation model with its tokenizers, ready to translate text.
+
+    :param config: the run config stored in the checkpoint (for ``data.max_length``).
+    :param warn: called with one message per truncated line (default: stderr).
+    :param precision: ``fp32``; ``bf16`` / ``fp16`` to run the matrix products under
+        autocast (recurrent states, attention scores and the output softmax stay float32,
+        see :mod:`nmt.ops.precision`); or ``int8`` (CPU) to run the output layer and the
+        LSTM decoder's step products on int8 kernels (:mod:`nmt.ops.quantization`), on a
+        copy of ``model``.
+    """
+
+    def __init__(
+        self,
+        model: Seq2Seq,
+        source_tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer,
+        config: Mapping[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+        warn: Callable[[str], None] = warn_on_stderr,
+        precision: str = "fp32",
+    ) -> None:
+        self.device = resolve_device(device)
+        self.autocast_dtype = decoding_dtype(precision, self.device)
+        self.precision = precision
+        self.model = model.to(self.device).eval()
+        self.parameter_count = sum(p.numel() for p in model.parameters())
+        """The trained network's parameters (an int8 copy holds some of them as packed buffers)."""
+        if precision == "int8":
+            self.model = int8_decoding_copy(self.model)
+        self.source_tokenizer = source_tokenizer
+        self.target_tokenizer = target_tokenizer
+        self.config = dict(config or {})
+        self.warn = warn
+        max_length = (self.config.get("data") or {}).get("max_length")
+        self.source_limit = SOURCE_LIMIT_FACTOR * int(max_length) if max_length else DEFAULT_SOURCE_LIMIT
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: str | torch.device = "auto", **kwargs: Any
+    ) -> "Translator":
+        """Load a translation checkpoint safely (``weights_only``); needs nothing else.
+
+        :raises CheckpointError: missing, unreadable or not a translation checkpoint.
+        :raises ValueError: an unusable device.
+        """
+        device = resolve_device(device)
+        checkpoint = load_checkpoint(path, map_location="cpu")
+        task = checkpoint[PAYLOAD_KEY].get("task")
+        if task != "translation":
+            raise CheckpointError(f"{path} is a {task!r} checkpoint, not a translation one")
+        try:
+            tokenizers = checkpoint_tokenizers(checkpoint)
+            config = checkpoint_config(checkpoint)
+            source, target = tokenizers["source"], tokenizers["target"]
+            model = Seq2Seq.from_config(
+                config["model"], config["attention"], source.vocab_size, target.vocab_size
+            )
+            model.load_state_dict(model_state_dict(checkpoint))
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            raise CheckpointError(f"{path} is an incomplete or inconsistent checkpoint: {message}") from error
+        return cls(model, source, target, config, device, **kwargs)
+
+    def split_pairs(self, split: str = "test", data_path: str | Path | None = None) -> list[tuple[str, str]]:
+        """The ``(source, target)`` pairs of the run's own ``split`` (train | dev | test),
+        rebuilt from the corpus and split settings stored in the checkpoint.
+
+        :param data_path: the corpus file, when it is no longer where training found it.
+        """
+        from nmt.data.translation_datamodule import TranslationDataModule  # imports Lightning
+
+        data = dict(self.config["data"])
+        if data_path is not None:
+            data["path"] = str(data_path)
+        datamodule = TranslationDataModule(
+            data, tokenizers=(self.source_tokenizer, self.target_tokenizer), seed=int(self.config.get("seed", 0))
+        )
+        splits = datamodule.prepare_corpus()
+        if split not in splits:
+            raise ValueError(f"unknown split {split!r}: use one of {', '.join(splits)}")
+        return splits[split]
+
+    def translate(
+        self,
+        lines: Iterable[str],
+        options: DecodingOptions | None = None,
+        batch_size: int = 64,
+        *,
+        return_attention: bool = False,
+        first_line: int = 1,
+        progress: bool = False,
+    ) -> list[Translation]:
+        """Translate raw lines; returns exactly one :class:`Translation` per line, in order.
+
+        :param batch_size: sentences decoded together (beam search decodes K times as many rows).
+        :param first_line: number of the first line, for warnings about truncated lines.
+        :param progress: show a progress bar on stderr.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        options = options or DecodingOptions()
+        sources = [normalize_text(line) for line in lines]
+        ids = self.source_tokenizer.encode_batch(sources)
+        results = [Translation(text, []) for text in sources]
+        for i, row in enumerate(ids):
+            if len(row) > self.source_limit:
+                self.warn(
+                    f"line {first_line + i}: {len(row)} source tokens, truncated to the "
+                    f"model's limit of {self.source_limit}"
+                )
+                ids[i] = row[: self.source_limit]
+                results[i].truncated = True
+        # Longest first: similar lengths share a batch, and memory peaks at once, not late.
+        order = sorted((i for i in range(len(ids)) if ids[i]), key=lambda i: -len(ids[i]))
+        with tqdm(total=len(order), disable=not progress, unit="sent", file=sys.stderr) as bar:
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                src, lengths = pad_sequences([ids[i] for i in batch])
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                    hypotheses = decode(
+                        self.model, src.to(self.device), lengths.to(self.device), options,
+                        return_attention=return_attention,
+                    )
+                texts = iter(self.target_tokenizer.decode_batch([h.tokens for hyps in hypotheses for h in hyps]))
+                for i, hyps in zip(batch, hypotheses):
+                    results[i].hypotheses = [self._finish(hyp, next(texts), return_attention) for hyp in hyps]
+                    if return_attention:
+                        results[i].source_pieces = self._source_pieces(sources[i], ids[i])
+                bar.update(len(batch))
+        return results
+
+    def _finish(self, hyp: Hypothesis, text: str, with_pieces: bool) -> TranslatedHypothesis:
+        pieces = []
+        if with_pieces:
+            pieces = self.target_tokenizer.id_to_piece(hyp.tokens)
+            if hyp.attention is not None and hyp.attention.size(0) > len(pieces):
+                pieces.append(EOS)
+        return TranslatedHypothesis(text, hyp.score, hyp.log_prob, pieces, hyp.attention)
+
+    def _source_pieces(self, text: str, ids: list[int]) -> list[str]:
+        """Surface pieces (unknown characters shown as themselves) aligned with ``ids``."""
+        pieces = self.source_tokenizer.pieces(text)
+        if len(pieces) >= len(ids):
+            return pieces[: len(ids)]
+        return self.source_tokenizer.id_to_piece(ids)

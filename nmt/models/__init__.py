@@ -1,0 +1,1 @@
+"""Whole networks (nn.Module): seq2seq, classifiers, language models, the biLM."""

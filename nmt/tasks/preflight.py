@@ -1,0 +1,68 @@
+"""Checks of a run config that read files, made before any data is read or model built:
+the word-vector files and the biLM checkpoint the config names. The config's own checks
+(:mod:`nmt.config.checks`) read nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.config.checks import ConfigError, validate_config
+from nmt.embeddings.io import VectorFileError, vector_dim
+from nmt.inference.checkpoint import CheckpointError
+from nmt.tasks.contextual_transfer import ContextualTransferError, read_bilm, split_conflicts, tokenizer_conflicts
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """:func:`~nmt.config.checks.validate_config`, then the files it names; raises
+    :class:`ConfigError` with one line that names the key and the fix."""
+    validate_config(cfg)
+    _check_vector_files(cfg)
+    _check_bilm(cfg)
+
+
+def _check_vector_files(cfg: DictConfig) -> None:
+    emb = OmegaConf.select(cfg, "model.embeddings")
+    if emb is None:
+        return
+    for key in ("pretrained", "target_pretrained"):
+        path = emb.get(key)
+        if not path:
+            continue
+        if not Path(path).is_file():
+            raise ConfigError(f"model.embeddings.{key}={path}: no such file (give a word2vec, GloVe or fastText file)")
+        try:
+            dim = vector_dim(path, emb.get("format", "auto"))
+        except VectorFileError as error:
+            raise ConfigError(f"model.embeddings.{key}: {error}") from error
+        if dim is not None and dim != cfg.model.embed_size:
+            raise ConfigError(
+                f"model.embeddings.{key}={path} holds {dim}-dimensional vectors but model.embed_size="
+                f"{cfg.model.embed_size}: set model.embed_size={dim}"
+            )
+
+
+def _check_bilm(cfg: DictConfig) -> None:
+    """``model.contextual.bilm``: the checkpoint exists, is a biLM, and fits this run."""
+    path = OmegaConf.select(cfg, "model.contextual.bilm", default=None)
+    if not path or cfg.get("task") != "classification":
+        return
+    if cfg.get("ckpt_path"):
+        return  # resuming: the checkpoint holds the biLM's weights and model config
+    if not Path(path).is_file():
+        raise ConfigError(f"model.contextual.bilm={path}: no such file (give a biLM checkpoint: "
+                          "outputs/<data>_bilm/<run>/checkpoints/best.ckpt)")
+    try:
+        bilm = read_bilm(path)
+    except (CheckpointError, ContextualTransferError) as error:
+        raise ConfigError(str(error)) from error
+    conflicts = tokenizer_conflicts(cfg.get("tokenizer"), bilm)
+    if conflicts:
+        raise ConfigError(f"the classifier uses the tokenizer of model.contextual.bilm={path}, but "
+                          f"{', '.join(conflicts)}: drop these tokenizer overrides or set them to the biLM's")
+    conflicts = split_conflicts(cfg.data, bilm)
+    if conflicts:
+        raise ConfigError(f"the biLM {path} was pretrained on another split of data={cfg.data.name} "
+                          f"({', '.join(conflicts)}), so its training texts may include this run's dev or test "
+                          "texts: use the biLM's split settings")
