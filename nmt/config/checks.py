@@ -65,7 +65,7 @@ class EncoderTransferSchema:
 
 @dataclass
 class ContextualSchema:
-    """``model.contextual``: ELMo-style features from a biLM checkpoint (nmt/contextual_transfer.py)."""
+    """``model.contextual``: ELMo-style features from a biLM checkpoint (nmt/tasks/contextual_transfer.py)."""
 
     bilm: Optional[str] = None  # a task=bilm checkpoint: its layers AND its tokenizer
     freeze: bool = True  # true: the biLM is fixed (eval mode, no graph); false: fine-tuned
