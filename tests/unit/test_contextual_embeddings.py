@@ -371,7 +371,7 @@ def test_contextual_config_errors_are_one_line(bilm_run, tiny_sms, tmp_path, ext
 
 
 def test_a_checkpoint_of_another_task_is_refused(tiny_classification_checkpoint, tiny_sms, tmp_path):
-    with pytest.raises(ConfigError, match="is a 'classification' checkpoint; give a biLM checkpoint"):
+    with pytest.raises(ConfigError, match="is a 'classification' checkpoint, not a 'bilm' one: give a biLM checkpoint"):
         check_run_config(compose_config(elmo_overrides(tiny_sms, tmp_path, tiny_classification_checkpoint)))
 
 
