@@ -92,6 +92,16 @@ def run(args: argparse.Namespace, stdin: BinaryIO, stdout: TextIO) -> int:
     return 0
 
 
+def line_buffered_stdout() -> TextIO:
+    """UTF-8 standard output whatever the locale, flushed at each line so that a pipe sees each
+    result as it is ready (``sys.stdout`` itself where it is no file, e.g. captured)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return sys.stdout
+    return open(descriptor, "w", encoding="utf-8", newline="\n", buffering=1, closefd=False)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parsed and checked arguments; a bad one exits with status 2 and one line on stderr."""
     parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
@@ -110,9 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Line-buffered UTF-8 whatever the locale, so a pipe sees each result as it is ready.
-    stdout = open(sys.stdout.fileno(), "w", encoding="utf-8", newline="\n", buffering=1, closefd=False)
-    return run_command(PROG, lambda: run(args, sys.stdin.buffer, stdout))
+    return run_command(PROG, lambda: run(args, sys.stdin.buffer, line_buffered_stdout()))
 
 
 if __name__ == "__main__":
