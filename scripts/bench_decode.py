@@ -26,7 +26,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nmt.cli.translate import OneLineArgumentParser
+from nmt.cli.common import OneLineArgumentParser
 
 PROG = "scripts/bench_decode.py"
 
@@ -63,7 +63,7 @@ def strategy_options(name: str):
 def load_sources(args, translator) -> list[str]:
     if args.split:
         return [source for source, _ in translator.split_pairs(args.split, args.data_path)]
-    from nmt.cli.translate import read_lines
+    from nmt.cli.common import read_lines
 
     with open(args.input, "rb") as stream:
         return [line.split("\t")[0] for line in read_lines(stream, str(args.input)) if line.strip()]

@@ -43,7 +43,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nmt.cli.translate import OneLineArgumentParser, read_lines
+from nmt.cli.common import OneLineArgumentParser, read_lines
 
 PROG = "scripts/load_test.py"
 REPO = Path(__file__).resolve().parents[1]

@@ -6,33 +6,35 @@ The checkpoints must hold the same network (task, model and attention config, to
 the output keeps the last one's config and tokenizers and loads in every tool
 (``nmt.translate``, ``nmt/cli/evaluate.py``, ...). Training writes such an average itself
 with ``trainer.average_last=N`` (``checkpoints/average.ckpt``).
+
+Errors (a bad option, a missing, damaged or mismatched checkpoint, an unwritable output) are
+one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from nmt.cli.common import OneLineArgumentParser, run_command
 
-from nmt.inference.checkpoint import (
-    MODEL_PREFIX,
-    PAYLOAD_KEY,
-    CheckpointError,
-    atomic_save,
-    average_weights,
-    checkpoint_config,
-    load_checkpoint,
-    model_state_dict,
-)
-
-PROG = "nmt/cli/average.py"
+PROG = "nmt-average"
 SAME = ("task", "model", "attention", "tokenizer")
 
 
 def average_files(paths: list[Path]) -> dict:
     """The averaged inference checkpoint of ``paths`` (raises CheckpointError if they differ)."""
-    checkpoints = [load_checkpoint(path) for path in paths]
+    from nmt.inference.checkpoint import (
+        MODEL_PREFIX,
+        PAYLOAD_KEY,
+        CheckpointError,
+        average_weights,
+        checkpoint_config,
+        model_state_dict,
+    )
+    from nmt.inference.loading import load_model
+
+    checkpoints = [load_model(path).checkpoint for path in paths]
     first_config, first_tokens = checkpoint_config(checkpoints[0]), checkpoints[0][PAYLOAD_KEY]["tokenizers"]
     for path, checkpoint in zip(paths[1:], checkpoints[1:]):
         config = checkpoint_config(checkpoint)
@@ -48,20 +50,21 @@ def average_files(paths: list[Path]) -> dict:
     return {PAYLOAD_KEY: payload, "state_dict": {MODEL_PREFIX + key: value for key, value in averaged.items()}}
 
 
+def write_average(paths: list[Path], output: Path) -> None:
+    from nmt.inference.checkpoint import atomic_save
+
+    atomic_save(average_files(paths), output)
+    print(f"wrote {output}: the average of {len(paths)} checkpoints")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--output", type=Path, required=True, help="the averaged checkpoint to write")
     args = parser.parse_args(argv)
     if len(args.checkpoints) < 2:
         parser.error("give at least two checkpoints to average")
-    try:
-        atomic_save(average_files(args.checkpoints), args.output)
-    except (CheckpointError, ValueError, OSError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}: the average of {len(args.checkpoints)} checkpoints")
-    return 0
+    return run_command(PROG, lambda: write_average(args.checkpoints, args.output))
 
 
 if __name__ == "__main__":

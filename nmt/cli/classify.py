@@ -2,7 +2,8 @@
 
 Reads one text per line (``--input FILE`` or stdin) and writes exactly one line per input
 line: the label, its probability and the most-attended tokens. Lines are split on ``\\n``
-only (a stray ``\\r``, U+2028 or form feed stays inside its line), undecodable bytes become
+only (the ``\\r`` of a CRLF ending is dropped; U+2028 or a form feed stays inside its line; see
+:func:`nmt.cli.common.iter_lines`), undecodable bytes become
 U+FFFD, a UTF-8 byte-order mark is dropped, and text is normalised as the training data
 was. Input that is not UTF-8 text at all (UTF-16 or UTF-32, compressed, binary) is refused
 before anything is written, with a message that says how to convert it. An empty line is classified as an
@@ -14,8 +15,11 @@ Output formats: ``tsv`` (default) ``label<TAB>probability<TAB>token:weight token
 or ``jsonl`` (one JSON object per line). ``--html FILE`` also writes every text with each
 token shaded by its attention weight.
 
-Errors (a bad option or value, a missing or damaged checkpoint, input that is not UTF-8
-text) are one line on stderr and exit status 2.
+``--device`` runs the network on a GPU (default auto: one when there is one).
+
+Errors are one line on stderr. A bad option or value, a missing, damaged or
+non-classification checkpoint, input that is not UTF-8 text or CUDA asked for but absent
+exit with status 2; a failure of the run itself with 1 (see :mod:`nmt.cli.common`).
 """
 
 from __future__ import annotations
@@ -24,29 +28,33 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import BinaryIO, Iterator, TextIO
+from typing import BinaryIO, TextIO
 
-from nmt.cli.translate import OneLineArgumentParser
-from nmt.data.input_check import checked_stream
-from nmt.data.text import normalize_text
-from nmt.evaluation.highlight import HighlightedText, display_token, render_page
-from nmt.inference.checkpoint import CheckpointError
-from nmt.inference.classifier import Classifier, Prediction, load_classifier
+from nmt.cli.common import (
+    OneLineArgumentParser,
+    add_running_arguments,
+    apply_threads,
+    iter_lines,
+    positive_int,
+    resolve_device,
+    run_command,
+)
 
-
-def read_lines(stream: BinaryIO) -> Iterator[str]:
-    """Decoded, normalised lines of a byte stream, split on ``\\n`` only."""
-    for raw in stream:
-        yield normalize_text(raw.rstrip(b"\n").decode("utf-8", errors="replace"))
+PROG = "python -m nmt.classify"
 
 
 def _clean_token(token: str) -> str:
     """One-line, tab-free display of a token for the TSV output ("␣" for a space)."""
+    from nmt.evaluation.highlight import display_token
+
     shown = display_token(token).strip()
     return shown if shown else "\u2423"
 
 
-def format_line(prediction: Prediction, top_k: int, fmt: str) -> str:
+def format_line(prediction, top_k: int, fmt: str) -> str:
+    """The output line of one :class:`~nmt.inference.classifier.Prediction`."""
+    from nmt.evaluation.highlight import display_token
+
     top = prediction.top_tokens(top_k)
     if fmt == "jsonl":
         record = {
@@ -60,16 +68,18 @@ def format_line(prediction: Prediction, top_k: int, fmt: str) -> str:
 
 
 def run(args: argparse.Namespace, stdin: BinaryIO, stdout: TextIO) -> int:
-    import torch  # after parsing: --help and option errors stay fast
+    apply_threads(args.threads)
+    device = resolve_device(args.device)  # a missing GPU fails before the checkpoint is read
+    from nmt.data.text import normalize_text
+    from nmt.evaluation.highlight import HighlightedText, render_page
+    from nmt.inference.classifier import Classifier, load_classifier
 
-    torch.set_num_threads(args.threads)
-    classifier = Classifier(load_classifier(args.checkpoint))
+    classifier = Classifier(load_classifier(args.checkpoint), device)
     rows: list[HighlightedText] = []
     source = open(args.input, "rb") if args.input else stdin
     try:
-        # Typed text cannot be UTF-16, and reading ahead for the check would wait for it.
-        checked = source if source.isatty() else checked_stream(source, args.input or "-")
-        for _, prediction in classifier.predict_stream(read_lines(checked), args.batch_size):
+        texts = (normalize_text(line) for line in iter_lines(source, args.input or "-"))
+        for _, prediction in classifier.predict_stream(texts, args.batch_size):
             stdout.write(format_line(prediction, args.top_k, args.format) + "\n")
             if args.html:
                 rows.append(HighlightedText(prediction.label, prediction.probability, prediction.tokens, prediction.weights))
@@ -82,33 +92,35 @@ def run(args: argparse.Namespace, stdin: BinaryIO, stdout: TextIO) -> int:
     return 0
 
 
+def line_buffered_stdout() -> TextIO:
+    """UTF-8 standard output whatever the locale, flushed at each line so that a pipe sees each
+    result as it is ready (``sys.stdout`` itself where it is no file, e.g. captured)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return sys.stdout
+    return open(descriptor, "w", encoding="utf-8", newline="\n", buffering=1, closefd=False)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parsed and checked arguments; a bad one exits with status 2 and one line on stderr."""
-    parser = OneLineArgumentParser(prog="python -m nmt.classify", description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a classification checkpoint (.ckpt)")
     parser.add_argument("--input", help="text file, one text per line (default: stdin)")
     parser.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
     parser.add_argument("--top-k", type=int, default=5, help="most-attended tokens to list")
     parser.add_argument("--html", help="also write an HTML page with attention-shaded tokens")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    add_running_arguments(parser, precision=False)
     args = parser.parse_args(argv)
-    for option, value, least in (("--batch-size", args.batch_size, 1), ("--top-k", args.top_k, 0),
-                                 ("--threads", args.threads, 1)):
-        if value < least:
-            parser.error(f"{option} must be >= {least}, got {value}")
+    if args.top_k < 0:
+        parser.error(f"--top-k must be >= 0, got {args.top_k}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Line-buffered UTF-8 whatever the locale, so a pipe sees each result as it is ready.
-    stdout = open(sys.stdout.fileno(), "w", encoding="utf-8", newline="\n", buffering=1, closefd=False)
-    try:
-        return run(args, sys.stdin.buffer, stdout)
-    except (CheckpointError, ValueError, OSError) as error:
-        print(f"nmt.classify: error: {error}", file=sys.stderr)
-        return 2
+    return run_command(PROG, lambda: run(args, sys.stdin.buffer, line_buffered_stdout()))
 
 
 if __name__ == "__main__":

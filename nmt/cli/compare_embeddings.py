@@ -9,10 +9,13 @@ syntactic) and the WordSim-353 Spearman correlation.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+
+from nmt.cli.common import OneLineArgumentParser, run_command
+
+PROG = "nmt-compare-embeddings"
 
 HEADER = (
     "| method | corpus tokens | vocabulary | dim | train wall / CPU (s) | analogies: accuracy (answered) "
@@ -45,22 +48,28 @@ def row(report: dict) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories (or their report.json)")
-    args = parser.parse_args(argv)
-    rows = []
-    for run in args.runs:
-        path = run if run.suffix == ".json" else run / "report.json"
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-            rows.append(row(report))
-        except (OSError, ValueError, KeyError) as error:
-            print(f"compare_embeddings.py: error: {path}: {error}", file=sys.stderr)
-            return 2
+def read_row(run: Path) -> str:
+    """The table row of one run directory (or its report.json)."""
+    path = run if run.suffix == ".json" else run / "report.json"
+    try:
+        return row(json.loads(path.read_text(encoding="utf-8")))
+    except KeyError as error:
+        raise ValueError(f"{path}: no {error} in the report (not written by python -m nmt.embeddings?)") from error
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+
+
+def print_table(runs: list[Path]) -> None:
+    rows = [read_row(run) for run in runs]
     print(HEADER)
     print("\n".join(rows))
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories (or their report.json)")
+    args = parser.parse_args(argv)
+    return run_command(PROG, lambda: print_table(args.runs))
 
 
 if __name__ == "__main__":

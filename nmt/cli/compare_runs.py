@@ -12,17 +12,17 @@ is printed too.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from nmt.cli.common import OneLineArgumentParser, run_command
 
-from nmt.training.curves import CURVES_FILE, dev_metric, plot_curves, read_curves
-
-PROG = "nmt/cli/compare_runs.py"
+PROG = "nmt-compare-runs"
 
 
 def curves_file(run: Path) -> Path:
+    from nmt.training.curves import CURVES_FILE  # imports torch: not before --help
+
     path = run / CURVES_FILE if run.is_dir() else run
     if not path.is_file():
         raise FileNotFoundError(f"{run} has no {CURVES_FILE}: give a run directory written by python -m nmt.train")
@@ -44,8 +44,27 @@ def summary_lines(runs: dict[str, list[dict]], metric: str) -> list[str]:
     return lines
 
 
+def compare(paths: list[Path], labels: list[str] | None, metric: str | None, output: Path) -> None:
+    """Plot the runs' curves into ``output`` and print each run's best and last dev metric."""
+    from nmt.training.curves import dev_metric, plot_curves, read_curves
+
+    files = [curves_file(run) for run in paths]
+    labels = labels or [f.parent.name for f in files]
+    if len(set(labels)) != len(labels):
+        labels = [str(f.parent) for f in files]
+    runs = {label: read_curves(path) for label, path in zip(labels, files)}
+    empty = [label for label, points in runs.items() if not points]
+    if empty:
+        raise ValueError(f"no points recorded yet in {', '.join(empty)}")
+    metric = metric or next((m for m in map(dev_metric, runs.values()) if m), None)
+    plot_curves(runs, output, metric)
+    if metric:
+        print("\n".join(summary_lines(runs, metric)))
+    print(f"wrote {output}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories (or their curves.jsonl)")
     parser.add_argument("--output", type=Path, default=Path("compare.png"), help="the PNG to write (compare.png)")
     parser.add_argument("--labels", nargs="+", help="one label per run (default: the directory names)")
@@ -53,24 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.labels and len(args.labels) != len(args.runs):
         parser.error(f"--labels gives {len(args.labels)} labels for {len(args.runs)} runs")
-    try:
-        files = [curves_file(run) for run in args.runs]
-        labels = args.labels or [f.parent.name for f in files]
-        if len(set(labels)) != len(labels):
-            labels = [str(f.parent) for f in files]
-        runs = {label: read_curves(path) for label, path in zip(labels, files)}
-        empty = [label for label, points in runs.items() if not points]
-        if empty:
-            raise ValueError(f"no points recorded yet in {', '.join(empty)}")
-        metric = args.metric or next((m for m in map(dev_metric, runs.values()) if m), None)
-        plot_curves(runs, args.output, metric)
-    except (OSError, ValueError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    if metric:
-        print("\n".join(summary_lines(runs, metric)))
-    print(f"wrote {args.output}")
-    return 0
+    return run_command(PROG, lambda: compare(args.runs, args.labels, args.metric, args.output))
 
 
 if __name__ == "__main__":

@@ -28,13 +28,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.cli.common import EXIT_USER_ERROR
 from nmt.config.checks import ConfigError, validate_embeddings_config
 
 log = logging.getLogger("nmt.embeddings")
 
 PROG = "python -m nmt.embeddings"
 from nmt.config.location import CONF_DIR  # noqa: E402
-EXIT_USER_ERROR = 2
 
 
 def run_directory(cfg: DictConfig) -> Path:

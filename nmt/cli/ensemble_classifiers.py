@@ -12,38 +12,34 @@ evaluation split. The report gives every member's accuracy on both splits, the s
 cross-validated accuracy on the fitting split, its weights, and the ensemble's evaluation
 report (accuracy, macro-F1, per class, confusion matrix).
 
-Errors (a missing or damaged checkpoint, a checkpoint of another task, members on different
-texts or labels) are one line on stderr and exit status 1; a bad option exits with 2.
+Errors (a bad option, a missing or damaged checkpoint, a checkpoint of another task, members
+on different texts or labels, scikit-learn missing) are one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
-import torch
+from nmt.cli.common import OneLineArgumentParser, add_threads_argument, apply_threads, run_command, write_json_report
 
-
-from nmt.inference.checkpoint import CheckpointError
-from nmt.evaluation.classification import accuracy, classification_report, confusion_matrix
-from nmt.inference.classifier_ensemble import (
-    check_members_agree,
-    fit_stacker,
-    member_scores,
-    stack_features,
-)
-from nmt.models.classifier_output import predicted_classes
+PROG = "nmt-ensemble-classifiers"
 
 
-def split_accuracy(scores: torch.Tensor, gold: torch.Tensor, num_classes: int) -> float:
+def split_accuracy(scores, gold, num_classes: int) -> float:
+    """Accuracy of (texts, num_classes) ``scores`` against (texts,) ``gold`` labels."""
+    from nmt.evaluation.classification import accuracy, confusion_matrix
+    from nmt.models.classifier_output import predicted_classes
+
     return accuracy(confusion_matrix(predicted_classes(scores), gold, num_classes))
 
 
 def ensemble(checkpoints: list[str], fit_split: str, split: str, folds: int, data_overrides: dict) -> dict:
+    import numpy as np
+
+    from nmt.evaluation.classification import classification_report, confusion_matrix
+    from nmt.inference.classifier_ensemble import check_members_agree, fit_stacker, member_scores, stack_features
+
     start = time.perf_counter()
     members = [member_scores(path, (fit_split, split), data_overrides) for path in checkpoints]
     check_members_agree(members)
@@ -76,7 +72,7 @@ def ensemble(checkpoints: list[str], fit_split: str, split: str, folds: int, dat
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT")
     parser.add_argument("--fit-split", choices=("dev", "train"), default="dev",
                         help="where the stacker is fitted (default dev: the members never trained on it)")
@@ -84,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for the stacker's penalty")
     parser.add_argument("--data-path", help="override data.path (the corpus file) for every member")
     parser.add_argument("--test-path", help="override data.test_path (NSMC test file) for every member")
-    parser.add_argument("--threads", type=int, default=1)
+    add_threads_argument(parser)
     parser.add_argument("--output", help="also write the JSON report here")
     args = parser.parse_args(argv)
     if len(args.checkpoints) < 2:
@@ -93,18 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--fit-split and --split are both {args.split}: score the ensemble on texts it was not fitted on")
     if args.folds < 2:
         parser.error("--folds must be >= 2")
-    torch.set_num_threads(args.threads)
-    try:
+
+    def run() -> None:
+        apply_threads(args.threads)
         report = ensemble(args.checkpoints, args.fit_split, args.split, args.folds,
                           {"path": args.data_path, "test_path": args.test_path})
-    except (CheckpointError, ValueError, OSError, ImportError) as error:
-        print(f"nmt/cli/ensemble_classifiers.py: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
-    text = json.dumps(report, indent=2, ensure_ascii=False)
-    print(text)
-    if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
-    return 0
+        write_json_report(report, args.output)
+
+    return run_command(PROG, run, user_errors=(ImportError,))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ Writes ``hypotheses.txt`` (one line per segment), ``segments.tsv`` (source, hypo
 references) and ``report.json`` to ``--output-dir`` (default: ``RUN_DIR/eval/NAME-STRATEGY``)
 and prints the report as one JSON line, the last line of stdout. The decoding options are
 those of ``python -m nmt.translate``.
+
+Errors are one line on stderr: a bad option, a missing, damaged or non-translation
+checkpoint or unreadable data exit with status 2, a failure of the run itself with 1.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import time
 from pathlib import Path
 
 
-from nmt.cli.translate import OneLineArgumentParser, add_decoding_arguments, decoding_options
+from nmt.cli.common import OneLineArgumentParser, read_lines, run_command
+from nmt.cli.translate import add_decoding_arguments, decoding_options
 
 PROG = "nmt/cli/evaluate.py"
 
@@ -48,8 +52,6 @@ def read_text_lines(path: Path) -> list[str]:
     """Lines of a UTF-8 file as the translate CLI reads them (a UTF-16 or binary file is
     refused with a ValueError that says how to convert it)."""
     with open(path, "rb") as stream:
-        from nmt.cli.translate import read_lines
-
         return read_lines(stream, str(path))
 
 
@@ -147,18 +149,8 @@ def evaluate(args) -> dict:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.ref and not args.src:
-        parser.error("--ref goes with --src")
-    from nmt.inference.checkpoint import CheckpointError
-
-    try:
-        report = evaluate(args)
-    except (CheckpointError, ValueError, OSError) as error:
-        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+def print_report(report: dict) -> None:
+    """A human summary, then the report as one JSON line (the last line of stdout)."""
     bleu, chrf = report["bleu"], report["chrf"]
     print(
         f"{report['segments']} segments ({report['references']} references), "
@@ -168,7 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         f"chrF multi-ref {chrf['multi_ref']['score']}  1st ref {chrf['single_ref']['score']}"
     )
     print(json.dumps(report, ensure_ascii=False))
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.ref and not args.src:
+        parser.error("--ref goes with --src")
+    return run_command(PROG, lambda: print_report(evaluate(args)))
 
 
 if __name__ == "__main__":

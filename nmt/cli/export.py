@@ -10,8 +10,8 @@ loads in every tool as the checkpoint did (``nmt.translate``, ``nmt.classify``,
 halves the file again; the tools cast the weights back to float32 when they load them, so
 outputs can differ from the original's in rare near-ties.
 
-Prints one line: the sizes before and after. Errors (a missing or damaged checkpoint, an
-unwritable output) are one line on stderr and exit status 1; a bad option exits with 2.
+Prints one line: the sizes before and after. Errors (a bad option, a missing or damaged
+checkpoint, an unwritable output) are one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
-
-
-from nmt.inference.checkpoint import CheckpointError, atomic_save, inference_checkpoint, load_checkpoint
-from nmt.cli.translate import OneLineArgumentParser
+from nmt.cli.common import OneLineArgumentParser, run_command
 
 PROG = "python -m nmt.export"
-DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = ("float32", "float16", "bfloat16")
 
 
 def megabytes(size: int) -> str:
@@ -35,29 +31,34 @@ def megabytes(size: int) -> str:
 
 def export(source: Path, target: Path, dtype: str = "float32") -> tuple[int, int]:
     """Write the inference-only file; return (bytes before, bytes after)."""
+    import torch
+
+    from nmt.inference.checkpoint import atomic_save, inference_checkpoint
+    from nmt.inference.loading import load_model
+
     if target.resolve() == source.resolve():
         raise ValueError(f"OUT is the checkpoint itself ({source}): give another path")
-    checkpoint = load_checkpoint(source)
-    atomic_save(inference_checkpoint(checkpoint, DTYPES[dtype]), target)
+    loaded = load_model(source)  # any task; a file whose network does not rebuild is refused here
+    weights_dtype = None if dtype == "float32" else getattr(torch, dtype)
+    atomic_save(inference_checkpoint(loaded.checkpoint, weights_dtype), target)
     return source.stat().st_size, target.stat().st_size
+
+
+def report_export(source: Path, target: Path, dtype: str) -> None:
+    before, after = export(source, target, dtype)
+    saved = before - after
+    print(f"wrote {target}: {megabytes(after)} (checkpoint {megabytes(before)}; "
+          f"{megabytes(saved)} saved, {100 * saved / max(before, 1):.0f}%)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path, help="a training checkpoint (.ckpt)")
     parser.add_argument("out", type=Path, help="the inference-only file to write (e.g. model.pt)")
-    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32",
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="type of the stored weights (default float32: outputs identical to the checkpoint's)")
     args = parser.parse_args(argv)
-    try:
-        before, after = export(args.checkpoint, args.out, args.dtype)
-    except (CheckpointError, ValueError, OSError) as error:
-        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
-    saved = before - after
-    print(f"wrote {args.out}: {megabytes(after)} (checkpoint {megabytes(before)}; "
-          f"{megabytes(saved)} saved, {100 * saved / max(before, 1):.0f}%)")
-    return 0
+    return run_command(PROG, lambda: report_export(args.checkpoint, args.out, args.dtype))
 
 
 if __name__ == "__main__":

@@ -22,22 +22,30 @@ or ``--strategy greedy`` picks the most probable token. The random numbers are a
 seed, the prompt, the sample number and the step, so a prompt's text does not depend on the
 other prompts or the batch size.
 
-Errors: a bad option or value exits with status 2; a missing or damaged checkpoint, input
-that is not UTF-8 text or CUDA asked for but absent is one line on stderr and status 1.
+Errors are one line on stderr. A bad option or value, a missing, damaged or non-``lm``
+checkpoint, input that is not UTF-8 text or CUDA asked for but absent exit with status 2;
+a failure of the run itself with 1 (see :mod:`nmt.cli.common`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
 
-from nmt.cli.translate import OneLineArgumentParser, read_lines
+from nmt.cli.common import (
+    OneLineArgumentParser,
+    add_running_arguments,
+    apply_threads,
+    one_line,
+    positive_int,
+    read_lines,
+    resolve_device,
+    run_command,
+)
 
 PROG = "python -m nmt.generate"
-_LINE_BREAKS = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 
 
 def build_parser() -> OneLineArgumentParser:
@@ -62,9 +70,8 @@ def build_parser() -> OneLineArgumentParser:
     group.add_argument("--num-samples", type=int, default=1, metavar="N", help="sample: continuations per prompt")
     group.add_argument("--continuation-only", action="store_true", help="write the generated text without the prompt")
     run = parser.add_argument_group("running")
-    run.add_argument("--batch-size", type=int, default=64, metavar="B", help="prompts per batch (default 64)")
-    run.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    run.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    run.add_argument("--batch-size", type=positive_int, default=64, metavar="B", help="prompts per batch (default 64)")
+    add_running_arguments(run, precision=False)
     return parser
 
 
@@ -77,10 +84,6 @@ def generation_options(args: argparse.Namespace, parser: argparse.ArgumentParser
         if given or args.num_samples > 1:
             options = ", ".join(f"--{n.replace('_', '-')}" for n in given + (["num_samples"] if args.num_samples > 1 else []))
             parser.error(f"{options} apply to --strategy sample, not greedy")
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.prompt is not None and args.input is not None:
         parser.error("give prompts with --prompt or --input, not both")
     try:
@@ -100,7 +103,7 @@ def generation_options(args: argparse.Namespace, parser: argparse.ArgumentParser
 def format_generation(generation, num_samples: int, continuation_only: bool) -> str:
     """The output line for one prompt (see the module docstring)."""
     def shown(sample) -> str:
-        return (sample.continuation if continuation_only else sample.text).translate(_LINE_BREAKS)
+        return one_line(sample.continuation if continuation_only else sample.text)
 
     if num_samples <= 1:
         return shown(generation.samples[0])
@@ -120,12 +123,8 @@ def _interactive(generator, options, args, out: TextIO) -> None:
 
 
 def run(args: argparse.Namespace, options) -> None:
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     from nmt.inference.generator import TextGenerator
-    from nmt.inference.translator import resolve_device
 
     device = resolve_device(args.device)  # fail on a missing GPU before loading anything
     generator = TextGenerator.from_checkpoint(args.checkpoint, device=device)
@@ -157,20 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     options = generation_options(args, parser)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8", errors="replace")
-    from nmt.inference.checkpoint import CheckpointError
-
-    try:
-        run(args, options)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except (CheckpointError, ValueError, OSError) as error:
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return run_command(PROG, lambda: run(args, options))
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ import json
 import sys
 from typing import Any, Sequence
 
-from nmt.embeddings.io import FORMATS, VectorFileError, read_vectors, write_vectors
+from nmt.embeddings.io import FORMATS, read_vectors, write_vectors
 from nmt.embeddings.vectors import WordVectors
-from nmt.cli.translate import OneLineArgumentParser
+from nmt.cli.common import OneLineArgumentParser, run_command
 
 PROG = "python -m nmt.embeddings.query"
 
@@ -139,19 +139,21 @@ def print_text(answers: dict[str, Any], out=None) -> None:
               f"{report['equalised']} pairs equalised", file=out)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def answer(args: argparse.Namespace) -> None:
+    """Run the queries and print the answers (JSON with ``--json``)."""
     try:
         answers = run(args)
-    except (VectorFileError, KeyError, ValueError, OSError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
+    except KeyError as error:  # an unknown word: its message is the first argument
+        raise ValueError(error.args[0] if error.args else str(error)) from error
     if args.json:
         print(json.dumps(answers, ensure_ascii=False))
     else:
         print_text(answers)
-    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(PROG, lambda: answer(args))
 
 
 if __name__ == "__main__":

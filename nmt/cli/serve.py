@@ -6,8 +6,8 @@ a model is named after its experiment (``spm_bahdanau``). Only these files are e
 with ``torch.load(weights_only=True)``. ``--port 0`` picks a free port. The first line on
 stdout is ``serving N models at http://HOST:PORT/``.
 
-Errors (a bad option, a missing or damaged checkpoint, a port in use) are one line on
-stderr and exit status 2.
+Errors (a bad option, a missing, damaged or unservable checkpoint, a port in use) are one
+line on stderr and exit status 2 (see :mod:`nmt.cli.common`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import ipaddress
 import socket
 import sys
 
-from nmt.cli.translate import OneLineArgumentParser
+from nmt.cli.common import OneLineArgumentParser, add_running_arguments, apply_threads, resolve_device, run_command
 
 PROG = "python -m nmt.serve"
 
@@ -45,11 +45,7 @@ def build_parser() -> OneLineArgumentParser:
     caps.add_argument("--max-body-bytes", type=int, default=1_000_000, metavar="N",
                       help="request body size (default 1000000)")
     run = parser.add_argument_group("running")
-    run.add_argument("--device", default="auto", help="for translation models: auto | cpu | cuda (default auto)")
-    run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
-    run.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
-                     help="translation models' decoding precision, as in nmt.translate (default fp32; "
-                          "fp16 needs a GPU, int8 a CPU)")
+    add_running_arguments(run)  # --precision applies to the translation models
     run.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
     run.add_argument("--access-log", action="store_true", help="log every request")
     return parser
@@ -59,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     for option, least in (("max_connections", 1), ("max_batch", 1), ("max_queue", 1), ("max_chars", 1),
-                          ("max_texts", 1), ("max_beam", 1), ("max_body_bytes", 1), ("threads", 1)):
+                          ("max_texts", 1), ("max_beam", 1), ("max_body_bytes", 1)):
         value = getattr(args, option)
         if value is not None and value < least:
             parser.error(f"--{option.replace('_', '-')} must be >= {least}, got {value}")
@@ -93,28 +89,21 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    import torch
+def serve(args: argparse.Namespace) -> int:
+    """Load the models, bind the port, then serve until stopped."""
     import uvicorn
 
-    from nmt.inference.checkpoint import CheckpointError
     from nmt.serve.app import create_app
     from nmt.serve.batcher import Batcher
     from nmt.serve.models import ModelSpec, load_models
     from nmt.serve.schemas import Limits
-    from nmt.inference.translator import decoding_dtype, resolve_device
+    from nmt.inference.translator import decoding_dtype
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    try:
-        device = resolve_device(args.device)
-        decoding_dtype(args.precision, device)  # a bad pairing fails before any model loads
-        models = load_models([ModelSpec.parse(a) for a in args.checkpoints], device, args.max_batch, args.precision)
-        sock = listen(args.host, args.port)
-    except (CheckpointError, ValueError, OSError) as error:
-        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
+    apply_threads(args.threads)
+    device = resolve_device(args.device)
+    decoding_dtype(args.precision, device)  # a bad pairing fails before any model loads
+    models = load_models([ModelSpec.parse(a) for a in args.checkpoints], device, args.max_batch, args.precision)
+    sock = listen(args.host, args.port)
     limits = Limits(args.max_chars, args.max_texts, args.max_beam, args.max_body_bytes)
     batcher = Batcher(args.max_batch, args.max_wait_ms / 1000, args.max_queue)
     app = create_app(models, limits, batcher)
@@ -129,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                             limit_concurrency=args.max_connections, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_command(PROG, lambda: serve(args))
 
 
 if __name__ == "__main__":

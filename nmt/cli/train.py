@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.inference.checkpoint import CheckpointError, checkpoint_tokenizers, load_checkpoint
+from nmt.cli.common import EXIT_RUNTIME_ERROR, EXIT_USER_ERROR
 from nmt.config.checks import ConfigError
 from nmt.tasks.preflight import check_run_config
 from nmt.training.divergence import TrainingDiverged
@@ -33,7 +34,7 @@ log = logging.getLogger("nmt.train")
 
 PROG = "python -m nmt.train"
 from nmt.config.location import CONF_DIR  # noqa: E402
-EXIT_USER_ERROR, EXIT_DIVERGED = 2, 1
+EXIT_DIVERGED = EXIT_RUNTIME_ERROR  # the run itself failed; the user's inputs were fine
 
 OmegaConf.register_new_resolver("nmt_run_dir", run_dir_resolver, replace=True)
 

@@ -25,28 +25,31 @@ holding the N hypotheses best first, each followed by its score, all TAB-separat
 The score is the log-probability divided by the GNMT length penalty for beam search, and
 the plain log-probability for sampling. Translations never contain TABs or newlines.
 
-Errors (missing or damaged checkpoint, input that is not UTF-8 text, CUDA asked for but
-absent) are one line on stderr and exit status 1; a bad option or value exits with 2.
+Errors are one line on stderr. A bad option or value, a missing, damaged or non-translation
+checkpoint, input that is not UTF-8 text or CUDA asked for but absent exit with status 2;
+a failure of the run itself (e.g. out of memory) with 1 (see :mod:`nmt.cli.common`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
+
+from nmt.cli.common import (
+    OneLineArgumentParser,
+    add_running_arguments,
+    apply_threads,
+    one_line,
+    positive_int,
+    read_lines,
+    resolve_device,
+    run_command,
+)
 
 PROG = "python -m nmt.translate"
-_LINE_BREAKS = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are a single line on stderr (exit status 2)."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,13 +72,8 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-len-ratio", type=float, default=2.0, metavar="R",
                        help="output limit: R x source tokens + 10 (default 2)")
     run = parser.add_argument_group("running")
-    run.add_argument("--batch-size", type=int, default=64, metavar="B", help="sentences per batch (default 64)")
-    run.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    run.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
-    run.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
-                     help="bf16/fp16: matrix products under autocast, states and softmax float32 "
-                          "(fp16 needs a GPU); int8: the decoder's products on int8 kernels, CPU only "
-                          "(default fp32)")
+    run.add_argument("--batch-size", type=positive_int, default=64, metavar="B", help="sentences per batch (default 64)")
+    add_running_arguments(run)
     run.add_argument("--plot-attention", type=Path, metavar="DIR", help="write one attention heatmap PNG per sentence")
 
 
@@ -94,14 +92,7 @@ def decoding_options(args: argparse.Namespace):
     also applies ``--threads``."""
     from nmt.decoding import DecodingOptions
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     return DecodingOptions(
         strategy=args.strategy,
         beam_size=args.beam_size,
@@ -129,31 +120,11 @@ def build_parser() -> OneLineArgumentParser:
     return parser
 
 
-def read_lines(stream: BinaryIO, name: str = "-") -> list[str]:
-    """Lines of a UTF-8 byte stream, split on ``\\n`` only (not on the other characters that
-    ``str.splitlines`` breaks at), so the count matches ``wc -l`` plus an unterminated last line.
-
-    :param name: the file's path (``"-"``: standard input), for the message of the
-        :class:`~nmt.data.input_check.NotTextError` raised when the stream is not UTF-8 text.
-    """
-    from nmt.data.input_check import checked_stream
-
-    text = checked_stream(stream, name).read().decode("utf-8", errors="replace")
-    if not text:
-        return []
-    lines = text.split("\n")
-    if text.endswith("\n"):
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
 def format_translation(translation, n_best: int) -> str:
     """The output line for one input line (see the module docstring)."""
     if n_best <= 1:
-        return translation.text.translate(_LINE_BREAKS)
-    return "\t".join(
-        f"{hyp.text.translate(_LINE_BREAKS)}\t{hyp.score:.4f}" for hyp in translation.hypotheses
-    )
+        return one_line(translation.text)
+    return "\t".join(f"{one_line(hyp.text)}\t{hyp.score:.4f}" for hyp in translation.hypotheses)
 
 
 def _interactive(translator, options, out: TextIO, plot_dir: Path | None = None) -> None:
@@ -180,7 +151,7 @@ def _interactive(translator, options, out: TextIO, plot_dir: Path | None = None)
 
 def run(args: argparse.Namespace) -> None:
     options = decoding_options(args)
-    from nmt.inference.translator import Translator, decoding_dtype, resolve_device
+    from nmt.inference.translator import Translator, decoding_dtype
 
     device = resolve_device(args.device)  # fail on a missing GPU before loading anything
     decoding_dtype(args.precision, device)
@@ -224,20 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8", errors="replace")
-    from nmt.inference.checkpoint import CheckpointError
-
-    try:
-        run(args)
-    except BrokenPipeError:  # e.g. piped into `head`: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except (CheckpointError, ValueError, OSError) as error:
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return run_command(PROG, lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -11,42 +11,19 @@ from typing import Iterator
 import torch
 
 from nmt.data.classification_batching import collate_labelled, truncate
-from nmt.data.tokenizers import Tokenizer
-from nmt.inference.checkpoint import (
-    PAYLOAD_KEY,
-    CheckpointError,
-    checkpoint_config,
-    checkpoint_tokenizers,
-    load_checkpoint,
-    model_state_dict,
-)
+from nmt.inference.loading import LoadedModel, check_task, load_model
+from nmt.inference.translator import resolve_device
 from nmt.models.classifier_output import class_probabilities
-from nmt.models.classifier import TextClassifier
 
 
-@dataclass
-class LoadedClassifier:
-    """What the tools need from a classification checkpoint."""
-
-    model: TextClassifier
-    tokenizer: Tokenizer
-    labels: list[str]
-    config: dict
+TASK = "classification"
 
 
-def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedClassifier:
-    """Rebuild the network (in eval mode) from a classification checkpoint alone; the
-    translation checkpoint it may have been initialised from is not needed. No Lightning."""
-    checkpoint = load_checkpoint(path, map_location)
-    payload = checkpoint[PAYLOAD_KEY]
-    if payload["task"] != "classification":
-        raise CheckpointError(f"{path} is a {payload['task']!r} checkpoint, not a classification one")
-    config = checkpoint_config(checkpoint)
-    tokenizer = checkpoint_tokenizers(checkpoint)["source"]
-    labels = list(payload.get("labels") or config["data"]["labels"])
-    model = TextClassifier.from_config(config["model"], tokenizer.vocab_size, len(labels))
-    model.load_state_dict(model_state_dict(checkpoint))
-    return LoadedClassifier(model.eval(), tokenizer, labels, config)
+def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+    """A classification checkpoint through :func:`~nmt.inference.loading.load_model`: the
+    network (eval mode), its ``tokenizer``, ``labels`` and ``config``. The translation or
+    biLM checkpoint it may have been initialised from is not needed. No Lightning."""
+    return load_model(path, task=TASK, map_location=map_location)
 
 
 @dataclass
@@ -68,10 +45,17 @@ class Prediction:
 
 
 class Classifier:
-    """A loaded checkpoint plus the text -> tokens -> prediction steps around it."""
+    """A loaded checkpoint plus the text -> tokens -> prediction steps around it.
 
-    def __init__(self, loaded: LoadedClassifier) -> None:
+    :param device: where the network runs (``loaded.model`` is moved there); results are
+        on the CPU whatever it is.
+    """
+
+    def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu") -> None:
+        check_task(loaded.path, loaded.task, TASK)
         self.loaded = loaded
+        self.device = resolve_device(device)
+        loaded.model.to(self.device)
         data = loaded.config["data"]
         self.max_tokens = data.get("max_tokens")
         self.truncation = data.get("truncation", "head")
@@ -92,12 +76,13 @@ class Classifier:
         ids = [self._cut(seq) for seq in full]
         pieces = [self._pieces(text, seq) for text, seq in zip(texts, ids)]
         batch = collate_labelled([(seq, 0) for seq in ids])
-        output = model(batch.src, batch.src_lengths)
-        probabilities = class_probabilities(output.logits)
+        output = model(batch.src.to(self.device), batch.src_lengths.to(self.device))
+        probabilities = class_probabilities(output.logits).cpu()
+        attention = output.attention.cpu() if output.attention is not None else None
         predictions = []
         for row, seq in enumerate(ids):
             best = int(probabilities[row].argmax())
-            weights = output.attention[row, : len(seq)].tolist() if seq and output.attention is not None else []
+            weights = attention[row, : len(seq)].tolist() if seq and attention is not None else []
             predictions.append(
                 Prediction(self.loaded.labels[best], float(probabilities[row, best]), pieces[row], weights,
                            probabilities[row].tolist(), len(seq) < len(full[row]))

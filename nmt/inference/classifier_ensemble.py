@@ -24,8 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nmt.inference.checkpoint import PAYLOAD_KEY, CheckpointError, load_checkpoint
 from nmt.data.classification_batching import collate_labelled
+from nmt.inference.loading import BASELINE_TASK, load_model
+
+MEMBER_TASKS = ("classification", BASELINE_TASK)
 
 STACKER_C_GRID = (0.01, 0.1, 1.0, 10.0)
 LOG_PROBABILITY_FLOOR = -10.0
@@ -98,26 +100,15 @@ def member_scores(checkpoint: str | Path, splits: Sequence[str], data_overrides:
     from nmt.data.classification_datamodule import ClassificationDataModule
 
     overrides = {k: v for k, v in (data_overrides or {}).items() if v is not None}
-    loaded = load_checkpoint(checkpoint)
-    task = loaded[PAYLOAD_KEY].get("task")
-    if task == "baseline":
-        from nmt.inference.baseline import load_baseline
-
-        model, labels = load_baseline(loaded, checkpoint)
-        config = loaded[PAYLOAD_KEY]["config"]
+    loaded = load_model(checkpoint, task=MEMBER_TASKS)
+    task, labels, config = loaded.task, loaded.labels, loaded.config
+    if task == BASELINE_TASK:
         datamodule = ClassificationDataModule({**config["data"], **overrides}, seed=int(config.get("seed", 0)))
         kind = str(config["model"]["type"])  # multinomial_nb | nbsvm
-    elif task == "classification":
-        from nmt.inference.classifier import load_classifier
-
-        classifier = load_classifier(checkpoint)
-        labels, config = classifier.labels, classifier.config
-        datamodule = ClassificationDataModule({**config["data"], **overrides}, tokenizer=classifier.tokenizer,
+    else:
+        datamodule = ClassificationDataModule({**config["data"], **overrides}, tokenizer=loaded.tokenizer,
                                               seed=int(config.get("seed", 0)))
         kind = str(config["model"].get("architecture", "rnn")) + " classifier"
-    else:
-        raise CheckpointError(f"{checkpoint} is a {task!r} checkpoint: an ensemble takes classification or "
-                              "baseline (Naive Bayes, NB-SVM) checkpoints")
     member = MemberScores(str(checkpoint), kind, list(labels))
     corpus = datamodule.prepare_corpus()
     for split in splits:
@@ -127,11 +118,11 @@ def member_scores(checkpoint: str | Path, splits: Sequence[str], data_overrides:
                              f"labelled {split} texts")
         member.gold[split] = torch.tensor([y for _, y in rows], dtype=torch.long)
         member.fingerprints[split] = fingerprint(rows)
-        if task == "baseline":
-            raw = model.scores([text for text, _ in rows])
+        if task == BASELINE_TASK:
+            raw = loaded.model.scores([text for text, _ in rows])
             member.scores[split] = raw if kind == "nbsvm" else torch.log_softmax(raw, dim=-1)
         else:
-            member.scores[split] = score_in_order(classifier.model, datamodule.dataset(split).ids)
+            member.scores[split] = score_in_order(loaded.model, datamodule.dataset(split).ids)
     return member
 
 

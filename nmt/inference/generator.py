@@ -16,19 +16,14 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from nmt.inference.checkpoint import (
-    PAYLOAD_KEY,
-    CheckpointError,
-    checkpoint_config,
-    checkpoint_tokenizers,
-    load_checkpoint,
-    model_state_dict,
-)
+from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import Tokenizer
 from nmt.decoding.generation import generate
 from nmt.models.language_model import LanguageModel
 from nmt.inference.translator import resolve_device
+
+TASK = "lm"
 
 
 @dataclass(frozen=True)
@@ -132,20 +127,14 @@ class TextGenerator:
 
         :raises CheckpointError: missing, unreadable or not a language-model checkpoint.
         """
-        device = resolve_device(device)
-        checkpoint = load_checkpoint(path, map_location="cpu")
-        task = checkpoint[PAYLOAD_KEY].get("task")
-        if task != "lm":
-            raise CheckpointError(f"{path} is a {task!r} checkpoint, not a language model (task=lm) one")
-        try:
-            config = checkpoint_config(checkpoint)
-            tokenizer = checkpoint_tokenizers(checkpoint)["text"]
-            model = LanguageModel.from_config(config["model"], tokenizer.vocab_size)
-            model.load_state_dict(model_state_dict(checkpoint))
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-            raise CheckpointError(f"{path} is an incomplete or inconsistent checkpoint: {message}") from error
-        return cls(model, tokenizer, config, device)
+        device = resolve_device(device)  # a missing GPU fails before the file is read
+        return cls.from_loaded(load_model(path, task=TASK), device)
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel, device: str | torch.device = "auto") -> "TextGenerator":
+        """A generator around an already loaded language-model checkpoint (:func:`load_model`)."""
+        check_task(loaded.path, loaded.task, TASK)
+        return cls(loaded.model, loaded.tokenizer, loaded.config, device)
 
     def generate(
         self, prompts: Iterable[str], options: GenerationOptions | None = None, batch_size: int = 64

@@ -18,14 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from tqdm import tqdm
 
-from nmt.inference.checkpoint import (
-    PAYLOAD_KEY,
-    CheckpointError,
-    checkpoint_config,
-    checkpoint_tokenizers,
-    load_checkpoint,
-    model_state_dict,
-)
+from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.data.batching import pad_sequences
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import EOS, Tokenizer
@@ -36,6 +29,8 @@ from nmt.models.seq2seq import Seq2Seq
 SOURCE_LIMIT_FACTOR = 3
 """Sources are cut to this many times the training length limit (``data.max_length``): the
 model never saw longer ones, and an unbounded line would make one batch arbitrarily slow."""
+
+TASK = "translation"
 
 DEFAULT_SOURCE_LIMIT = 256
 """The source limit, in tokens, when the checkpoint's config has no ``data.max_length``."""
@@ -168,23 +163,15 @@ class Translator:
         :raises CheckpointError: missing, unreadable or not a translation checkpoint.
         :raises ValueError: an unusable device.
         """
-        device = resolve_device(device)
-        checkpoint = load_checkpoint(path, map_location="cpu")
-        task = checkpoint[PAYLOAD_KEY].get("task")
-        if task != "translation":
-            raise CheckpointError(f"{path} is a {task!r} checkpoint, not a translation one")
-        try:
-            tokenizers = checkpoint_tokenizers(checkpoint)
-            config = checkpoint_config(checkpoint)
-            source, target = tokenizers["source"], tokenizers["target"]
-            model = Seq2Seq.from_config(
-                config["model"], config["attention"], source.vocab_size, target.vocab_size
-            )
-            model.load_state_dict(model_state_dict(checkpoint))
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-            raise CheckpointError(f"{path} is an incomplete or inconsistent checkpoint: {message}") from error
-        return cls(model, source, target, config, device, **kwargs)
+        device = resolve_device(device)  # a missing GPU fails before the file is read
+        return cls.from_loaded(load_model(path, task=TASK), device, **kwargs)
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel, device: str | torch.device = "auto", **kwargs: Any) -> "Translator":
+        """A translator around an already loaded translation checkpoint (:func:`load_model`)."""
+        check_task(loaded.path, loaded.task, TASK)
+        tokenizers = loaded.tokenizers
+        return cls(loaded.model, tokenizers["source"], tokenizers["target"], loaded.config, device, **kwargs)
 
     def split_pairs(self, split: str = "test", data_path: str | Path | None = None) -> list[tuple[str, str]]:
         """The ``(source, target)`` pairs of the run's own ``split`` (train | dev | test),

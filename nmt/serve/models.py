@@ -14,15 +14,9 @@ from typing import Any, Sequence
 
 import torch
 
-from nmt.inference.checkpoint import (
-    PAYLOAD_KEY,
-    CheckpointError,
-    checkpoint_config,
-    is_inference_only,
-    load_checkpoint,
-    training_summary,
-)
-from nmt.inference.classifier import Classifier, Prediction, load_classifier
+from nmt.inference.checkpoint import CheckpointError
+from nmt.inference.classifier import Classifier, Prediction
+from nmt.inference.loading import LoadedModel, load_model
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import Tokenizer
 from nmt.decoding import DecodingOptions
@@ -55,16 +49,18 @@ def _parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _checkpoint_info(path: Path, checkpoint: dict) -> dict[str, Any]:
+SERVED_TASKS = ("translation", "classification")
+
+
+def _checkpoint_info(loaded: LoadedModel) -> dict[str, Any]:
     """What every model's description holds, whatever its task (no server paths: the file name only)."""
-    config = checkpoint_config(checkpoint)
     return {
-        "file": path.name,
-        "file_mb": round(path.stat().st_size / 1e6, 2),
-        "inference_only": is_inference_only(checkpoint),
-        "experiment": config.get("name"),
-        "data": (config.get("data") or {}).get("name"),
-        "training": training_summary(checkpoint),
+        "file": loaded.path.name,
+        "file_mb": round(loaded.path.stat().st_size / 1e6, 2),
+        "inference_only": loaded.inference_only,
+        "experiment": loaded.config.get("name"),
+        "data": (loaded.config.get("data") or {}).get("name"),
+        "training": loaded.training_summary(),
     }
 
 
@@ -171,7 +167,8 @@ def load_models(
 
     A model's name is the one given (``NAME=PATH``), else its experiment's name
     (``spm_bahdanau``), made unique with ``-2``, ``-3``... Translators run on ``device`` in
-    ``precision`` (see :class:`~nmt.inference.translator.Translator`), classifiers on the CPU.
+    ``precision`` (see :class:`~nmt.inference.translator.Translator`), classifiers on ``device``
+    in float32. Each file is read once.
 
     :raises CheckpointError: a missing, damaged or foreign checkpoint, or a name given twice.
     """
@@ -181,19 +178,13 @@ def load_models(
             raise CheckpointError(f"the model name {name!r} is given twice: name each checkpoint differently")
     taken, models = set(given), {}
     for spec in specs:
-        checkpoint = load_checkpoint(spec.path)
-        task = checkpoint[PAYLOAD_KEY]["task"]
-        info = _checkpoint_info(spec.path, checkpoint)
-        del checkpoint  # the tools below load it again, each its own way
+        loaded = load_model(spec.path, task=SERVED_TASKS)
+        info = _checkpoint_info(loaded)
         name = spec.name or _unique_name(str(info["experiment"] or spec.path.stem), taken)
         taken.add(name)
-        if task == "translation":
-            translator = Translator.from_checkpoint(spec.path, device=device, warn=lambda message: None, precision=precision)
+        if loaded.task == "translation":
+            translator = Translator.from_loaded(loaded, device=device, warn=lambda message: None, precision=precision)
             models[name] = ServedTranslator(name, translator, info, max_batch)
-        elif task == "classification":
-            models[name] = ServedClassifier(name, Classifier(load_classifier(spec.path)), info)
         else:
-            raise CheckpointError(
-                f"{spec.path} is a {task!r} checkpoint: only translation and classification ones can be served"
-            )
+            models[name] = ServedClassifier(name, Classifier(loaded, device), info)
     return models

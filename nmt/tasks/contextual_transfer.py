@@ -17,11 +17,10 @@ from typing import Any, Mapping
 
 import torch
 
-from nmt.inference.checkpoint import PAYLOAD_KEY, checkpoint_config, checkpoint_tokenizers, load_checkpoint, model_state_dict
+from nmt.inference.loading import WrongTaskError, load_model
 from nmt.data.tokenizers import Tokenizer
 
 BILM_TASK = "bilm"
-TOKENIZER_ROLE = "text"  # the role task=bilm stores its tokenizer under
 SPLIT_KEYS = ("split", "split_seed", "group_duplicates")
 """``data`` keys that fix which texts were the biLM's training split."""
 
@@ -49,21 +48,18 @@ class PretrainedBiLM:
 
 
 def read_bilm(path: str | Path) -> PretrainedBiLM:
-    """Load a biLM checkpoint (``weights_only=True``, through :func:`nmt.inference.checkpoint.load_checkpoint`).
+    """Load a biLM checkpoint through :func:`nmt.inference.loading.load_model` (``weights_only``).
 
     :raises ContextualTransferError: it is another task's checkpoint.
     """
-    checkpoint = load_checkpoint(path)
-    task = checkpoint[PAYLOAD_KEY]["task"]
-    if task != BILM_TASK:
+    try:
+        loaded = load_model(path, task=BILM_TASK)
+    except WrongTaskError as error:
         raise ContextualTransferError(
-            f"model.contextual.bilm={path} is a {task!r} checkpoint; give a biLM checkpoint "
+            f"model.contextual.bilm: {error}: give a biLM checkpoint "
             "(python -m nmt.train experiment=<data>_bilm, then <run>/checkpoints/best.ckpt)"
-        )
-    return PretrainedBiLM(
-        Path(path), checkpoint_tokenizers(checkpoint)[TOKENIZER_ROLE], model_state_dict(checkpoint),
-        dict(checkpoint_config(checkpoint)),
-    )
+        ) from error
+    return PretrainedBiLM(Path(path), loaded.tokenizer, loaded.weights(), dict(loaded.config))
 
 
 def tokenizer_conflicts(tokenizer_cfg: Mapping[str, Any] | None, bilm: PretrainedBiLM) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import torch
 
-from nmt.inference.checkpoint import PAYLOAD_KEY, checkpoint_config, checkpoint_tokenizers, load_checkpoint, model_state_dict
+from nmt.inference.loading import WrongTaskError, load_model
 from nmt.data.tokenizers import Tokenizer
 from nmt.models.classifier import TRANSFERABLE_MODULES, TextClassifier
 
@@ -42,21 +42,16 @@ class TranslationEncoder:
 
 def read_translation_encoder(path: str | Path) -> TranslationEncoder:
     """Load the source tokenizer, embedding and encoder of a translation checkpoint."""
-    checkpoint = load_checkpoint(path)
-    task = checkpoint[PAYLOAD_KEY]["task"]
-    if task != "translation":
+    try:
+        loaded = load_model(path, task="translation")
+    except WrongTaskError as error:
         raise EncoderTransferError(
-            f"model.encoder.init_from={path} is a {task!r} checkpoint; give a translation "
-            "checkpoint (e.g. outputs/spm_bahdanau/<run>/checkpoints/best.ckpt)"
-        )
+            f"model.encoder.init_from: {error}: give a translation checkpoint "
+            "(e.g. outputs/spm_bahdanau/<run>/checkpoints/best.ckpt)"
+        ) from error
     prefixes = tuple(f"{name}." for name in TRANSFERABLE_MODULES)
-    weights = {k: v for k, v in model_state_dict(checkpoint).items() if k.startswith(prefixes)}
-    return TranslationEncoder(
-        Path(path),
-        checkpoint_tokenizers(checkpoint)["source"],
-        weights,
-        dict(checkpoint_config(checkpoint)["model"]),
-    )
+    weights = {k: v for k, v in loaded.weights().items() if k.startswith(prefixes)}
+    return TranslationEncoder(Path(path), loaded.tokenizer, weights, dict(loaded.config["model"]))
 
 
 def check_compatible(source: TranslationEncoder, model_cfg: Mapping[str, Any]) -> None:

@@ -20,7 +20,8 @@ from nmt.baselines.naive_bayes import (  # noqa: E402
     log_count_ratio,
     transform_counts,
 )
-from nmt.inference.baseline import baseline_checkpoint, load_baseline  # noqa: E402
+from nmt.inference.baseline import baseline_checkpoint  # noqa: E402
+from nmt.inference.loading import load_model  # noqa: E402
 from nmt.inference.checkpoint import CheckpointError, atomic_save, load_checkpoint  # noqa: E402
 from nmt.config.checks import ConfigError, validate_config  # noqa: E402
 
@@ -75,7 +76,8 @@ def test_a_saved_baseline_loads_with_weights_only_and_predicts_the_same(tmp_path
     model = fit(TEXTS, LABELS, 2, {**MODEL, "features": "tfidf", "sublinear_tf": True}, {"alpha": 0.3})
     path = tmp_path / "best.ckpt"
     atomic_save(baseline_checkpoint(model, {"model": MODEL}, ["ham", "spam"], {"alpha": 0.3}), path)
-    loaded, labels = load_baseline(load_checkpoint(path), path)
+    baseline = load_model(path, task="baseline")
+    loaded, labels = baseline.model, baseline.labels
     assert labels == ["ham", "spam"] and isinstance(loaded, LinearTextModel)
     queries = ["free prize", "see you at six", ""]
     torch.testing.assert_close(loaded.scores(queries), model.scores(queries))
@@ -85,12 +87,14 @@ def test_other_checkpoints_are_refused_as_baselines(tmp_path):
     model = fit(TEXTS, LABELS, 2, MODEL, {"alpha": 1.0})
     checkpoint = baseline_checkpoint(model, {}, ["ham", "spam"], {"alpha": 1.0})
     checkpoint["nmt"]["task"] = "classification"
-    with pytest.raises(CheckpointError, match="not a baseline"):
-        load_baseline(checkpoint)
+    atomic_save(checkpoint, tmp_path / "classifier.ckpt")
+    with pytest.raises(CheckpointError, match="is a 'classification' checkpoint, not a 'baseline' one"):
+        load_model(tmp_path / "classifier.ckpt", task="baseline")
     checkpoint["nmt"]["task"] = "baseline"
     checkpoint["state_dict"]["model.weight"] = checkpoint["state_dict"]["model.weight"][:, :3]
+    atomic_save(checkpoint, tmp_path / "cut.ckpt")
     with pytest.raises(CheckpointError, match="do not match"):
-        load_baseline(checkpoint)
+        load_model(tmp_path / "cut.ckpt", task="baseline")
 
 
 def write_sms(path):

@@ -149,7 +149,7 @@ def test_bad_option_values_are_one_line_errors_with_exit_2(option, value, checkp
 def test_batch_size_zero_is_refused_not_a_silent_empty_success(checkpoint):
     result = run_cli(str(checkpoint), "--batch-size", "0", stdin=b"free prize\n")
     assert result.returncode == 2 and result.stdout == b""
-    assert b"--batch-size must be >= 1, got 0" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert b"--batch-size: must be >= 1, got 0" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 def test_utf16_input_is_refused_with_the_fix_and_exit_2(checkpoint, tmp_path):
@@ -157,7 +157,7 @@ def test_utf16_input_is_refused_with_the_fix_and_exit_2(checkpoint, tmp_path):
     result = run_cli(str(checkpoint), stdin=data)
     assert result.returncode == 2 and result.stdout == b""
     [line] = result.stderr.decode().splitlines()
-    assert line.startswith("nmt.classify: error: standard input looks like UTF-16LE (byte-order mark FF FE)")
+    assert line.startswith("python -m nmt.classify: error: standard input looks like UTF-16LE (byte-order mark FF FE)")
     assert "iconv -f UTF-16 -t UTF-8" in line
     source = tmp_path / "texts.txt"
     source.write_bytes(gzip.compress(b"free prize\n"))
@@ -176,7 +176,7 @@ def test_evaluate_classifier_refuses_a_utf16_corpus_in_one_line(checkpoint, tmp_
     script = importlib.import_module("nmt.cli.evaluate_classifier")
     threads = torch.get_num_threads()
     try:
-        assert script.main([str(checkpoint), "--data-path", str(corpus)]) == 1
+        assert script.main([str(checkpoint), "--data-path", str(corpus)]) == 2
     finally:
         torch.set_num_threads(threads)
     captured = capsys.readouterr()

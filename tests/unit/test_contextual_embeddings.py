@@ -345,9 +345,14 @@ def test_each_classifier_preset_fits_a_checkpoint_of_its_bilm_preset(data, tmp_p
 
     bilm_cfg = compose_config([f"experiment={data}_bilm"])
     check_run_config(bilm_cfg)
-    payload = make_payload("bilm", OmegaConf.to_container(bilm_cfg, resolve=True), {"text": CharTokenizer.train(["ab"])})
+    from nmt.models.bilm import BidirectionalLanguageModel
+
+    tokenizer = CharTokenizer.train(["ab"])
+    payload = make_payload("bilm", OmegaConf.to_container(bilm_cfg, resolve=True), {"text": tokenizer})
+    network = BidirectionalLanguageModel.from_config(payload["config"]["model"], tokenizer.vocab_size)
+    weights = {f"model.{key}": value for key, value in network.state_dict().items()}
     path = tmp_path / "bilm.ckpt"
-    torch.save({"state_dict": {}, PAYLOAD_KEY: payload}, path)
+    torch.save({"state_dict": weights, PAYLOAD_KEY: payload}, path)
     check_run_config(compose_config([f"experiment={data}_elmo", f"model.contextual.bilm={path}"]))
     with pytest.raises(ConfigError, match="model.contextual.bilm is required"):
         check_run_config(compose_config([f"experiment={data}_elmo"]))
@@ -371,7 +376,7 @@ def test_contextual_config_errors_are_one_line(bilm_run, tiny_sms, tmp_path, ext
 
 
 def test_a_checkpoint_of_another_task_is_refused(tiny_classification_checkpoint, tiny_sms, tmp_path):
-    with pytest.raises(ConfigError, match="is a 'classification' checkpoint; give a biLM checkpoint"):
+    with pytest.raises(ConfigError, match="is a 'classification' checkpoint, not a 'bilm' one: give a biLM checkpoint"):
         check_run_config(compose_config(elmo_overrides(tiny_sms, tmp_path, tiny_classification_checkpoint)))
 
 

@@ -183,12 +183,12 @@ def test_script_option_errors_exit_2(arguments, message, capsys):
 
 def test_script_refuses_other_tasks_and_other_splits_in_one_line(members, tiny_translation_checkpoint, capsys):
     script = load_script("ensemble_classifiers")
-    assert script.main([str(members["nb"]), str(tiny_translation_checkpoint)]) == 1
+    assert script.main([str(members["nb"]), str(tiny_translation_checkpoint)]) == 2
     error = capsys.readouterr().err.strip()
-    assert "'translation' checkpoint" in error and "\n" not in error
-    assert script.main([str(members["nb"]), str(members["other_split"])]) == 1
+    assert "is a 'translation' checkpoint, not a 'classification' or 'baseline' one" in error and "\n" not in error
+    assert script.main([str(members["nb"]), str(members["other_split"])]) == 2
     assert "different dev texts" in capsys.readouterr().err
-    assert script.main([str(members["nb"]), str(Path("missing.ckpt"))]) == 1
+    assert script.main([str(members["nb"]), str(Path("missing.ckpt"))]) == 2
 
 
 def test_log_probabilities_are_floored_and_margins_kept():

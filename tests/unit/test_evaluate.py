@@ -127,7 +127,7 @@ def test_evaluate_errors_are_one_line(tiny_translation_checkpoint, tmp_path, cap
     evaluate = load_script("evaluate")
     bad = tmp_path / "bad.tsv"
     bad.write_text("no tab here\n", encoding="utf-8")
-    assert evaluate.main([str(tiny_translation_checkpoint), "--pairs", str(bad)]) == 1
+    assert evaluate.main([str(tiny_translation_checkpoint), "--pairs", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "bad.tsv:1" in err
     with pytest.raises(SystemExit) as exit:
@@ -146,14 +146,14 @@ def test_evaluate_refuses_a_utf16_file_naming_it(which, tiny_translation_checkpo
     data = {"--pairs": ["--pairs", utf16], "--src": ["--src", utf16, "--ref", good_ref],
             "--ref": ["--src", good_src, "--ref", utf16]}[which]
     evaluate = load_script("evaluate")
-    assert evaluate.main([str(tiny_translation_checkpoint), *map(str, data), "--output-dir", str(tmp_path)]) == 1
+    assert evaluate.main([str(tiny_translation_checkpoint), *map(str, data), "--output-dir", str(tmp_path)]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert f"error: {utf16} looks like UTF-16LE" in line and "iconv -f UTF-16 -t UTF-8" in line
 
 
 def test_evaluate_classifier_errors_are_one_line(tmp_path, capsys):
     evaluate_classifier = load_script("evaluate_classifier")
-    assert evaluate_classifier.main([str(tmp_path / "missing.ckpt")]) == 1
+    assert evaluate_classifier.main([str(tmp_path / "missing.ckpt")]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "error: checkpoint not found" in line
 

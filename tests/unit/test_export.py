@@ -99,5 +99,5 @@ def test_the_script_errors_are_one_line(tiny_translation_checkpoint, tmp_path, c
     (tmp_path / "a_file").write_text("not a directory")
     status = export.main([str(arg) for arg in make_args(tiny_translation_checkpoint, tmp_path)])
     error = capsys.readouterr().err
-    assert status == 1 and message in error
-    assert error.startswith("python -m nmt.cli.export: error: ") and len(error.strip().splitlines()) == 1
+    assert status == 2 and message in error
+    assert error.startswith(f"{export.PROG}: error: ") and len(error.strip().splitlines()) == 1

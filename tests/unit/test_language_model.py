@@ -261,9 +261,9 @@ def test_cli_bad_options_are_one_line_and_status_2(lm_run, args, status, message
 
 def test_cli_refuses_other_checkpoints_and_utf16_input(lm_run, tiny_translation_checkpoint):
     wrong = generate_cli(tiny_translation_checkpoint, "--prompt", "a")
-    assert wrong.returncode == 1 and "not a language model" in wrong.stderr.decode()
+    assert wrong.returncode == 2 and "is a 'translation' checkpoint, not a 'lm' one" in wrong.stderr.decode()
     utf16 = generate_cli(lm_run[0], stdin="Le chat\n".encode("utf-16"))
-    assert utf16.returncode == 1 and "UTF-16" in utf16.stderr.decode()
+    assert utf16.returncode == 2 and "UTF-16" in utf16.stderr.decode()
 
 
 @pytest.mark.parametrize(

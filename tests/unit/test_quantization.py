@@ -183,7 +183,7 @@ def test_int8_decoding_is_refused_on_a_gpu_or_without_the_kernels_with_a_clear_m
     monkeypatch.setattr(nmt.inference.translator, "int8_supported", lambda: False)
     with pytest.raises(ValueError, match="needs PyTorch's oneDNN int8 kernels"):
         decoding_dtype("int8", torch.device("cpu"))
-    assert main(["missing.ckpt", "--precision", "int8", "--device", "cpu"]) == 1  # before the checkpoint is read
+    assert main(["missing.ckpt", "--precision", "int8", "--device", "cpu"]) == 2  # before the checkpoint is read
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "oneDNN int8 kernels" in line and "missing.ckpt" not in line
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from nmt.data.input_check import SNIFF_BYTES, text_problem
 from nmt.decoding import DecodingOptions
-from nmt.cli.translate import format_translation, main, read_lines
+from nmt.cli.common import read_lines
+from nmt.cli.translate import format_translation, main
 from nmt.inference.translator import TranslatedHypothesis, Translation, Translator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,7 +151,7 @@ def test_bad_option_values_are_one_line_errors(args, tiny_translation_checkpoint
 
 def test_truncated_checkpoint_is_a_one_line_error(tiny_translation_checkpoint, tmp_path, capsys):
     checkpoint = write_corrupt("truncated", tmp_path, tiny_translation_checkpoint)
-    assert main([str(checkpoint)]) == 1
+    assert main([str(checkpoint)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot read checkpoint" in err
 
@@ -224,7 +225,7 @@ def test_input_that_is_not_utf8_text_is_refused_with_the_fix(data, what, via, ti
         args += ["--input", str(source)]
     else:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    assert main(args) == 1
+    assert main(args) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     [line] = captured.err.strip().splitlines()
@@ -267,7 +268,7 @@ def test_any_lines_give_exactly_one_output_line_each(tiny_translation_checkpoint
             status = main([str(tiny_translation_checkpoint), "--input", str(source), "--output", str(target),
                            "--batch-size", "3"])
         if text_problem(data[:SNIFF_BYTES]) is not None:  # e.g. mostly control characters
-            assert status == 1 and "not UTF-8 text" in err.getvalue()
+            assert status == 2 and "not UTF-8 text" in err.getvalue()
             return
         assert status == 0, err.getvalue()
         assert len(read_lines(io.BytesIO(data))) == expected
