@@ -30,7 +30,7 @@ from pathlib import Path
 from nmt.cli.common import OneLineArgumentParser, read_lines, run_command
 from nmt.cli.translate import add_decoding_arguments, decoding_options
 
-PROG = "nmt/cli/evaluate.py"
+PROG = "python -m nmt.evaluate"
 
 
 def build_parser() -> OneLineArgumentParser:

@@ -5,7 +5,7 @@
 The optimiser's moments, loop, RNG and callback states that only resuming needs are left
 out (the training figures -- steps, best dev score, training time -- are kept). The result
 loads in every tool as the checkpoint did (``nmt.translate``, ``nmt.classify``,
-``nmt/cli/evaluate.py``, ``python -m nmt.serve``, ``model.encoder.init_from=``), with
+``python -m nmt.evaluate``, ``python -m nmt.serve``, ``model.encoder.init_from=``), with
 ``torch.load(weights_only=True)``; training cannot resume from it. ``--dtype float16``
 halves the file again; the tools cast the weights back to float32 when they load them, so
 outputs can differ from the original's in rare near-ties.

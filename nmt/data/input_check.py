@@ -1,6 +1,6 @@
 """Refuse input that is not UTF-8 text, instead of translating it as mojibake.
 
-Every reader of user text (the translate and classify CLIs, ``nmt/cli/evaluate.py``, the
+Every reader of user text (the translate and classify CLIs, ``python -m nmt.evaluate``, the
 corpus readers) decodes bytes as UTF-8 and forgives a few bad bytes: they become U+FFFD, or
 one skipped corpus line. That is right for UTF-8 with a stray Latin-1 byte, and wrong for a
 whole file in another encoding. UTF-16, which Windows PowerShell's ``>`` and Notepad's

@@ -1,4 +1,4 @@
-"""Checkpoint -> translations: what the translate CLI, ``nmt/cli/evaluate.py`` and
+"""Checkpoint -> translations: what the translate CLI, ``python -m nmt.evaluate`` and
 ``scripts/bench_decode.py`` share, so none of them repeats it.
 
 :class:`Translator` takes raw lines and returns one :class:`Translation` per line, in order.

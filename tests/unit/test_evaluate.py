@@ -1,4 +1,4 @@
-"""BLEU/chrF with several references, ``nmt/cli/evaluate.py`` and ``scripts/bench_decode.py``."""
+"""BLEU/chrF with several references, ``python -m nmt.evaluate`` and ``scripts/bench_decode.py``."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_perfect_hypotheses_score_100():
     assert scores["chrf"]["multi_ref"]["score"] == 100.0
 
 
-# -- nmt/cli/evaluate.py --------------------------------------------------------------------------
+# -- python -m nmt.evaluate --------------------------------------------------------------------------
 
 PAIRS = [("The cat sees a dog.", "Le chat voit un chien !"), ("A big red house.", "Une grande maison rouge !"),
          ("The cat sees a dog.", "Le chat voit le chien !"), ("Small dog.", "Petit chien !")]
