@@ -405,11 +405,15 @@ def _validate_trainer(cfg: DictConfig) -> None:
                 f"trainer.devices={devices!r} with trainer.accelerator=cpu: give a number of processes, "
                 "e.g. trainer.devices=2 (DDP over gloo)"
             )
+    factor = trainer.get("exploding_loss_factor")
+    if factor is not None and (not isinstance(factor, (int, float)) or not (factor == 0 or factor > 1)):
+        # A healthy run starts at about 1 x the uniform guess's loss: a factor up to 1 would stop it.
+        raise ConfigError(f"trainer.exploding_loss_factor must be 0 (off) or a number above 1, got {factor!r}")
     for key in ("save_every_minutes", "gradient_clip_val"):
         value = trainer.get(key)
         if value is not None and (not isinstance(value, (int, float)) or value < 0):
             raise ConfigError(f"trainer.{key} must be a number >= 0 or null, got {value!r}")
-    for key, minimum in (("nonfinite_patience", 0), ("progress_every_n_steps", 1), ("accumulate_grad_batches", 1),
+    for key, minimum in (("nonfinite_patience", 0), ("exploding_loss_patience", 0), ("progress_every_n_steps", 1), ("accumulate_grad_batches", 1),
                          ("average_last", 0)):
         value = trainer.get(key)
         if value is not None and (not isinstance(value, int) or value < minimum):

@@ -14,8 +14,8 @@ import torch
 from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.data.tokenizers import Tokenizer
 from nmt.tasks.optim import build_optimizer, build_plateau, configure, gradient_norm
-from nmt.training.distributed import any_rank
-from nmt.training.divergence import NonFiniteSteps, TrainingDiverged, first_non_finite
+from nmt.training.distributed import any_rank_each
+from nmt.training.divergence import ExplodingLoss, NonFiniteSteps, TrainingDiverged, first_non_finite
 from nmt.training.validation import is_scheduled_validation
 
 log = logging.getLogger("nmt.train")
@@ -34,8 +34,10 @@ class TrainingTask(L.LightningModule):
 
     A training step whose loss or gradient norm is not finite changes nothing: its
     gradients are dropped before the optimiser runs, so neither the weights nor Adam's
-    moments move. ``trainer.nonfinite_patience`` such steps in a row stop the run; the reason
-    is in :attr:`divergence` (``nmt.train`` turns it into exit status 1).
+    moments move. ``trainer.nonfinite_patience`` such steps in a row stop the run, and so do
+    ``trainer.exploding_loss_patience`` steps in a row whose finite loss is above
+    ``trainer.exploding_loss_factor`` times :meth:`uniform_loss`; the reason is in
+    :attr:`divergence` (``nmt.train`` turns it into exit status 1).
 
     :param config: the resolved run config (plain dict), stored in every checkpoint.
     """
@@ -49,8 +51,14 @@ class TrainingTask(L.LightningModule):
         self.config = dict(config)
         self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
         self._plateau_state: dict | None = None
-        patience = (self.config.get("trainer") or {}).get("nonfinite_patience", 20)
-        self.nonfinite = NonFiniteSteps(patience=int(patience or 0))
+        trainer_cfg = self.config.get("trainer") or {}
+        self.nonfinite = NonFiniteSteps(patience=int(trainer_cfg.get("nonfinite_patience", 20) or 0))
+        # uniform_loss is set in on_train_start: the subclass builds its tokenizers after this.
+        self.exploding = ExplodingLoss(
+            uniform_loss=0.0,
+            factor=float(trainer_cfg.get("exploding_loss_factor", 10.0) or 0),
+            patience=int(trainer_cfg.get("exploding_loss_patience", 20) or 0),
+        )
         self.divergence: str | None = None
         self._step_loss: torch.Tensor | None = None
         self._checkpoint_lr: float | None = None
@@ -63,6 +71,11 @@ class TrainingTask(L.LightningModule):
     def tokenizers(self) -> dict[str, Tokenizer]:
         """The tokenizers stored in checkpoints, by role."""
         raise NotImplementedError
+
+    def uniform_loss(self) -> float:
+        """The training loss of a uniform guess: ``ln`` of the number of outputs of one
+        prediction (nats); 0 turns the exploding-loss check off."""
+        return 0.0
 
     def parameter_groups(self) -> Iterable:
         return self.parameters()
@@ -99,9 +112,14 @@ class TrainingTask(L.LightningModule):
             # An fp16 overflow with a finite loss is routine: the scaler skips the step and
             # lowers its scale. Only a scale that has collapsed below 1 means divergence.
             bad = False
-        bad = any_rank(bad, self.device)
+        # Both decisions in one collective, so that every rank stops at the same step.
+        bad, exploded = any_rank_each([bad, self.exploding.above(loss_value)], self.device)
         if not bad:
             self.nonfinite.record_good()
+            step, lr = self.trainer.global_step, optimizer.param_groups[0]["lr"]
+            if self.exploding.record(step, loss_value, above=exploded):
+                self.divergence = self.exploding.message(step, loss_value, lr)
+                self.trainer.should_stop = True
             return
         for parameter in parameters:
             parameter.grad = None  # the optimiser skips parameters without a gradient
@@ -125,6 +143,7 @@ class TrainingTask(L.LightningModule):
     def on_train_start(self) -> None:
         """On resume with another ``optim.lr`` (e.g. after a divergence), scale the restored
         rates of every group, and the schedules' base rates, by new / old."""
+        self.exploding.uniform_loss = self.uniform_loss()
         old, new = self._checkpoint_lr, float(self.config["optim"]["lr"])
         self._checkpoint_lr = None
         if not old or float(old) == new:

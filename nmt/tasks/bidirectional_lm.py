@@ -62,6 +62,9 @@ class BidirectionalLanguageModelTask(TrainingTask):
     def tokenizers(self) -> dict[str, Tokenizer]:
         return {TOKENIZER_ROLE: self.tokenizer}
 
+    def uniform_loss(self) -> float:
+        return 2 * math.log(self.tokenizer.vocab_size)  # the training loss adds both directions
+
     def summed_losses(self, batch: LanguageModelBatch, label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Summed cross-entropy of the forward and of the backward direction (the shared
         output layer fused with the loss, on scored positions only) and their token count."""

@@ -3,6 +3,7 @@ optimiser (with a separate rate for a transferred encoder), checkpoint payload."
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import torch
@@ -95,6 +96,9 @@ class ClassificationTask(TrainingTask):
 
     def tokenizers(self) -> dict[str, Tokenizer]:
         return {"source": self.tokenizer}
+
+    def uniform_loss(self) -> float:
+        return math.log(len(self.label_names))
 
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.pretrained is not None:

@@ -48,6 +48,9 @@ class LanguageModelTask(TrainingTask):
     def tokenizers(self) -> dict[str, Tokenizer]:
         return {TOKENIZER_ROLE: self.tokenizer}
 
+    def uniform_loss(self) -> float:
+        return math.log(self.tokenizer.vocab_size)
+
     def forward(self, batch: LanguageModelBatch) -> torch.Tensor:
         return self.model(batch.inputs)
 

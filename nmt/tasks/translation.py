@@ -67,6 +67,9 @@ class TranslationTask(TrainingTask):
     def tokenizers(self) -> dict[str, Tokenizer]:
         return {"source": self.source_tokenizer, "target": self.target_tokenizer}
 
+    def uniform_loss(self) -> float:
+        return math.log(self.target_tokenizer.vocab_size)
+
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.pretrained is not None:
             self.pretrained.report(self.trainer)

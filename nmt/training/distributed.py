@@ -30,10 +30,10 @@ def gather_objects(obj: Any) -> list[Any]:
     return gathered
 
 
-def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
-    """True on every rank when ``flag`` is True on at least one."""
+def any_rank_each(flags: list[bool], device: torch.device | str = "cpu") -> list[bool]:
+    """For each flag, True on every rank when it is True on at least one (one collective)."""
     if not is_distributed():
-        return flag
-    tensor = torch.tensor([1.0 if flag else 0.0], device=device)
+        return [bool(flag) for flag in flags]
+    tensor = torch.tensor([1.0 if flag else 0.0 for flag in flags], device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return bool(tensor.item())
+    return [bool(value) for value in tensor.tolist()]

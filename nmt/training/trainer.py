@@ -5,6 +5,8 @@ The group holds ``lightning.Trainer`` arguments plus a few of ours, taken out he
 * ``save_every_minutes``: timed refresh of ``last.ckpt`` (:class:`LatestCheckpoint`);
 * ``max_cpu_time``: a budget of the training process's CPU time (:class:`CpuTimeBudget`);
 * ``nonfinite_patience``: consecutive non-finite steps that stop the run (read by the task);
+* ``exploding_loss_factor``, ``exploding_loss_patience``: consecutive steps with a loss that
+  many times above a uniform guess's that stop the run (read by the task);
 * ``progress_every_n_steps``: plain progress lines when there is no progress bar;
 * ``average_last``: write ``average.ckpt``, the mean weights of the last N validations;
 * ``enable_progress_bar: auto``: a bar on a terminal, plain lines otherwise.
@@ -32,7 +34,8 @@ from nmt.training.progress import ProgressLines, TokenThroughput, progress_bar_w
 from nmt.training.resume import ResumeState
 from nmt.training.validation import ScheduledEarlyStopping
 
-OUR_TRAINER_KEYS = ("save_every_minutes", "nonfinite_patience", "progress_every_n_steps", "average_last", "max_cpu_time")
+OUR_TRAINER_KEYS = ("save_every_minutes", "nonfinite_patience", "exploding_loss_factor", "exploding_loss_patience",
+                    "progress_every_n_steps", "average_last", "max_cpu_time")
 
 
 def runs_on_cpu(trainer_cfg: Mapping[str, Any]) -> bool:

@@ -247,3 +247,13 @@ def test_resume_from_last_checkpoint_continues(trained_sms_run, tiny_sms, tmp_pa
                                        "test_after_training=false"))
     train(cfg)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 70
+
+
+def test_a_huge_learning_rate_stops_a_classification_run_against_ln_of_the_classes(tiny_sms, tmp_path):
+    from nmt.cli.train import train
+    from nmt.training.divergence import TrainingDiverged
+
+    # Two classes: a uniform guess loses ln 2 = 0.6931 per message.
+    with pytest.raises(TrainingDiverged, match=r"training exploded: .*10 x 0\.6931"):
+        train(compose_config(sms_overrides(tiny_sms, tmp_path, "optim.lr=1e6", "test_after_training=false",
+                                           "trainer.exploding_loss_patience=5")))

@@ -1,8 +1,10 @@
 """Divergence: a non-finite loss or gradient skips the step (weights and Adam state
-untouched), is counted, and enough of them in a row stop the run; no checkpoint holds NaN."""
+untouched), is counted, and enough of them in a row stop the run; no checkpoint holds NaN.
+A finite loss far above a uniform guess's, step after step, stops the run too."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -14,7 +16,7 @@ from conftest import REPO, compose_config, tiny_overrides
 from nmt.inference.checkpoint import model_state_dict
 from nmt.tasks.translation import TranslationTask
 from nmt.cli.train import train
-from nmt.training.divergence import TrainingDiverged
+from nmt.training.divergence import ExplodingLoss, TrainingDiverged
 
 
 def poison_steps(monkeypatch, steps: set[int] | None = None, from_step: int | None = None) -> None:
@@ -121,4 +123,46 @@ def test_cli_exits_1_with_one_line_when_training_diverges(tiny_corpus, tmp_path)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "training diverged" in errors[0] and "optim.lr" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+# -- a finite loss that explodes --------------------------------------------------------------------
+def test_exploding_loss_counts_only_consecutive_steps_above_the_threshold():
+    watch = ExplodingLoss(uniform_loss=math.log(100), factor=10.0, patience=3)
+    assert watch.threshold == pytest.approx(10 * math.log(100))
+    losses = [1e6, 1e6, 4.0, 1e6, 1e6, 1e6]
+    stops = [watch.record(step, loss, watch.above(loss)) for step, loss in enumerate(losses)]
+    assert stops == [False, False, False, False, False, True]
+    assert watch.first_of_streak == 3
+    assert "from step 3 to step 5" in watch.message(5, 1e6, lr=1e6)
+
+
+def test_exploding_loss_check_can_be_turned_off():
+    for watch in (ExplodingLoss(math.log(100), factor=0), ExplodingLoss(math.log(100), patience=0), ExplodingLoss(0.0)):
+        assert not watch.above(1e30)
+
+
+def test_a_healthy_run_with_label_smoothing_never_counts_as_exploded(tiny_corpus, tmp_path):
+    # The strictest setting: a single step above 10 x ln(V) would stop the run.
+    train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=40", "test_after_training=false",
+                                        "loss.label_smoothing=0.1", "trainer.exploding_loss_patience=1")))
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_huge_learning_rate_stops_the_run_although_the_loss_stays_finite(tiny_corpus, tmp_path):
+    with pytest.raises(TrainingDiverged, match=r"training exploded: .* 5 steps in a row.*optim\.lr \(now 1e\+06\)"):
+        train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=60", "optim.lr=1e6",
+                                            "test_after_training=false", "trainer.exploding_loss_patience=5")))
+
+
+def test_cli_exits_1_with_one_line_when_the_loss_explodes(tiny_corpus, tmp_path):
+    overrides = [o for o in tiny_overrides(tiny_corpus, tmp_path) if not o.startswith("+run_dir")]
+    result = subprocess.run(
+        [sys.executable, "-m", "nmt.train", *overrides, "optim.lr=1e6", "trainer.exploding_loss_patience=5",
+         "test_after_training=false", f"hydra.run.dir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "training exploded" in errors[0] and "lower optim.lr" in errors[0]
     assert "Traceback" not in result.stderr
