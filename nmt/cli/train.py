@@ -4,8 +4,9 @@ Composes the config, checks it, builds data, task and trainer, fits, and tests t
 checkpoint. No model code lives here.
 
 User errors (a bad override or value, a missing corpus, a damaged or mismatched checkpoint)
-are one line on stderr and exit status 2; a diverged run exits with 1. ``HYDRA_FULL_ERROR=1``
-shows the full traceback instead.
+are one line on stderr and exit status 2; a run that fails while running (it diverged, or the
+disk filled during a checkpoint save) exits with 1. ``HYDRA_FULL_ERROR=1`` shows the full
+traceback instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from nmt.inference.checkpoint import CheckpointError, checkpoint_tokenizers, loa
 from nmt.cli.common import EXIT_RUNTIME_ERROR, EXIT_USER_ERROR
 from nmt.config.checks import ConfigError
 from nmt.tasks.preflight import check_run_config
+from nmt.training.checkpointing import CheckpointDiskFull
 from nmt.training.divergence import TrainingDiverged
 from nmt.training.run_config import overridden_keys, resumed_config, run_dir_resolver
 
@@ -34,7 +36,6 @@ log = logging.getLogger("nmt.train")
 
 PROG = "python -m nmt.train"
 from nmt.config.location import CONF_DIR  # noqa: E402
-EXIT_DIVERGED = EXIT_RUNTIME_ERROR  # the run itself failed; the user's inputs were fine
 
 OmegaConf.register_new_resolver("nmt_run_dir", run_dir_resolver, replace=True)
 
@@ -107,7 +108,8 @@ def prepare_config(cfg: DictConfig) -> DictConfig:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train (or resume) the experiment described by ``cfg``; return the final metrics.
 
-    :raises TrainingDiverged: the run stopped on non-finite losses or gradients.
+    :raises TrainingDiverged: the run stopped on non-finite or exploding losses or gradients.
+    :raises CheckpointDiskFull: the disk filled while a checkpoint was written.
     """
     cfg = prepare_config(cfg)
     if cfg.task == "baseline":  # scikit-learn, one pass: no Lightning loop
@@ -174,6 +176,7 @@ def fail(error: BaseException, status: int) -> None:
     sys.exit(status)
 
 
+RUNTIME_FAILURES = (TrainingDiverged, CheckpointDiskFull)  # the run itself failed; the user's inputs were fine
 USER_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
 
 
@@ -181,8 +184,8 @@ USER_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
 def hydra_main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
-    except TrainingDiverged as error:
-        fail(error, EXIT_DIVERGED)
+    except RUNTIME_FAILURES as error:
+        fail(error, EXIT_RUNTIME_ERROR)
     except USER_ERRORS as error:
         fail(error, EXIT_USER_ERROR)
     return metrics.get("val/bleu")

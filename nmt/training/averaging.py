@@ -18,7 +18,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from nmt.inference.checkpoint import MODEL_PREFIX, PAYLOAD_KEY, atomic_save, average_weights
+from nmt.inference.checkpoint import MODEL_PREFIX, PAYLOAD_KEY, average_weights
+from nmt.training.checkpointing import save_checkpoint_file
 from nmt.training.validation import is_scheduled_validation
 
 log = logging.getLogger("nmt.train")
@@ -58,5 +59,5 @@ class WeightAverage(L.Callback):
         payload["inference_only"] = True
         payload["averaged_steps"] = steps
         path = self.dirpath / AVERAGE_FILE
-        atomic_save({PAYLOAD_KEY: payload, "state_dict": checkpoint["state_dict"], "global_step": steps[-1]}, path)
+        save_checkpoint_file({PAYLOAD_KEY: payload, "state_dict": checkpoint["state_dict"], "global_step": steps[-1]}, path)
         log.info("wrote %s: the average of the weights at steps %s", path, ", ".join(map(str, steps)))

@@ -6,12 +6,17 @@
   that is a copy, and a kill during it leaves a truncated ``last.ckpt``.
 * :class:`LatestCheckpoint` keeps ``last.ckpt`` the latest training state: after every
   validation, every ``trainer.save_every_minutes`` of training, and at the end.
+* :func:`save_checkpoint_file` turns a disk that fills during a save into
+  :class:`CheckpointDiskFull`, whose message names the checkpoints still intact and how to resume.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import pickle
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,6 +28,50 @@ from nmt.training.validation import validation_follows
 
 log = logging.getLogger("nmt.train")
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left; disk quota exceeded
+RESUMABLE = ("last.ckpt", "best.ckpt")  # full training states, in the order to resume from; average.ckpt holds weights only
+
+
+class CheckpointDiskFull(RuntimeError):
+    """The disk filled while a checkpoint was written; the earlier checkpoint files are intact."""
+
+
+def save_checkpoint_file(checkpoint: dict[str, Any], path: str | Path) -> None:
+    """:func:`atomic_save`, with a full disk reported as :class:`CheckpointDiskFull`.
+
+    The atomic write already removes its temporary file and leaves the previous file at
+    ``path`` untouched; what is added is a message that says so and how to go on.
+    """
+    try:
+        atomic_save(checkpoint, path)
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        raise CheckpointDiskFull(disk_full_message(Path(path), checkpoint.get("global_step"), error)) from error
+
+
+def disk_full_message(path: Path, step: int | None, error: OSError) -> str:
+    """One line: the file that could not be written, the checkpoints intact beside it, how to resume."""
+    directory = path.parent
+    at_step = f" at step {step}" if step is not None else ""
+    what = f"{error.strerror or error} while writing checkpoint {path}{at_step} (nothing was left half-written)"
+    resumable = next((directory / name for name in RESUMABLE if (directory / name).is_file()), None)
+    if resumable is None:
+        return f"{what}; no complete checkpoint to resume from yet: free some space and start the run again"
+    intact = ", ".join(f"{p.name} ({describe_step(p)})" for p in sorted(directory.glob("*.ckpt")))
+    return (f"{what}. Intact in {directory}: {intact}. "
+            f"Free some space, then resume with: python -m nmt.train ckpt_path={resumable}")
+
+
+def describe_step(path: Path) -> str:
+    """``step N`` of a checkpoint file, read without loading its tensors, or ``step unknown``."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        return f"step {int(checkpoint['global_step'])}"
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, pickle.UnpicklingError):
+        # a message helper: an unreadable step must not hide the full disk
+        return "step unknown"
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, made atomic on local file systems."""
@@ -30,7 +79,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
-        atomic_save(checkpoint, path)
+        save_checkpoint_file(checkpoint, path)
 
 
 class LatestCheckpoint(ModelCheckpoint):
