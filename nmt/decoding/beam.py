@@ -21,10 +21,10 @@ sentence-major (row ``a * K + k``). One step:
    (without EOS). Done sentences leave the batch (``select``) and stop costing work.
 
    ``patience=0`` is OpenNMT-py's rule (stop once the best candidate ends); ``None`` looks
-   as far as the length limit. The first stops too early (short outputs: brevity penalty
-   0.960 against 0.975 on a dev set), the second follows beams long after they matter: on
-   the harness's dev sources (1,389 sentences, two models) ``patience=2``, the default,
-   changed 2 and 4 outputs of the limit's and decoded 13-33% faster (BLEU within 0.02).
+   as far as the length limit. The first stops too early (short outputs, a larger brevity
+   penalty), the second follows beams long after they matter; ``patience=2``, the default,
+   gives nearly the limit's outputs in clearly less time (figures in docs/results.md,
+   "Decoding on a CPU").
 
 Only beam 0 is live at the start (the others score -inf), so beam size 1 is greedy search
 exactly. No step looks across sentences, so a sentence's result does not depend on its batch.
@@ -128,8 +128,8 @@ class _Finished:
 
 SLICE_ELEMENTS = 1 << 19
 """Logits per slice of rows in :func:`_top_tokens` on a CPU (2 MB of float32): a slice's
-logits and log-probabilities stay in the core's cache from the output layer to the top-k.
-(One thread, 320 rows x 8,000: 9.4 ms per step in slices of 64 rows against 15.2 ms at once.)"""
+logits and log-probabilities stay in the core's cache from the output layer to the top-k,
+which makes a step faster than one pass over all rows at once (docs/results.md)."""
 
 
 def _top_tokens(model, outputs: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -100,7 +100,7 @@ def count_cooccurrences(
 
 def _sum_by_key(keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Distinct keys and the sum of the values of each. (Sort-based: ``torch.unique`` with
-    ``return_inverse`` is ten times slower on a CPU.)"""
+    ``return_inverse`` is much slower on a CPU; docs/results.md.)"""
     sorted_keys, order = torch.sort(keys)
     unique, counts = torch.unique_consecutive(sorted_keys, return_counts=True)
     segment = torch.repeat_interleave(torch.arange(unique.numel()), counts)

@@ -102,14 +102,12 @@ class RNNEncoder(nn.Module):
         """:meth:`forward` for training on a CPU, without packed sequences.
 
         On a CPU a packed batch takes PyTorch's step-by-step RNN (a padded one its fused
-        oneDNN kernel), whose backward is 10-15x slower for a GRU and 1.3-2x for an LSTM
-        (one thread, forward and backward of a biLSTM 2x128: 64 x 12 tokens 25.8 -> 19.5 ms,
-        64 x 60 224 -> 109 ms). So each layer and direction runs on the padded batch, with the
-        very weights of ``self.rnn`` (``functional_call`` on a one-layer, one-direction RNN):
-        the forward direction reads positions ``0..len-1`` and ignores what follows; the
-        backward one reads each text reversed within its own length (padding stays at the
-        end), then its outputs are put back in order. Same outputs and final states as the
-        packed call.
+        oneDNN kernel), whose backward is much slower, for a GRU most of all (measurements in
+        docs/results.md). So each layer and direction runs on the padded batch, with the very
+        weights of ``self.rnn`` (``functional_call`` on a one-layer, one-direction RNN): the
+        forward direction reads positions ``0..len-1`` and ignores what follows; the backward
+        one reads each text reversed within its own length (padding stays at the end), then
+        its outputs are put back in order. Same outputs and final states as the packed call.
         """
         total_length = embedded.size(1)
         positions = torch.arange(total_length, device=embedded.device)

@@ -47,10 +47,10 @@ def flushed_log_softmax(logits: torch.Tensor) -> torch.Tensor:
     On an x86 CPU the calling thread's FTZ/DAZ flags are set for the call
     (``torch.set_flush_denormal``), so ``exp`` results below float32's normal range become 0
     at full speed; each probability changes by less than 1.2e-38. The flags are cleared
-    afterwards (PyTorch's default). Used by the decoders, where it is 1.5-5x faster than
-    :func:`log_softmax` on (rows, 4,000-8,000) logits; other threads of a multi-threaded
-    kernel keep their own flags and stay merely slower. Elsewhere (CUDA, CPUs without the
-    flags) it is :func:`log_softmax`'s result.
+    afterwards (PyTorch's default). Used by the decoders, where it is several times faster
+    than :func:`log_softmax` on (rows, 4,000-8,000) logits (docs/results.md); other threads
+    of a multi-threaded kernel keep their own flags and stay merely slower. Elsewhere (CUDA,
+    CPUs without the flags) it is :func:`log_softmax`'s result.
 
     :param logits: (rows, vocab). :return: (rows, vocab) log-probabilities.
     """
