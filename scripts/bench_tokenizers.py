@@ -18,8 +18,8 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 try:
     import nmt  # noqa: F401

@@ -29,8 +29,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from nmt.inference.checkpoint import checkpoint_config, checkpoint_tokenizers, load_checkpoint, model_state_dict
 from nmt.config.checks import validate_config
+from nmt.inference.checkpoint import checkpoint_config, checkpoint_tokenizers, load_checkpoint, model_state_dict
 from nmt.tasks import registry
 from nmt.training.trainer import build_trainer
 

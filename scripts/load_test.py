@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -158,10 +158,8 @@ async def run_level(url: str, path: str, bodies: list[dict], clients: int, total
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, transport=transport) as http:
         async def warm(client: int) -> None:
             for k in range(WARMUP):
-                try:
+                with suppress(httpx.TransportError):  # counted below if it happens again
                     await http.post(path, json=bodies[(client + k) % len(bodies)])
-                except httpx.TransportError:
-                    pass  # counted below if it happens again
 
         await asyncio.gather(*(warm(c) for c in range(clients)))
         before = (await http.get("/health")).json()

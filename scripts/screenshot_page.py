@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 from load_test import started_server  # noqa: E402
+
 from nmt.cli.common import OneLineArgumentParser  # noqa: E402
 
 PROG = "scripts/screenshot_page.py"

@@ -110,8 +110,8 @@ def tiny_classification_checkpoint(tmp_path_factory) -> Path:
     """An untrained ham/spam classifier (characters, sizes 8) in the real checkpoint format."""
     from omegaconf import OmegaConf
 
-    from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
     from nmt.data.tokenizers import CharTokenizer
+    from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
     from nmt.models.classifier import TextClassifier
 
     directory = tmp_path_factory.mktemp("tiny_classifier")

@@ -20,8 +20,9 @@ n-gram counts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,7 +91,7 @@ class LinearTextModel:
         return description, tensors
 
     @classmethod
-    def from_state(cls, description: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> "LinearTextModel":
+    def from_state(cls, description: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> LinearTextModel:
         vectorizer = dict(description["vectorizer"])
         vectorizer["ngram_range"] = tuple(vectorizer["ngram_range"])
         weight, bias = tensors["weight"].float(), tensors["bias"].float()

@@ -26,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from nmt.cli.common import OneLineArgumentParser, read_lines, run_command
 from nmt.cli.translate import add_decoding_arguments, decoding_options
 

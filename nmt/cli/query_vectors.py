@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from nmt.cli.common import OneLineArgumentParser, run_command
 from nmt.embeddings.io import FORMATS, read_vectors, write_vectors
 from nmt.embeddings.vectors import WordVectors
-from nmt.cli.common import OneLineArgumentParser, run_command
 
 PROG = "python -m nmt.embeddings.query"
 

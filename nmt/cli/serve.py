@@ -93,11 +93,11 @@ def serve(args: argparse.Namespace) -> int:
     """Load the models, bind the port, then serve until stopped."""
     import uvicorn
 
+    from nmt.inference.translator import decoding_dtype
     from nmt.serve.app import create_app
     from nmt.serve.batcher import Batcher
     from nmt.serve.models import ModelSpec, load_models
     from nmt.serve.schemas import Limits
-    from nmt.inference.translator import decoding_dtype
 
     apply_threads(args.threads)
     device = resolve_device(args.device)

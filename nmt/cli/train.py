@@ -24,9 +24,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.inference.checkpoint import CheckpointError, checkpoint_tokenizers, load_checkpoint
 from nmt.cli.common import EXIT_RUNTIME_ERROR, EXIT_USER_ERROR
 from nmt.config.checks import ConfigError
+from nmt.inference.checkpoint import CheckpointError, checkpoint_tokenizers, load_checkpoint
 from nmt.tasks.preflight import check_run_config
 from nmt.training.checkpointing import CheckpointDiskFull
 from nmt.training.divergence import TrainingDiverged

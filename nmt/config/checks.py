@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -26,15 +26,15 @@ class InitSchema:
 
     scheme: str = "default"  # default (PyTorch's own) | uniform | xavier | orthogonal
     range: float = 0.1  # uniform: U(-range, range)
-    forget_bias: Optional[float] = 1.0  # LSTM forget-gate bias, any scheme but default; null = the scheme's
+    forget_bias: float | None = 1.0  # LSTM forget-gate bias, any scheme but default; null = the scheme's
 
 
 @dataclass
 class PretrainedEmbeddingSchema:
     """``model.embeddings``: word vectors into the embedding layer (nmt/embeddings/pretrained.py)."""
 
-    pretrained: Optional[str] = None  # vector file for the (source) embedding: word2vec text/binary, GloVe, fastText
-    target_pretrained: Optional[str] = None  # translation: vector file for the target embedding
+    pretrained: str | None = None  # vector file for the (source) embedding: word2vec text/binary, GloVe, fastText
+    target_pretrained: str | None = None  # translation: vector file for the target embedding
     format: str = "auto"  # auto (recognised from the file) | word2vec | word2vec_binary | glove | fasttext | fasttext_bin
     freeze: bool = False  # true: the embedding is not trained
     unknown: str = "random"  # rows without a vector: random (normal, the found vectors' std) | zeros | mean
@@ -58,7 +58,7 @@ class ModelSchema:
 
 @dataclass
 class EncoderTransferSchema:
-    init_from: Optional[str] = None  # translation checkpoint whose source side is reused
+    init_from: str | None = None  # translation checkpoint whose source side is reused
     freeze: bool = False
     lr_scale: float = 1.0
 
@@ -67,11 +67,11 @@ class EncoderTransferSchema:
 class ContextualSchema:
     """``model.contextual``: ELMo-style features from a biLM checkpoint (nmt/tasks/contextual_transfer.py)."""
 
-    bilm: Optional[str] = None  # a task=bilm checkpoint: its layers AND its tokenizer
+    bilm: str | None = None  # a task=bilm checkpoint: its layers AND its tokenizer
     freeze: bool = True  # true: the biLM is fixed (eval mode, no graph); false: fine-tuned
     lr_scale: float = 1.0  # a fine-tuned biLM learns at optim.lr * lr_scale
     combine: str = "concat"  # concat: [own embedding; mix] | replace: the mix alone
-    bilm_model: Optional[Any] = None  # set by the run: the biLM's model config (checkpoints rebuild without the file)
+    bilm_model: Any | None = None  # set by the run: the biLM's model config (checkpoints rebuild without the file)
 
 
 @dataclass
@@ -84,7 +84,7 @@ class ClassifierModelSchema:
     encoder_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.3
-    attention_size: Optional[int] = None
+    attention_size: int | None = None
     architecture: str = "rnn_attention"  # rnn_attention (TextClassifier) | conv_lstm (ConvLSTMClassifier)
     conv_filters: int = 64  # conv_lstm: Conv1d output channels
     conv_kernel: int = 5  # conv_lstm: odd width (same padding)
@@ -132,7 +132,7 @@ class BaselineModelSchema:
     lowercase: bool = True
     token_pattern: str = r"(?u)\b\w+\b"
     min_df: int = 1
-    max_features: Optional[int] = None
+    max_features: int | None = None
     sublinear_tf: bool = False
     alpha: Any = field(default_factory=lambda: [1.0])  # a number or a list (a grid chosen on dev)
     C: Any = field(default_factory=lambda: [1.0])
@@ -142,7 +142,7 @@ class BaselineModelSchema:
 @dataclass
 class AttentionSchema:
     type: str = "bahdanau"  # bahdanau | dot | general | none (plain encoder-decoder)
-    size: Optional[int] = None  # additive attention's inner size; null = hidden_size
+    size: int | None = None  # additive attention's inner size; null = hidden_size
 
 
 @dataclass
@@ -152,7 +152,7 @@ class TokenizerSchema:
     vocab_size: int = 8000
     model_type: str = "unigram"  # unigram | bpe
     character_coverage: float = 1.0
-    max_sentences: Optional[int] = None
+    max_sentences: int | None = None
     min_freq: int = 1
     lowercase: bool = True  # word: fold case
     punctuation: str = "split"  # word: split | strip | keep

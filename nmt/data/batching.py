@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -43,7 +44,7 @@ class TranslationBatch:
     tgt_out: torch.Tensor
     references: list[str]
 
-    def to(self, device: torch.device | str) -> "TranslationBatch":
+    def to(self, device: torch.device | str) -> TranslationBatch:
         tensors = ("src", "src_lengths", "tgt_in", "tgt_out")
         return replace(self, **{name: getattr(self, name).to(device) for name in tensors})
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -151,7 +152,7 @@ class ClassificationDataModule(L.LightningDataModule):
         self.train_start: tuple[int, int] | None = None  # (epoch, batches done): set on resume
 
     @classmethod
-    def from_config(cls, cfg: Any, tokenizers: Any = None) -> "ClassificationDataModule":
+    def from_config(cls, cfg: Any, tokenizers: Any = None) -> ClassificationDataModule:
         """Build from the whole run config. ``tokenizers``: None (one is trained on the
         training split), ``(tokenizer,)`` or a checkpoint's ``{"source": tokenizer}``."""
         if isinstance(tokenizers, Mapping):

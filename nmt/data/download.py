@@ -249,11 +249,10 @@ def download_file(
     request = urllib.request.Request(url, headers={"User-Agent": BROWSER_USER_AGENT})
     digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            with open(partial, "wb") as out:
-                while chunk := response.read(_CHUNK_BYTES):
-                    digest.update(chunk)
-                    out.write(chunk)
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(partial, "wb") as out:
+            while chunk := response.read(_CHUNK_BYTES):
+                digest.update(chunk)
+                out.write(chunk)
     except urllib.error.HTTPError as error:
         partial.unlink(missing_ok=True)
         raise ConnectionError(f"{url} answered HTTP {error.code} {error.reason}") from error

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -95,7 +96,7 @@ class LanguageModelBatch:
     targets: torch.Tensor
     characters: int
 
-    def to(self, device: torch.device | str) -> "LanguageModelBatch":
+    def to(self, device: torch.device | str) -> LanguageModelBatch:
         return replace(self, inputs=self.inputs.to(device), targets=self.targets.to(device))
 
     @property
@@ -157,7 +158,7 @@ class LanguageModelDataModule(L.LightningDataModule):
         self.train_start: tuple[int, int] | None = None  # (epoch, batches done): set on resume
 
     @classmethod
-    def from_config(cls, cfg: Any, tokenizers: Any = None) -> "LanguageModelDataModule":
+    def from_config(cls, cfg: Any, tokenizers: Any = None) -> LanguageModelDataModule:
         """``tokenizers``: None, ``(tokenizer,)`` or a checkpoint's ``{"text": tokenizer}``."""
         if isinstance(tokenizers, Mapping):
             tokenizer = tokenizers.get("text")

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
-from nmt.decoding.selection import row_topk
 from nmt.decoding.greedy import (
     Hypothesis,
     check_attention_wanted,
@@ -45,6 +44,7 @@ from nmt.decoding.greedy import (
     next_token_log_probs,
     trim_at_eos,
 )
+from nmt.decoding.selection import row_topk
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -73,7 +73,7 @@ class _Finished:
     attention: torch.Tensor | None
 
     @classmethod
-    def empty(cls, n: int, k: int, t: int, s: int, attention: bool, dtype, device) -> "_Finished":
+    def empty(cls, n: int, k: int, t: int, s: int, attention: bool, dtype, device) -> _Finished:
         return cls(
             torch.full((n, k), float("-inf"), dtype=dtype, device=device),
             torch.full((n, k), float("-inf"), dtype=dtype, device=device),
@@ -82,13 +82,13 @@ class _Finished:
             torch.zeros((n, k, t, s), device=device) if attention else None,
         )
 
-    def select(self, index: torch.Tensor) -> "_Finished":
+    def select(self, index: torch.Tensor) -> _Finished:
         attention = None if self.attention is None else self.attention[index]
         return _Finished(
             self.scores[index], self.log_probs[index], self.steps[index], self.tokens[index], attention
         )
 
-    def assign(self, index: torch.Tensor, other: "_Finished") -> None:
+    def assign(self, index: torch.Tensor, other: _Finished) -> None:
         """Store ``other``'s sentences at rows ``index``."""
         self.scores[index] = other.scores
         self.log_probs[index] = other.log_probs
@@ -104,7 +104,7 @@ class _Finished:
         steps: int,
         tokens: torch.Tensor,
         attention: torch.Tensor | None,
-    ) -> "_Finished":
+    ) -> _Finished:
         """Keep the K best of the current and the new hypotheses.
 
         :param scores: (N, C) penalised scores of the new ones, -inf for non-candidates.

@@ -11,7 +11,7 @@ the state that generating it token by token would.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

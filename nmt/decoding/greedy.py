@@ -3,8 +3,8 @@ the next-token distribution. Finished sentences leave the batch and stop costing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 

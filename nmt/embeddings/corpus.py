@@ -9,8 +9,9 @@ or translator of the same ``data`` config can use them without leakage.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from nmt.data.tokenizers import Tokenizer, build_tokenizers
 

@@ -19,7 +19,8 @@ neutral words (the paper's direct bias with c = 1, :func:`direct_bias`).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -24,8 +24,9 @@ import logging
 import math
 import re
 import struct
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import IO, Collection, Iterator
+from typing import IO
 
 import numpy as np
 

@@ -22,16 +22,17 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from nmt.embeddings.io import VectorFileError, read_vectors
 from nmt.data.tokenizers import PAD_ID, SPECIAL_TOKENS
+from nmt.embeddings.io import VectorFileError, read_vectors
 
 log = logging.getLogger("nmt.embeddings")
 

@@ -10,8 +10,8 @@ length, so :func:`reference_streams` pads the shorter lists with ``None``, which
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from sacrebleu.metrics import BLEU, CHRF
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 SPM_SPACE = "\u2581"  # SentencePiece's word-boundary marker "▁"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import unicodedata
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch

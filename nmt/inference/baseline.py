@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from nmt.baselines.naive_bayes import LinearTextModel
 from nmt.evaluation.classification import classification_report, confusion_matrix
 from nmt.inference.checkpoint import MODEL_PREFIX, PAYLOAD_KEY, make_payload
-from nmt.inference.loading import BASELINE_KEY, BASELINE_TASK as TASK
+from nmt.inference.loading import BASELINE_KEY
+from nmt.inference.loading import BASELINE_TASK as TASK
 
 
 def evaluate_model(model: LinearTextModel, rows: list[tuple[str, int]], labels: list[str]) -> dict[str, Any]:

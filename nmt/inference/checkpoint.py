@@ -26,8 +26,9 @@ import os
 import pickle
 import re
 import secrets
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import torch
 

@@ -3,10 +3,10 @@ the attended tokens."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -14,7 +14,6 @@ from nmt.data.classification_batching import collate_labelled, truncate
 from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.inference.translator import resolve_device
 from nmt.models.classifier_output import class_probabilities
-
 
 TASK = "classification"
 

@@ -16,9 +16,9 @@ ensemble refuses members whose dev or test texts or labels differ (another ``dat
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -10,18 +10,19 @@ longest first.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 
-from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import Tokenizer
 from nmt.decoding.generation import generate
-from nmt.models.language_model import LanguageModel
+from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.inference.translator import resolve_device
+from nmt.models.language_model import LanguageModel
 
 TASK = "lm"
 
@@ -122,7 +123,7 @@ class TextGenerator:
         self.config = dict(config or {})
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto") -> "TextGenerator":
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto") -> TextGenerator:
         """Load a language-model checkpoint safely (``weights_only``); needs nothing else.
 
         :raises CheckpointError: missing, unreadable or not a language-model checkpoint.
@@ -131,7 +132,7 @@ class TextGenerator:
         return cls.from_loaded(load_model(path, task=TASK), device)
 
     @classmethod
-    def from_loaded(cls, loaded: LoadedModel, device: str | torch.device = "auto") -> "TextGenerator":
+    def from_loaded(cls, loaded: LoadedModel, device: str | torch.device = "auto") -> TextGenerator:
         """A generator around an already loaded language-model checkpoint (:func:`load_model`)."""
         check_task(loaded.path, loaded.task, TASK)
         return cls(loaded.model, loaded.tokenizer, loaded.config, device)

@@ -11,20 +11,21 @@ and restores the input order.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.data.batching import pad_sequences
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import EOS, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
-from nmt.ops.quantization import int8_decoding_copy, int8_supported
+from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.models.seq2seq import Seq2Seq
+from nmt.ops.quantization import int8_decoding_copy, int8_supported
 
 SOURCE_LIMIT_FACTOR = 3
 """Sources are cut to this many times the training length limit (``data.max_length``): the
@@ -157,7 +158,7 @@ class Translator:
     @classmethod
     def from_checkpoint(
         cls, path: str | Path, device: str | torch.device = "auto", **kwargs: Any
-    ) -> "Translator":
+    ) -> Translator:
         """Load a translation checkpoint safely (``weights_only``); needs nothing else.
 
         :raises CheckpointError: missing, unreadable or not a translation checkpoint.
@@ -167,7 +168,7 @@ class Translator:
         return cls.from_loaded(load_model(path, task=TASK), device, **kwargs)
 
     @classmethod
-    def from_loaded(cls, loaded: LoadedModel, device: str | torch.device = "auto", **kwargs: Any) -> "Translator":
+    def from_loaded(cls, loaded: LoadedModel, device: str | torch.device = "auto", **kwargs: Any) -> Translator:
         """A translator around an already loaded translation checkpoint (:func:`load_model`)."""
         check_task(loaded.path, loaded.task, TASK)
         tokenizers = loaded.tokenizers

@@ -22,8 +22,9 @@ directions ``[e; e]`` (ELMo's convention, which is why ``embed_size`` must equal
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -94,7 +95,7 @@ class BidirectionalLanguageModel(nn.Module):
         return nn.ModuleList(RNNEncoder(size, hidden_size, 1, cell, bidirectional=False) for size in sizes)
 
     @classmethod
-    def from_config(cls, model: Mapping[str, Any], vocab_size: int) -> "BidirectionalLanguageModel":
+    def from_config(cls, model: Mapping[str, Any], vocab_size: int) -> BidirectionalLanguageModel:
         """Build from the ``model`` config group of ``task: bilm`` (``conf/model/bilstm_lm.yaml``)."""
         return cls(
             vocab_size,

@@ -14,7 +14,8 @@ A plain ``nn.Module``, usable without Lightning.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,8 +27,8 @@ from nmt.models.contextual import ContextualEmbedder
 from nmt.models.conv_classifier import ConvLSTMClassifier
 from nmt.modules.encoder import RNNEncoder
 from nmt.modules.initialization import initialize_from_config
-from nmt.modules.pooling import AttentionPooling
 from nmt.modules.masks import padding_mask
+from nmt.modules.pooling import AttentionPooling
 
 TRANSFERABLE_MODULES = ("src_embed", "encoder")
 """Submodules shared with Seq2Seq: what a translation checkpoint can initialise."""

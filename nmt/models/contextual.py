@@ -82,7 +82,7 @@ class ContextualEmbedder(nn.Module):
     def output_size(self) -> int:
         return self.bilm.representation_size
 
-    def train(self, mode: bool = True) -> "ContextualEmbedder":
+    def train(self, mode: bool = True) -> ContextualEmbedder:
         super().train(mode)
         if self.freeze:
             self.bilm.eval()

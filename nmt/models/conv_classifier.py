@@ -13,7 +13,8 @@ A plain ``nn.Module``, usable without Lightning; same output type as
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -61,7 +62,7 @@ class ConvLSTMClassifier(nn.Module):
         initialize_from_config(self, init)
 
     @classmethod
-    def from_config(cls, model: Mapping[str, Any], vocab_size: int, num_classes: int) -> "ConvLSTMClassifier":
+    def from_config(cls, model: Mapping[str, Any], vocab_size: int, num_classes: int) -> ConvLSTMClassifier:
         """Build from the ``model`` config group (``conf/model/conv_lstm.yaml``)."""
         return cls(
             vocab_size,

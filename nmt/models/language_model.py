@@ -10,7 +10,8 @@ Lightning.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -53,7 +54,7 @@ class LanguageModel(nn.Module):
         initialize_from_config(self, init)
 
     @classmethod
-    def from_config(cls, model: Mapping[str, Any], vocab_size: int) -> "LanguageModel":
+    def from_config(cls, model: Mapping[str, Any], vocab_size: int) -> LanguageModel:
         """Build from the ``model`` config group (``conf/model/lstm_lm.yaml``)."""
         return cls(
             vocab_size,

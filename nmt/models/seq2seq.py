@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -107,7 +108,7 @@ class Seq2Seq(nn.Module):
         attention: Mapping[str, Any],
         src_vocab_size: int,
         tgt_vocab_size: int,
-    ) -> "Seq2Seq":
+    ) -> Seq2Seq:
         """Build from the ``model`` and ``attention`` config groups."""
         return cls(
             src_vocab_size,

@@ -97,7 +97,7 @@ class EncodedSource:
     keys: torch.Tensor
     mask: torch.Tensor
 
-    def select(self, index: torch.Tensor) -> "EncodedSource":
+    def select(self, index: torch.Tensor) -> EncodedSource:
         """Rows ``index`` (1-D LongTensor) of the batch, e.g. to repeat sentences for a beam.
         (``index_select``: on a CPU several times faster than indexing with a tensor,
         docs/results.md.)"""
@@ -118,7 +118,7 @@ class DecoderState:
     cell: torch.Tensor | None
     feed: torch.Tensor
 
-    def select(self, index: torch.Tensor) -> "DecoderState":
+    def select(self, index: torch.Tensor) -> DecoderState:
         """Rows ``index`` (1-D LongTensor) of the batch (reordering beams, dropping finished sentences)."""
         cell = None if self.cell is None else self.cell.index_select(1, index)
         return DecoderState(self.hidden.index_select(1, index), cell, self.feed.index_select(0, index))
@@ -223,7 +223,7 @@ class AttentionDecoder(nn.Module):
                 self._gate_table = (key, self.embedding_gates(embedding_weight))
         return self._gate_table[1]
 
-    def train(self, mode: bool = True) -> "AttentionDecoder":
+    def train(self, mode: bool = True) -> AttentionDecoder:
         self._gate_table = None
         return super().train(mode)
 

@@ -33,7 +33,8 @@ initialisation, except under ``uniform``, which covers everything.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

@@ -15,7 +15,7 @@ same log-probabilities without the clamping pass and the temporary tensors.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -24,10 +24,12 @@ output.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 RunBatch = Callable[[list[str]], Sequence[Any]]
 """Runs one batch of texts (in the worker thread); returns one result per text, in order."""
@@ -176,10 +178,8 @@ class Batcher:
             key, delay = self._next_ready(loop.time())
             if key is None:
                 self._wakeup.clear()
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
                 continue
             queue = self._queues[key]
             batch = [queue.items.popleft() for _ in range(min(self.max_batch, len(queue.items)))]

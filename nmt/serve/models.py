@@ -8,18 +8,19 @@ batcher calls from its worker thread with a batch of texts that share the option
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-from nmt.inference.checkpoint import CheckpointError
-from nmt.inference.classifier import Classifier, Prediction
-from nmt.inference.loading import LoadedModel, load_model
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import Tokenizer
 from nmt.decoding import DecodingOptions
+from nmt.inference.checkpoint import CheckpointError
+from nmt.inference.classifier import Classifier, Prediction
+from nmt.inference.loading import LoadedModel, load_model
 from nmt.inference.translator import Translation, Translator
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -34,7 +35,7 @@ class ModelSpec:
     name: str | None = None
 
     @classmethod
-    def parse(cls, argument: str) -> "ModelSpec":
+    def parse(cls, argument: str) -> ModelSpec:
         name, sep, path = argument.partition("=")
         if sep and NAME_PATTERN.fullmatch(name) and not Path(argument).exists():
             return cls(Path(path), name)

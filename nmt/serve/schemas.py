@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
@@ -34,7 +34,7 @@ class Limits:
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
 
-Texts = Union[str, list[str]]
+Texts = str | list[str]
 
 
 class TranslateRequest(BaseModel):

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import lightning as L
 import torch
 
-from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.data.tokenizers import Tokenizer
+from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.tasks.optim import build_optimizer, build_plateau, configure, gradient_norm
 from nmt.training.distributed import any_rank_each
 from nmt.training.divergence import ExplodingLoss, NonFiniteSteps, TrainingDiverged, first_non_finite

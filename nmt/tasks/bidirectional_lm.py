@@ -9,15 +9,16 @@ never sees a dev or test text.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from nmt.data.lm_datamodule import LanguageModelBatch
 from nmt.data.tokenizers import PAD_ID, Tokenizer
 from nmt.models.bilm import BidirectionalLanguageModel
-from nmt.tasks.base import TrainingTask
 from nmt.ops.loss import linear_cross_entropy
+from nmt.tasks.base import TrainingTask
 from nmt.training.distributed import sum_across_ranks
 
 MONITOR = "val/ppl"  # exp of the mean of both directions' losses (the geometric mean perplexity)

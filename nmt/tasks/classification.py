@@ -4,7 +4,8 @@ optimiser (with a separate rate for a transferred encoder), checkpoint payload."
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,8 +14,8 @@ from nmt.data.classification_batching import ClassificationBatch
 from nmt.data.tokenizers import Tokenizer
 from nmt.embeddings.pretrained import load_pretrained_embeddings
 from nmt.evaluation.classification import confusion_matrix, per_class_scores
-from nmt.models.classifier_output import ClassifierOutput, predicted_classes
 from nmt.models.classifier import TextClassifier
+from nmt.models.classifier_output import ClassifierOutput, predicted_classes
 from nmt.tasks.base import TrainingTask
 from nmt.training.distributed import sum_across_ranks
 

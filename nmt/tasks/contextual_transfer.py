@@ -11,14 +11,15 @@ checkpoints rebuild without the biLM file), and its weights load into the classi
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from nmt.inference.loading import WrongTaskError, load_model
 from nmt.data.tokenizers import Tokenizer
+from nmt.inference.loading import WrongTaskError, load_model
 
 BILM_TASK = "bilm"
 SPLIT_KEYS = ("split", "split_seed", "group_duplicates")

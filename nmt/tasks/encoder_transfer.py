@@ -8,14 +8,15 @@ fixed; otherwise they fine-tune at ``optim.lr * model.encoder.lr_scale``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from nmt.inference.loading import WrongTaskError, load_model
 from nmt.data.tokenizers import Tokenizer
+from nmt.inference.loading import WrongTaskError, load_model
 from nmt.models.classifier import TRANSFERABLE_MODULES, TextClassifier
 
 # Model config keys that fix the shape and meaning of the transferred weights.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -13,8 +14,8 @@ from nmt.data.lm_datamodule import LanguageModelBatch
 from nmt.data.tokenizers import PAD_ID, Tokenizer
 from nmt.decoding.generation import generate
 from nmt.models.language_model import LanguageModel
-from nmt.tasks.base import TrainingTask
 from nmt.ops.loss import linear_cross_entropy
+from nmt.tasks.base import TrainingTask
 from nmt.training.distributed import sum_across_ranks
 
 log = logging.getLogger("nmt.train")

@@ -14,7 +14,8 @@ Schedules (``optim.schedule``), all with an optional linear warm-up of ``optim.w
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import sacrebleu
 import torch
@@ -13,8 +14,8 @@ from nmt.data.tokenizers import PAD_ID, Tokenizer
 from nmt.decoding.greedy import greedy_decode
 from nmt.embeddings.pretrained import load_pretrained_embeddings
 from nmt.models.seq2seq import Seq2Seq
-from nmt.tasks.base import TrainingTask
 from nmt.ops.loss import linear_cross_entropy, smoothed_cross_entropy
+from nmt.tasks.base import TrainingTask
 from nmt.training.distributed import gather_objects, sum_across_ranks
 
 LOSS_LOADER, BLEU_LOADER = 0, 1

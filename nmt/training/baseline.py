@@ -20,9 +20,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.baselines.naive_bayes import candidates, fit, fit_vocabulary
+from nmt.data.classification_datamodule import ClassificationDataModule
 from nmt.inference.baseline import baseline_checkpoint, evaluate_model
 from nmt.inference.checkpoint import atomic_save
-from nmt.data.classification_datamodule import ClassificationDataModule
 
 log = logging.getLogger("nmt.train")
 

@@ -9,13 +9,14 @@ one-line error that lists every difference, before any data is read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.inference.checkpoint import CheckpointError, checkpoint_config, is_inference_only, load_checkpoint
 from nmt.config.checks import SCHEMAS, ConfigError, group_schema
+from nmt.inference.checkpoint import CheckpointError, checkpoint_config, is_inference_only, load_checkpoint
 
 # Dotted-key prefixes that must match the checkpoint (what the weights and tokenizers fix).
 IDENTITY_PREFIXES = ("task", "model.", "attention.", "tokenizer.", "data.name", "data.labels", "optim.schedule")

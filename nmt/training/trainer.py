@@ -17,8 +17,9 @@ Every run also writes its learning curves, ``curves.jsonl`` and ``curves.png``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import lightning as L
 import torch

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import compose_config
 from nmt.data.classification_datamodule import ClassificationDataModule
 from nmt.data.text import fold_for_grouping
-from conftest import compose_config
 
 pytestmark = pytest.mark.slow
 

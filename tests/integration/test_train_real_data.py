@@ -36,7 +36,8 @@ def test_a_few_hundred_steps_on_fra_txt_reduce_dev_loss(shared_data, tmp_path, e
     ] + (["tokenizer.max_sentences=50000"] if experiment.startswith("spm") else []))
     torch.manual_seed(0)
     train(cfg)
-    rows = list(csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")))
+    with open(tmp_path / "run" / "csv" / "metrics.csv") as metrics:
+        rows = list(csv.DictReader(metrics))
     dev_losses = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
     assert len(dev_losses) == 2 and dev_losses[1] < dev_losses[0]
     assert dev_losses[1] < (4.5 if experiment.startswith("spm") else 2.0)

@@ -20,10 +20,10 @@ from nmt.baselines.naive_bayes import (  # noqa: E402
     log_count_ratio,
     transform_counts,
 )
-from nmt.inference.baseline import baseline_checkpoint  # noqa: E402
-from nmt.inference.loading import load_model  # noqa: E402
-from nmt.inference.checkpoint import CheckpointError, atomic_save, load_checkpoint  # noqa: E402
 from nmt.config.checks import ConfigError, validate_config  # noqa: E402
+from nmt.inference.baseline import baseline_checkpoint  # noqa: E402
+from nmt.inference.checkpoint import CheckpointError, atomic_save  # noqa: E402
+from nmt.inference.loading import load_model  # noqa: E402
 
 TEXTS = ["free prize call now", "win a free prize", "call me at lunch", "see you at lunch", "free lunch now",
          "prize draw win now", "are you coming home", "home at six see you"]
@@ -108,8 +108,8 @@ def write_sms(path):
 def test_nmt_train_fits_the_baseline_on_the_classifiers_split_and_the_evaluator_agrees(tmp_path, monkeypatch):
     import importlib
 
-    from nmt.data.classification_datamodule import ClassificationDataModule
     from nmt.cli.train import train
+    from nmt.data.classification_datamodule import ClassificationDataModule
 
     corpus = write_sms(tmp_path / "SMSSpamCollection")
     run_dir = tmp_path / "run"

@@ -44,7 +44,10 @@ def test_token_budget_is_respected():
 
 def test_buckets_keep_padding_small_compared_to_random_batches():
     lens = lengths(2000)
-    waste = lambda batches: sum(max(lens[i] for i in b) * len(b) - sum(lens[i] for i in b) for b in batches)
+
+    def waste(batches):
+        return sum(max(lens[i] for i in b) * len(b) - sum(lens[i] for i in b) for b in batches)
+
     bucketed = list(BucketBatchSampler(lens, 32, seed=1))
     order = list(range(2000))
     random.Random(1).shuffle(order)

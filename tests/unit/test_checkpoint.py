@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nmt.inference.checkpoint import FORMAT_VERSION, PAYLOAD_KEY, CheckpointError, load_checkpoint, make_payload
 from nmt.data.tokenizers import CharTokenizer
+from nmt.inference.checkpoint import FORMAT_VERSION, PAYLOAD_KEY, CheckpointError, load_checkpoint, make_payload
 
 
 class CreatesAFileWhenUnpickled:

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from nmt.inference.checkpoint import PAYLOAD_KEY, load_checkpoint, model_state_dict
+from conftest import FAST_TRAINER, compose_config
 from nmt.config.checks import ConfigError, validate_config
-from nmt.inference.classifier import load_classifier
 from nmt.data.classification_batching import collate_labelled
-from nmt.tasks.encoder_transfer import EncoderTransferError, read_translation_encoder
-from nmt.models.classifier_output import class_probabilities, predicted_classes
+from nmt.inference.checkpoint import PAYLOAD_KEY, load_checkpoint, model_state_dict
+from nmt.inference.classifier import load_classifier
 from nmt.models.classifier import TextClassifier
+from nmt.models.classifier_output import class_probabilities, predicted_classes
 from nmt.models.seq2seq import Seq2Seq
 from nmt.tasks import registry
 from nmt.tasks.classification import classification_loss
-from conftest import FAST_TRAINER, compose_config
+from nmt.tasks.encoder_transfer import EncoderTransferError, read_translation_encoder
 
 HAM_WORDS = "ok see you later at home tonight call me when get there love dinner going now".split()
 SPAM_WORDS = "free win prize cash claim now call txt urgent award guaranteed offer stop reply".split()

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import compose_config
 from nmt.data.classification_batching import collate_labelled, truncate
 from nmt.data.classification_datamodule import ClassificationDataModule, stratified_grouped_split
-from nmt.data.tokenizers import PAD_ID
 from nmt.data.text import fold_for_grouping
-from conftest import compose_config
+from nmt.data.tokenizers import PAD_ID
 
 
 def data_cfg(experiment: str, *overrides: str):

@@ -82,8 +82,8 @@ def test_conv_lstm_architecture_on_an_rnn_model_names_the_missing_keys():
     ids=["conv_lstm", "bigru_attn"],
 )
 def test_conv_lstm_and_gru_classifiers_train_through_nmt_train(tmp_path, model):
-    from nmt.inference.classifier import Classifier, load_classifier
     from nmt.cli.train import train
+    from nmt.inference.classifier import Classifier, load_classifier
 
     corpus = tmp_path / "SMSSpamCollection"
     spam = ["free prize call now {}", "win cash prize text {} now"]

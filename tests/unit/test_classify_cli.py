@@ -17,12 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
+from conftest import REPO, compose_config
 from nmt.cli.classify import parse_args, run
 from nmt.data.input_check import SNIFF_BYTES, NotTextError, text_problem
 from nmt.data.tokenizers import CharTokenizer
+from nmt.inference.checkpoint import PAYLOAD_KEY, make_payload
 from nmt.models.classifier import TextClassifier
-from conftest import REPO, compose_config
 
 HOSTILE = (
     b"free prize, call now\n"

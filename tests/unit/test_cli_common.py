@@ -157,7 +157,7 @@ def test_threads_is_checked_in_the_classifier_reports_too(command, checkpoints, 
 def test_precision_names_are_those_the_translator_knows():
     from nmt.inference.translator import DECODING_PRECISIONS
 
-    assert PRECISIONS == tuple(DECODING_PRECISIONS)
+    assert tuple(DECODING_PRECISIONS) == PRECISIONS
 
 
 @pytest.mark.parametrize("command", ["translate", "evaluate", "serve"])

@@ -11,18 +11,18 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import FAST_TRAINER, compose_config
-from nmt.inference.checkpoint import PAYLOAD_KEY, load_checkpoint, model_state_dict
-from nmt.inference.classifier import load_classifier
 from nmt.config.checks import ConfigError
-from nmt.tasks.preflight import check_run_config
 from nmt.data.lm_datamodule import collate_windows, windows
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from nmt.inference.checkpoint import PAYLOAD_KEY, load_checkpoint, model_state_dict
+from nmt.inference.classifier import load_classifier
 from nmt.models.bilm import BidirectionalLanguageModel, reverse_padded
 from nmt.models.classifier import TextClassifier
 from nmt.models.contextual import ContextualEmbedder, ScalarMix, add_boundaries
 from nmt.modules.encoder import RNNEncoder
 from nmt.tasks import registry
 from nmt.tasks.bidirectional_lm import window_sequences
+from nmt.tasks.preflight import check_run_config
 
 VOCAB = 20
 HAM = "ok see you later at home tonight call me when get there love dinner going now".split()
@@ -340,8 +340,8 @@ def test_fine_tuning_moves_the_bilm_at_its_own_learning_rate(bilm_run, tiny_sms,
 @pytest.mark.parametrize("data", ["sms", "nsmc", "imdb"])
 def test_each_classifier_preset_fits_a_checkpoint_of_its_bilm_preset(data, tmp_path):
     """<data>_elmo's tokenizer and split settings agree with <data>_bilm's, and it needs a biLM."""
-    from nmt.inference.checkpoint import make_payload
     from nmt.data.tokenizers import CharTokenizer
+    from nmt.inference.checkpoint import make_payload
 
     bilm_cfg = compose_config([f"experiment={data}_bilm"])
     check_run_config(bilm_cfg)

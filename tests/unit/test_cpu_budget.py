@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nmt.inference.checkpoint import load_checkpoint
-from nmt.config.checks import ConfigError, validate_config
-from nmt.training.cpu_budget import CpuTimeBudget, parse_duration
 from conftest import compose_config, tiny_overrides
+from nmt.config.checks import ConfigError, validate_config
+from nmt.inference.checkpoint import load_checkpoint
+from nmt.training.cpu_budget import CpuTimeBudget, parse_duration
 
 
 def test_durations_are_read_like_max_time():

@@ -12,9 +12,9 @@ from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from nmt.decoding import decode
 from nmt.decoding.beam import length_penalty
 from nmt.decoding.greedy import max_output_lengths
+from nmt.models.seq2seq import Seq2Seq
 from nmt.modules.bahdanau_decoder import BahdanauDecoder
 from nmt.modules.decoder import AttentionDecoder
-from nmt.models.seq2seq import Seq2Seq
 
 VOCAB = 30
 PLAIN = dict(attention="none", input_feeding=False)

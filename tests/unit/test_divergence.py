@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config, tiny_overrides
+from nmt.cli.train import train
 from nmt.inference.checkpoint import model_state_dict
 from nmt.tasks.translation import TranslationTask
-from nmt.cli.train import train
 from nmt.training.divergence import ExplodingLoss, TrainingDiverged
 
 
@@ -99,8 +99,9 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(tiny_translation_checkp
 
 
 def test_fp16_overflow_with_a_finite_loss_is_left_to_the_loss_scaler(tiny_corpus, tmp_path, monkeypatch):
-    import nmt.training.trainer as trainer_module
     from lightning.pytorch.plugins.precision import MixedPrecision
+
+    import nmt.training.trainer as trainer_module
 
     # A huge initial scale makes the first steps overflow, as fp16 training does at its start.
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**60)

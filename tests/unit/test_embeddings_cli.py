@@ -160,8 +160,8 @@ def test_query_errors_are_one_line(query_file, tmp_path, capsys):
 def test_query_bias_and_debias_writes_vectors(tmp_path, capsys):
     from test_word_vectors import gendered_vectors
 
-    from nmt.embeddings.io import write_vectors
     from nmt.cli.query_vectors import main
+    from nmt.embeddings.io import write_vectors
 
     path = write_vectors(gendered_vectors(), tmp_path / "g.txt", "glove")
     out = tmp_path / "debiased.txt"
@@ -172,8 +172,8 @@ def test_query_bias_and_debias_writes_vectors(tmp_path, capsys):
 
 
 def test_query_plot_with_hangul_words_never_fails(tmp_path, capsys):
-    from nmt.embeddings.io import write_vectors
     from nmt.cli.query_vectors import main
+    from nmt.embeddings.io import write_vectors
     from nmt.embeddings.vectors import WordVectors
 
     words = ["영화", "배우", "재미", "최고", "별로", "movie"]

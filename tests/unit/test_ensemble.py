@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import FAST_TRAINER, compose_config
 from nmt.inference.classifier import load_classifier
 from nmt.inference.classifier_ensemble import (
     STACKER_C_GRID,
@@ -21,7 +22,6 @@ from nmt.inference.classifier_ensemble import (
     member_scores,
     score_in_order,
 )
-from conftest import FAST_TRAINER, compose_config
 
 HAM = "ok see you later at home tonight call me when get there love dinner going now".split()
 SPAM = "free win prize cash claim now call txt urgent award guaranteed offer stop reply".split()

@@ -10,12 +10,11 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config
+from nmt.cli import export
+from nmt.decoding import DecodingOptions
 from nmt.inference.checkpoint import CheckpointError, is_inference_only, load_checkpoint, training_summary
 from nmt.inference.classifier import Classifier, load_classifier
-from nmt.decoding import DecodingOptions
 from nmt.inference.translator import Translator
-from nmt.cli import export
-
 
 SENTENCES = ["The cat sees a dog.", "A small red house.", "The big dog eats the cat."]
 

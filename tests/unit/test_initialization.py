@@ -9,11 +9,11 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from conftest import compose_config
 from nmt.data.tokenizers import PAD_ID
 from nmt.models.classifier import TextClassifier
-from nmt.modules.initialization import INIT_SCHEMES, initialize, initialize_from_config
 from nmt.models.seq2seq import Seq2Seq
-from conftest import compose_config
+from nmt.modules.initialization import INIT_SCHEMES, initialize, initialize_from_config
 
 SCHEMES = [s for s in INIT_SCHEMES if s != "default"]
 SRC_VOCAB, TGT_VOCAB = 50, 60
@@ -136,7 +136,7 @@ def test_orthogonal_makes_every_recurrent_gate_block_orthogonal(cell, gates):
     recurrent = recurrent_parameters(model, "weight_hh")
     # the encoder's 2 layers x 2 directions and the decoder's 2 cells
     assert len(recurrent) == 6
-    for module, name, weight in recurrent:
+    for module, _name, weight in recurrent:
         hidden = module.hidden_size
         assert weight.shape == (gates * hidden, hidden)
         for block in weight.detach().chunk(gates, dim=0):

@@ -58,7 +58,7 @@ ACCEPTED = {
     "empty": b"",
     "a few Latin-1 bytes in UTF-8 text": TEXT.encode() + "Café crème\n".encode("latin-1") * 5,
     "French in Latin-1 (a few bad bytes per line)": ("Le café est très bon.\n" * 40).encode("latin-1"),
-    "a stray NUL and controls (the CLIs' hostile lines)": "a\x00b\x07c\x1bd\x0ce\x0bf\x1cg\n".encode() + TEXT.encode(),
+    "a stray NUL and controls (the CLIs' hostile lines)": b"a\x00b\x07c\x1bd\x0ce\x0bf\x1cg\n" + TEXT.encode(),
     "ANSI colours and tabs": b"\x1b[31mred\x1b[0m\tcolumn\r\n" * 100,
     "a character cut at the end of the sniffed bytes": b"a" * (SNIFF_BYTES - 1) + "é".encode(),
 }

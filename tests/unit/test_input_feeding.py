@@ -8,8 +8,8 @@ import torch
 
 import nmt.modules.decoder as decoder_module
 from nmt.data.tokenizers import PAD_ID
-from nmt.ops.input_feeding import _InputFeedingLoop, fused_loop_applies
 from nmt.models.seq2seq import Seq2Seq
+from nmt.ops.input_feeding import _InputFeedingLoop, fused_loop_applies
 
 ATTENTIONS = ["bahdanau", "dot", "general"]
 

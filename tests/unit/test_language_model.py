@@ -19,8 +19,8 @@ from nmt.data.lm_datamodule import WindowDataset, collate_windows, windows
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, CharTokenizer
 from nmt.decoding.generation import generate
 from nmt.inference.generator import GenerationOptions, TextGenerator, continuation_text
-from nmt.modules.decoder import AttentionDecoder
 from nmt.models.language_model import LanguageModel
+from nmt.modules.decoder import AttentionDecoder
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8"}

@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from conftest import REPO, compose_config, tiny_overrides
+from nmt.cli.train import train
 from nmt.inference.checkpoint import load_checkpoint, model_state_dict
 from nmt.models.seq2seq import Seq2Seq
 from nmt.tasks.translation import sequence_loss
-from nmt.cli.train import train
 
 
 def first_grad_norm(run_dir) -> float:
@@ -140,11 +140,11 @@ def test_ddp_recipe_runs_on_cpu_with_two_processes_and_matches_single_process_me
         logged = {k: float(v) for row in csv.DictReader(handle) for k, v in row.items() if k.startswith("test/") and v}
     # One process, the same checkpoint, the same precision.
     cfg = compose_config(tiny_overrides(tiny_corpus, tmp_path / "single", "trainer=gpu", "trainer.accelerator=cpu"))
+    from omegaconf import OmegaConf
+
     from nmt.inference.checkpoint import checkpoint_tokenizers
     from nmt.tasks import registry
     from nmt.training.trainer import precision_arguments
-
-    from omegaconf import OmegaConf
 
     tokenizers = tuple(checkpoint_tokenizers(load_checkpoint(best)).values())
     spec = registry.get("translation")

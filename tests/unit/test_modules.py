@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from nmt.data.tokenizers import BOS_ID, PAD_ID
+from nmt.models.seq2seq import Seq2Seq
 from nmt.modules.attention import BahdanauAttention, DotAttention, GeneralAttention, build_attention
 from nmt.modules.encoder import RNNEncoder
-from nmt.models.seq2seq import Seq2Seq
 from nmt.modules.masks import padding_mask
 
 ATTENTIONS = ["bahdanau", "dot", "general"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nmt.modules.pooling import AttentionPooling
 from nmt.modules.masks import padding_mask
+from nmt.modules.pooling import AttentionPooling
 
 
 @pytest.fixture

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from test_classification import sms_overrides, toy_messages, write_sms
 
 from conftest import compose_config, toy_pairs, write_pairs
 from nmt.config.checks import ConfigError
-from nmt.tasks.preflight import check_run_config
 from nmt.data.tokenizers import PAD_ID, CharTokenizer, WordTokenizer
 from nmt.embeddings.io import write_vectors
 from nmt.embeddings.pretrained import PretrainedEmbeddingError, load_pretrained
 from nmt.embeddings.vectors import WordVectors
-from test_classification import sms_overrides, toy_messages, write_sms
+from nmt.tasks.preflight import check_run_config
 
 DIM = 6
 

@@ -11,10 +11,10 @@ from nmt.ops.quantization import (
     INT8_MAX,
     ZERO_POINT,
     Int8Linear,
+    int8_decoding_copy,
     int8_supported,
     quantize_input,
     quantize_weight,
-    int8_decoding_copy,
 )
 
 pytestmark = pytest.mark.skipif(not int8_supported(), reason="this PyTorch build has no oneDNN int8 kernels")

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config, tiny_overrides
-from nmt.inference.checkpoint import TEMPORARY_MARK, atomic_save, model_state_dict
 from nmt.cli.train import train
+from nmt.inference.checkpoint import TEMPORARY_MARK, atomic_save, model_state_dict
 from nmt.training.resume import capture_rng_states, restore_rng_states
 
 # Dropout as in the presets, and a plateau schedule that cuts at every stalled validation,

@@ -18,12 +18,12 @@ with warnings.catch_warnings():  # Starlette would rather have httpx2, which is 
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient  # noqa: E402
 
+from nmt.decoding import DecodingOptions  # noqa: E402
+from nmt.inference.translator import Translator  # noqa: E402
 from nmt.serve.app import create_app  # noqa: E402
 from nmt.serve.batcher import Batcher  # noqa: E402
 from nmt.serve.models import ModelSpec, load_models  # noqa: E402
 from nmt.serve.schemas import Limits  # noqa: E402
-from nmt.inference.translator import Translator  # noqa: E402
-from nmt.decoding import DecodingOptions  # noqa: E402
 
 LIMITS = Limits(max_chars=300, max_texts=8, max_beam=6, max_body_bytes=100_000)
 SENTENCES = ["The cat sees a dog.", "A small red house.", "The big dog eats.", "Cat.", "The house sees the cat."]

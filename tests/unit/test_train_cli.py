@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config, tiny_overrides
-from nmt.inference.checkpoint import PAYLOAD_KEY
 from nmt.config.checks import ClassifierModelSchema, validate_config
+from nmt.inference.checkpoint import PAYLOAD_KEY
 from nmt.training.run_config import ResumeMismatch, overridden_keys, resumed_config
 
 

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config, tiny_overrides, toy_pairs
-from nmt.training.curves import read_curves
-from nmt.inference.checkpoint import PAYLOAD_KEY, checkpoint_tokenizers, load_checkpoint, model_state_dict
+from nmt.cli.train import train
+from nmt.data.batching import pad_sequences
 from nmt.data.tokenizers import BOS_ID, EOS_ID, build_tokenizers
 from nmt.decoding.greedy import greedy_decode
-from nmt.data.batching import pad_sequences
+from nmt.inference.checkpoint import PAYLOAD_KEY, checkpoint_tokenizers, load_checkpoint, model_state_dict
 from nmt.models.seq2seq import Seq2Seq
 from nmt.tasks.translation import sequence_loss
-from nmt.cli.train import train
+from nmt.training.curves import read_curves
 
 
 @pytest.mark.parametrize("tokenizer", ["char", "sentencepiece"])

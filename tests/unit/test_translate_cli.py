@@ -16,10 +16,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nmt.data.input_check import SNIFF_BYTES, text_problem
-from nmt.decoding import DecodingOptions
 from nmt.cli.common import read_lines
 from nmt.cli.translate import format_translation, main
+from nmt.data.input_check import SNIFF_BYTES, text_problem
+from nmt.decoding import DecodingOptions
 from nmt.inference.translator import TranslatedHypothesis, Translation, Translator
 
 REPO = Path(__file__).resolve().parents[2]

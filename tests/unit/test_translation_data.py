@@ -8,11 +8,11 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import compose_config, write_pairs
 from nmt.data.corpora import read_translation_pairs
 from nmt.data.text import fold_for_grouping
 from nmt.data.tokenizers import UNK_ID
 from nmt.data.translation_datamodule import TranslationDataModule
-from conftest import compose_config, write_pairs
 
 N_GROUPS = 150
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import compose_config, tiny_overrides
-from nmt.inference.checkpoint import checkpoint_tokenizers, load_checkpoint
+from nmt.cli.train import train
 from nmt.config.checks import ConfigError, validate_config
 from nmt.data.tokenizers import (
     BOS_ID,
@@ -22,7 +22,7 @@ from nmt.data.tokenizers import (
     WordTokenizer,
     build_tokenizers,
 )
-from nmt.cli.train import train
+from nmt.inference.checkpoint import checkpoint_tokenizers, load_checkpoint
 
 TEXTS = [
     "The film was great, really great!",

@@ -81,7 +81,8 @@ def test_similarity_with_no_known_pair_is_none_not_an_error(tmp_path):
 
 
 def test_gensims_standard_sets_are_found():
-    assert sum(1 for _ in open(gensim_test_file("questions-words.txt"), encoding="utf-8")) > 19000
+    with open(gensim_test_file("questions-words.txt"), encoding="utf-8") as questions:
+        assert sum(1 for _ in questions) > 19000
     assert gensim_test_file("wordsim353.tsv").is_file()
 
 
