@@ -121,6 +121,7 @@ def transform_counts(counts, features: str, idf: torch.Tensor | None = None, sub
 
         if sublinear_tf:
             counts.data = 1.0 + np.log(counts.data)
+        assert idf is not None, "tf-idf features need the idf weights"
         return normalize(counts.multiply(idf.double().numpy()).tocsr(), norm="l2")
     raise ValueError(f"model.features={features!r} is not supported: use one of {', '.join(FEATURES)}")
 
@@ -211,7 +212,7 @@ def fit_nbsvm(binary, labels: np.ndarray, num_classes: int, alpha: float, C: flo
 def candidates(model: Mapping[str, Any]) -> list[dict[str, float]]:
     """The hyper-parameter settings to try (lists in ``alpha`` / ``C`` are a grid)."""
     def values(key: str) -> list[float]:
-        value = model.get(key)
+        value: Any = model.get(key)
         return [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
 
     if model["type"] == "nbsvm":
@@ -228,7 +229,7 @@ def fit(
     ``counts``/``vocabulary``: :func:`fit_vocabulary`'s result, to share it across settings.
     """
     _sklearn()
-    if counts is None:
+    if counts is None or vocabulary is None:
         counts, vocabulary = fit_vocabulary(texts, model)
     y = np.asarray(labels)
     features_kind = "binary" if model["type"] == "nbsvm" else model["features"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -220,17 +220,17 @@ POSITIVE = (
 
 def group_schema(group: str, task: str | None = None) -> type:
     """The dataclass that types config section ``group`` (one of :data:`SCHEMAS`) for ``task``."""
-    return MODEL_SCHEMAS.get(task, SCHEMAS[group]) if group == "model" else SCHEMAS[group]
+    return MODEL_SCHEMAS.get(task or "", SCHEMAS[group]) if group == "model" else SCHEMAS[group]
 
 
 def _typed(group: str, node: Any, task: str | None = None) -> DictConfig:
     schema = group_schema(group, task)
     try:
-        return OmegaConf.merge(OmegaConf.structured(schema), node)
+        return cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), node))
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", None) or getattr(error, "key", None)
         where = f"{group}.{key}" if key else f"config group '{group}'"
-        raise ConfigError(f"bad value for {where}: {error.msg.splitlines()[0]}") from error
+        raise ConfigError(f"bad value for {where}: {str(error.msg).splitlines()[0]}") from error
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -618,16 +618,16 @@ def validate_embeddings_config(cfg: DictConfig) -> None:
     if name not in EMBEDDING_METHODS:
         raise ConfigError(f"method={name!r} is not supported: use method=word2vec, fasttext or glove")
     try:
-        method = OmegaConf.merge(OmegaConf.structured(EMBEDDING_METHODS[name]), cfg.method)
+        method = cast(DictConfig, OmegaConf.merge(OmegaConf.structured(EMBEDDING_METHODS[name]), cfg.method))
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", None) or getattr(error, "key", None)
-        raise ConfigError(f"bad value for method.{key}: {error.msg.splitlines()[0]}") from error
+        raise ConfigError(f"bad value for method.{key}: {str(error.msg).splitlines()[0]}") from error
     _typed("tokenizer", cfg.tokenizer)
     method_choices = {"architecture": ("skipgram", "cbow"), "loss": ("negative", "hierarchical")}
-    for key, allowed in method_choices.items():
-        if key in method and method[key] not in allowed:
-            raise ConfigError(f"method.{key}={method[key]!r} is not supported: use one of {', '.join(allowed)}")
-    choices = {
+    for key, supported in method_choices.items():
+        if key in method and method[key] not in supported:
+            raise ConfigError(f"method.{key}={method[key]!r} is not supported: use one of {', '.join(supported)}")
+    choices: dict[str, tuple[str | None, ...]] = {
         "tokenizer.type": CHOICES["tokenizer.type"],
         "tokenizer.punctuation": CHOICES["tokenizer.punctuation"],
         "corpus.side": ("source", "target"),

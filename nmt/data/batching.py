@@ -160,7 +160,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.skip(batches_done)
 
     def _cut(self, ordered: list[int]) -> list[list[int]]:
-        batches, current, longest = [], [], 0
+        batches: list[list[int]] = []
+        current: list[int] = []
+        longest = 0
         for index in ordered:
             length = self.lengths[index]
             if self.unit == "sentences":
@@ -221,7 +223,7 @@ class BucketBatchSampler(Sampler[list[int]]):
 
 
 def bucketed_loader(
-    dataset: Dataset,
+    dataset: Any,  # a map-style Dataset with lengths(), which torch's Dataset type cannot say
     batch_size: int,
     collate_fn: Callable,
     *,

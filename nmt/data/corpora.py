@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 
 from nmt.data.input_check import checked_stream
 from nmt.data.text import normalize_text
@@ -113,12 +113,13 @@ def open_binary(path: str | Path) -> BinaryIO:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    # The decompressing readers are binary streams; typeshed types them as BufferedIOBase.
     if suffix == ".xz":
-        return lzma.open(path, "rb")
+        return cast(BinaryIO, lzma.open(path, "rb"))
     if suffix == ".gz":
-        return gzip.open(path, "rb")
+        return cast(BinaryIO, gzip.open(path, "rb"))
     if suffix == ".bz2":
-        return bz2.open(path, "rb")
+        return cast(BinaryIO, bz2.open(path, "rb"))
     return open(path, "rb")
 
 
@@ -154,7 +155,7 @@ def _open_zip_member(path: Path, choose: MemberChooser, what: str) -> Iterator[B
     with zipfile.ZipFile(path) as archive:
         member = _find_zip_member(archive, choose, what)
         with archive.open(member) as stream:
-            yield stream
+            yield cast(BinaryIO, stream)
 
 
 def _basename(name: str) -> str:
@@ -398,7 +399,9 @@ def _imdb_tar_records(path: Path, report: ReadReport, strict: bool) -> Iterator[
     with tarfile.open(path, "r|*") as archive:
         for member in archive:
             if member.isfile():
-                review = _acl_review_file(member.name, archive.extractfile(member).read)
+                stream = archive.extractfile(member)
+                assert stream is not None  # a regular file's member always has one
+                review = _acl_review_file(member.name, stream.read)
                 if review:
                     found.append(review)
     yield from _imdb_review_records(path, found, report, strict)

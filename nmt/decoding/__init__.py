@@ -10,6 +10,7 @@ All three are batched tensor code driven through ``Seq2Seq.encode`` / ``decode_s
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
 
@@ -95,7 +96,7 @@ def decode(
     :return: per sentence, ``n_best`` hypotheses sorted by score, best first.
     """
     options = replace(options or DecodingOptions(), **fields)
-    limits = {
+    limits: dict[str, Any] = {
         "max_len_ratio": options.max_len_ratio,
         "max_len_offset": options.max_len_offset,
         "max_len": options.max_len,
@@ -112,7 +113,7 @@ def decode(
             top_k=options.top_k, top_p=options.top_p, seed=options.seed, **limits,
         )
     out = greedy_decode(model, src, src_lengths, **limits)
-    attention = out.attention or [None] * len(out.tokens)
+    attention: list[torch.Tensor | None] = [*out.attention] if out.attention else [None] * len(out.tokens)
     return [
         [Hypothesis(tokens, score, score, attn)]
         for tokens, score, attn in zip(out.tokens, out.scores, attention)

@@ -94,7 +94,7 @@ class _Finished:
         self.log_probs[index] = other.log_probs
         self.steps[index] = other.steps
         self.tokens[index] = other.tokens
-        if self.attention is not None:
+        if self.attention is not None and other.attention is not None:
             self.attention[index] = other.attention
 
     def merge(
@@ -115,7 +115,7 @@ class _Finished:
         rows = torch.arange(pick.size(0), device=pick.device).unsqueeze(1)
         new_steps = torch.full_like(scores, steps, dtype=torch.long)
         merged_attention = None
-        if self.attention is not None:
+        if self.attention is not None and attention is not None:
             merged_attention = torch.cat([self.attention, attention], dim=1)[rows, pick]
         return _Finished(
             best,
@@ -217,7 +217,9 @@ def beam_search(
     history = torch.full((batch * k, steps), PAD_ID, dtype=torch.long, device=device)
     attn_history = torch.zeros(batch * k, steps, src_len, device=device) if return_attention else None
     prev = torch.full((batch * k,), BOS_ID, dtype=torch.long, device=device)
-    live = finished = output = None
+    live: torch.Tensor | None = None
+    finished: _Finished | None = None
+    output: _Finished | None = None
     for t in range(steps):
         outputs, state, weights = model.decode_step_states(prev, state, source)
         top_lp, top_tok = _top_tokens(model, outputs, 2 * k)
@@ -227,6 +229,7 @@ def beam_search(
             live[:, 0] = 0.0
             finished = _Finished.empty(n, k, steps, src_len, return_attention, top_lp.dtype, device)
             output = _Finished.empty(n, k, steps, src_len, return_attention, top_lp.dtype, device)
+        assert finished is not None and output is not None  # made at the first step
 
         cand_scores, cand_tok, cand_beam = _top_candidates(top_lp, top_tok, live)
         sentence_rows = torch.arange(n, device=device).unsqueeze(1)
@@ -284,6 +287,7 @@ def beam_search(
         state = state.select(rows)
         live, prev = next_scores, next_tok.view(-1)
 
+    assert output is not None, "max_len allows no step"
     return _to_hypotheses(output, n_best, src_lengths.tolist())
 
 

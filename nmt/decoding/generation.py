@@ -25,7 +25,7 @@ from nmt.modules.decoder import DecoderState
 def _keep_rows(new: DecoderState, old: DecoderState, advance: torch.Tensor) -> DecoderState:
     """``new`` where ``advance`` (batch,) is True, ``old`` elsewhere."""
     rows = advance.view(1, -1, 1)
-    cell = None if new.cell is None else torch.where(rows, new.cell, old.cell)
+    cell = None if new.cell is None or old.cell is None else torch.where(rows, new.cell, old.cell)
     return DecoderState(torch.where(rows, new.hidden, old.hidden), cell, torch.where(advance.view(-1, 1), new.feed, old.feed))
 
 

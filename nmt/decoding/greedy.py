@@ -114,7 +114,7 @@ def decode_one_token_per_row(
     limits = max_output_lengths(src_lengths.to(device), max_len_ratio, max_len_offset, max_len)
     steps = int(limits.max())
     tokens = torch.full((batch, steps), PAD_ID, dtype=torch.long, device=device)
-    scores = None
+    scores: torch.Tensor | None = None
     attention = torch.zeros(batch, steps, src_len, device=device) if return_attention else None
     active = torch.arange(batch, device=device)
     prev = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
@@ -140,6 +140,7 @@ def decode_one_token_per_row(
             active, best = active[keep], best[keep]
             state, source = state.select(keep), source.select(keep)
         prev = best
+    assert scores is not None, "max_len allows no step"
     raw = tokens.tolist()
     rows = [trim_at_eos(row) for row in raw]
     attn_list = None

@@ -116,6 +116,11 @@ def weighting(counts: torch.Tensor, x_max: float = 100.0, alpha: float = 0.75) -
 class GloVeModel(nn.Module):
     """Word and context vectors and biases, with glove.c's AdaGrad accumulators."""
 
+    words_gradsq: torch.Tensor
+    contexts_gradsq: torch.Tensor
+    word_bias_gradsq: torch.Tensor
+    context_bias_gradsq: torch.Tensor
+
     def __init__(self, vocab_size: int, dim: int) -> None:
         super().__init__()
         shape = (vocab_size, dim)

@@ -24,9 +24,9 @@ import logging
 import math
 import re
 import struct
-from collections.abc import Collection, Iterator
+from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class SubwordVectors(WordVectors):
     """Vectors of a fastText ``.bin`` model: also a vector for any word, from its character
     n-grams (:meth:`vector_for`), through the gensim model kept in :attr:`keyed`."""
 
-    keyed = None
+    keyed: Any = None
 
     def vector_for(self, word: str) -> np.ndarray | None:
         """The word's vector, or one built from its n-grams; None if it has none of them."""
@@ -69,7 +69,7 @@ class SubwordVectors(WordVectors):
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    return cast(IO[bytes], gzip.open(path, "rb")) if path.suffix == ".gz" else open(path, "rb")
 
 
 def detect_format(path: str | Path) -> str:
@@ -129,7 +129,7 @@ def read_vectors(
     path: str | Path,
     format: str = "auto",
     *,
-    vocabulary: Collection[str] | None = None,
+    vocabulary: Container[str] | None = None,
     limit: int | None = None,
     unicode_errors: str = "strict",
 ) -> WordVectors:
@@ -149,6 +149,7 @@ def read_vectors(
         raise VectorFileError(f"vector file not found: {path}")
     if format == "fasttext_bin":
         return _read_fasttext_bin(path, vocabulary, limit)
+    dim: int | None
     if format == "word2vec_binary":
         words, rows, dim = _read_binary(path, vocabulary, limit, unicode_errors)
     else:
@@ -159,7 +160,7 @@ def read_vectors(
 
 
 def _keep(words: list[str], rows: list[np.ndarray], seen: set[str], word: str, vector: np.ndarray,
-          vocabulary: Collection[str] | None) -> bool:
+          vocabulary: Container[str] | None) -> bool:
     """Add one entry; False for a repeated word (the first one is kept, as gensim does)."""
     if word in seen:
         return False
@@ -298,7 +299,7 @@ def _read_binary(path: Path, vocabulary, limit, unicode_errors) -> tuple[list[st
         for entry in range(1, total + 1):
             raw = reader.word()
             data = reader.take(4 * dim) if raw is not None else None
-            if data is None:
+            if raw is None or data is None:
                 raise VectorFileError(
                     f"{path}: entry {entry} of the {count} its header announces ends early: the file is truncated"
                 )
@@ -338,7 +339,7 @@ def _read_fasttext_bin(path: Path, vocabulary, limit) -> SubwordVectors:
             "(the file is damaged or truncated, or not a fastText model)"
         ) from error
     words = list(keyed.index_to_key)
-    indices = range(len(words) if limit is None else min(limit, len(words)))
+    indices: Sequence[int] = range(len(words) if limit is None else min(limit, len(words)))
     if vocabulary is not None:
         indices = [i for i in indices if words[i] in vocabulary]
     vectors = SubwordVectors([words[i] for i in indices], np.asarray(keyed.vectors[list(indices)], dtype=np.float32))

@@ -78,7 +78,9 @@ class CoverageReport:
 
     @property
     def token_coverage(self) -> float | None:
-        return None if not self.tokens else self.tokens_found / self.tokens
+        if not self.tokens or self.tokens_found is None:
+            return None
+        return self.tokens_found / self.tokens
 
     def add_token_counts(self, sequences: Iterable[Sequence[int]]) -> None:
         """Count the tokens of ``sequences`` (e.g. the training split's ids; ``<unk>`` counts

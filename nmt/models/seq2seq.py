@@ -68,6 +68,7 @@ class Seq2Seq(nn.Module):
             None if attention == NO_ATTENTION
             else build_attention(attention, hidden_size, self.encoder.output_size, attention_size)
         )
+        self.decoder: AttentionDecoder
         if decoder_style == "bahdanau":
             if input_feeding:
                 raise ValueError(
@@ -147,7 +148,7 @@ class Seq2Seq(nn.Module):
 
     def decode_step(
         self, prev_tokens: torch.Tensor, state: DecoderState, source: EncodedSource
-    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
         """:param prev_tokens: (batch,) the previous target ids (BOS_ID at the start).
         :return: logits (batch, tgt_vocab), the new state, attention (batch, src_len) or None
             without attention."""
@@ -156,7 +157,7 @@ class Seq2Seq(nn.Module):
 
     def decode_step_states(
         self, prev_tokens: torch.Tensor, state: DecoderState, source: EncodedSource
-    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
         """:meth:`decode_step` without the output layer: the decoder's outputs (batch,
         hidden), for a caller that runs :meth:`output_logits` itself (in slices of rows)."""
         if not (self.training or torch.is_grad_enabled()):
@@ -186,7 +187,7 @@ class Seq2Seq(nn.Module):
 
     def forward(
         self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher-forced pass: logits (batch, tgt_len, tgt_vocab), attention (batch, tgt_len,
         src_len) or None without attention."""
         states, attention = self.teacher_forced_states(src, src_lengths, tgt_in, return_attention=True)

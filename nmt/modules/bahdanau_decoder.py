@@ -42,7 +42,7 @@ class BahdanauDecoder(AttentionDecoder):
         embed_size: int,
         hidden_size: int,
         memory_size: int,
-        attention: Attention,
+        attention: Attention | None,  # required: None is refused with the fix
         num_layers: int = 1,
         cell: str = "lstm",
         dropout: float = 0.0,
@@ -95,6 +95,7 @@ class BahdanauDecoder(AttentionDecoder):
         :param gates: (batch, gates * hidden) the embedding's input product.
         :return: the context c_t (batch, memory_size), the weights a_t (batch, src_len) and the new state.
         """
+        assert self.attention is not None  # always given to this decoder
         context, weights = self.attention(state.hidden[-1], source.keys, source.memory, source.mask)
         weight_ih = self.layer_weights(0)[0]
         gates = gates + F.linear(context.to(gates.dtype), weight_ih[:, self.embed_size :])
@@ -117,9 +118,9 @@ class BahdanauDecoder(AttentionDecoder):
         self,
         embedded: torch.Tensor | None,
         state: DecoderState,
-        source: EncodedSource,
+        source: EncodedSource | None,
         embedding_gates: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
         """Advance one target position (see the module docstring).
 
         :param embedded: (batch, embed_size), or None when ``embedding_gates`` is given.
@@ -127,14 +128,16 @@ class BahdanauDecoder(AttentionDecoder):
         :return: the deep output o_t (batch, hidden_size), the new state, and the attention
             weights a_t (batch, src_len); all float32.
         """
+        assert source is not None, "attention needs the encoded source"
         if embedding_gates is None:
+            assert embedded is not None, "give embedded or embedding_gates"
             embedding_gates = self.embedding_gates(embedded)
         gates, embedding_part = embedding_gates.split([self.gate_size, self.hidden_size], dim=-1)
         context, weights, state = self._attend_and_advance(gates, state, source)
         return self.deep_output(state.hidden[-1], context, embedding_part), state, weights
 
     def teacher_forced(
-        self, embedded: torch.Tensor, state: DecoderState, source: EncodedSource, return_attention: bool = False
+        self, embedded: torch.Tensor, state: DecoderState, source: EncodedSource | None, return_attention: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run over a known target prefix.
 
@@ -142,6 +145,7 @@ class BahdanauDecoder(AttentionDecoder):
         :return: deep outputs (batch, tgt_len, hidden), float32, and the attention
             (batch, tgt_len, src_len) if asked for, else None.
         """
+        assert source is not None, "attention needs the encoded source"
         gates, embedding_part = self.embedding_gates(embedded).split([self.gate_size, self.hidden_size], dim=-1)
         states, contexts, attention = [], [], []
         for step_gates in gates.unbind(1):  # unbind: see AttentionDecoder.teacher_forced

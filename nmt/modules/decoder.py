@@ -39,6 +39,7 @@ per step over ``[fed-back h~ or the lower layer's h; h_{t-1}]`` (:attr:`step_pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -161,11 +162,11 @@ class AttentionDecoder(nn.Module):
         self.input_feeding = input_feeding
         if input_feeding:
             cell_class = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
-            self.cells = nn.ModuleList(
+            self.cells: nn.ModuleList | None = nn.ModuleList(
                 cell_class(embed_size + hidden_size if layer == 0 else hidden_size, hidden_size)
                 for layer in range(num_layers)
             )
-            self.rnn = None
+            self.rnn: nn.RNNBase | None = None
         else:
             self.cells = None
             self.rnn = RNN_CELLS[self.cell_type](
@@ -174,13 +175,14 @@ class AttentionDecoder(nn.Module):
             )
             self._register_load_state_dict_pre_hook(_cells_to_rnn_keys)
         self.attention = attention
-        bridged = memory_size is not None
-        self.bridge_hidden = nn.Linear(memory_size, num_layers * hidden_size) if bridged else None
+        self.bridge_hidden = nn.Linear(memory_size, num_layers * hidden_size) if memory_size is not None else None
         self.bridge_cell = (
-            nn.Linear(memory_size, num_layers * hidden_size) if bridged and self.cell_type == "lstm" else None
+            nn.Linear(memory_size, num_layers * hidden_size)
+            if memory_size is not None and self.cell_type == "lstm" else None
         )
-        self.combine = (
-            nn.Linear(hidden_size + memory_size, hidden_size, bias=False) if attention is not None else None
+        self.combine = (  # attention implies memory_size (checked above)
+            nn.Linear(hidden_size + memory_size, hidden_size, bias=False)
+            if attention is not None and memory_size is not None else None
         )
         self.dropout = nn.Dropout(dropout)
         self._gate_table: tuple | None = None
@@ -197,7 +199,8 @@ class AttentionDecoder(nn.Module):
         """``weight_ih, weight_hh, bias_ih, bias_hh`` of ``layer``, whichever module holds them."""
         if self.rnn is not None:
             return tuple(getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-        cell = self.cells[layer]
+        assert self.cells is not None  # without an rnn, the decoder has cells
+        cell = cast(nn.LSTMCell | nn.GRUCell, self.cells[layer])
         return cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh
 
     def embedding_gates(self, embedded: torch.Tensor) -> torch.Tensor:
@@ -253,9 +256,9 @@ class AttentionDecoder(nn.Module):
         self,
         embedded: torch.Tensor | None,
         state: DecoderState,
-        source: EncodedSource,
+        source: EncodedSource | None,
         embedding_gates: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
         """Advance one target position.
 
         :param embedded: (batch, embed_size) embedding of the previous target token, or None
@@ -267,11 +270,13 @@ class AttentionDecoder(nn.Module):
             (batch, src_len) or None without attention; all float32.
         """
         if embedding_gates is None:
+            assert embedded is not None, "give embedded or embedding_gates"
             embedding_gates = self.embedding_gates(embedded)
         hidden, cell = self.recurrent_step(embedding_gates, state, state.feed if self.input_feeding else None)
         query = hidden[-1]
         if self.attention is None:
             return query, DecoderState(hidden, cell, query), None
+        assert source is not None, "attention needs the encoded source"
         context, weights = self.attention(query, source.keys, source.memory, source.mask)
         attentional = self.attentional_state(query, context)
         return attentional, DecoderState(hidden, cell, attentional), weights
@@ -288,13 +293,14 @@ class AttentionDecoder(nn.Module):
         :return: the new ``hidden`` and ``cell`` (None for a GRU), (layers, batch, hidden), float32.
         """
         hiddens, cells = [], []
-        layer_input = None
+        layer_input = first_layer_gates  # replaced by each layer's output; read from layer 1 on
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
             extra = fed_back if layer == 0 else layer_input  # inputs whose product is still to do
             if self.step_products is not None:
                 rest = state.hidden[layer] if extra is None else torch.cat([extra, state.hidden[layer]], dim=-1)
                 gates = self.step_products[layer](rest)
+                assert state.cell is not None  # step products are made for LSTMs only
                 h, c = lstm_gates(gates if layer else first_layer_gates + gates, state.cell[layer])
                 cells.append(c)
             else:
@@ -336,10 +342,11 @@ class AttentionDecoder(nn.Module):
 
     def attentional_state(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """``h~ = tanh(W_c [s; c])`` for (..., hidden) queries and (..., memory) contexts, float32."""
+        assert self.combine is not None, "only a decoder with attention has an attentional state"
         return full_precision(torch.tanh(self.combine(torch.cat([query, context.to(query.dtype)], dim=-1))))
 
     def teacher_forced(
-        self, embedded: torch.Tensor, state: DecoderState, source: EncodedSource, return_attention: bool = False
+        self, embedded: torch.Tensor, state: DecoderState, source: EncodedSource | None, return_attention: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run over a known target prefix.
 
@@ -351,30 +358,34 @@ class AttentionDecoder(nn.Module):
             return self._all_positions(embedded, state, source, return_attention)
         gates = self.embedding_gates(embedded)  # one matrix product for every position
         if self.fused_loop and fused_loop_applies(self, embedded):
+            assert source is not None  # the loop applies with attention only
             cell = None if state.cell is None else state.cell[0]
             outputs, weights = input_feeding_loop(
                 self, gates, state.hidden[0], cell, state.feed, source.keys, source.memory, source.mask
             )
             return outputs, weights if return_attention else None
-        outputs, attention = [], []
+        steps: list[torch.Tensor] = []
+        attention: list[torch.Tensor] = []
         # unbind, not gates[:, t]: the backward of each indexing would be a zero-filled tensor
         # of the whole (batch, len, gates) size, T of them per batch.
         for step_gates in gates.unbind(1):
-            attentional, state, weights = self.step(None, state, source, step_gates)
-            outputs.append(attentional)
-            if return_attention:
-                attention.append(weights)
-        return torch.stack(outputs, dim=1), torch.stack(attention, dim=1) if return_attention else None
+            attentional, state, step_weights = self.step(None, state, source, step_gates)
+            steps.append(attentional)
+            if return_attention and step_weights is not None:
+                attention.append(step_weights)
+        return torch.stack(steps, dim=1), torch.stack(attention, dim=1) if attention else None
 
     def _all_positions(
-        self, embedded: torch.Tensor, state: DecoderState, source: EncodedSource, return_attention: bool
+        self, embedded: torch.Tensor, state: DecoderState, source: EncodedSource | None, return_attention: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """No input feeding: the fused RNN over all positions, then attention over all of them."""
         initial = (state.hidden, state.cell) if state.cell is not None else state.hidden
+        assert self.rnn is not None  # a decoder without input feeding runs one fused RNN
         with autocast_disabled(embedded):  # the recurrence keeps a float32 state
             outputs, _ = self.rnn(full_precision(embedded), initial)
         if self.attention is None:
             return outputs, None
+        assert source is not None, "attention needs the encoded source"
         context, weights = self.attention(outputs, source.keys, source.memory, source.mask)
         return self.attentional_state(outputs, context), weights if return_attention else None
 

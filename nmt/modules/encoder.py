@@ -133,8 +133,7 @@ class RNNEncoder(nn.Module):
             layer_input = torch.cat(outputs, dim=-1)
             if layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.rnn.dropout, self.training)
-        outputs = layer_input.masked_fill(~real.unsqueeze(-1), 0.0)
-        return outputs, torch.cat(finals[-self.num_directions:], dim=-1)
+        return layer_input.masked_fill(~real.unsqueeze(-1), 0.0), torch.cat(finals[-self.num_directions:], dim=-1)
 
     def _one_direction_rnn(self, layer: int) -> nn.GRU:
         """A one-layer, one-direction GRU shaped like ``self.rnn``'s layer ``layer``, kept out

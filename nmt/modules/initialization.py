@@ -64,7 +64,7 @@ def orthogonal_gate_blocks_(weight: torch.Tensor, gates: int) -> None:
             nn.init.orthogonal_(block)
 
 
-def set_forget_bias_(module: nn.Module, value: float) -> None:
+def set_forget_bias_(module: nn.LSTM | nn.LSTMCell, value: float) -> None:
     """Give every layer and direction of an ``nn.LSTM`` / ``nn.LSTMCell`` a forget-gate bias
     of ``value`` (``bias_ih`` + ``bias_hh``, forget quarter)."""
     hidden = module.hidden_size

@@ -21,6 +21,7 @@ Training never uses this module.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import nn
@@ -57,6 +58,10 @@ class Int8Linear(nn.Module):
         not seen). :param bound: the inputs' range ``[-bound, bound]``; beyond it they are
         clamped. Output: float32, (..., out_features).
     """
+
+    weight_scales: torch.Tensor
+    weight_zero_points: torch.Tensor
+    bias: torch.Tensor | None
 
     def __init__(self, linear: nn.Linear, bound: float = 1.0) -> None:
         super().__init__()
@@ -125,7 +130,7 @@ def check_int8_support() -> None:
         )
 
 
-def int8_decoding_copy(model: nn.Module) -> nn.Module:
+def int8_decoding_copy(model: Any) -> Any:
     """A copy of ``model``, in eval mode, whose output layer -- and, for an LSTM decoder, each
     layer's step product (``[fed-back or lower layer's state; h_{t-1}] -> gates``, see
     :meth:`~nmt.modules.decoder.AttentionDecoder.step_product_layers`) -- is an

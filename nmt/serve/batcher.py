@@ -177,6 +177,7 @@ class Batcher:
         while self._waiting:
             key, delay = self._next_ready(loop.time())
             if key is None:
+                assert self._wakeup is not None  # made by the first submit, which started this drainer
                 self._wakeup.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), delay)

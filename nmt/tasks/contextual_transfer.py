@@ -87,9 +87,9 @@ def _plain(value: Any) -> Any:
 
 def with_bilm_model(config: Mapping[str, Any], bilm: PretrainedBiLM) -> dict[str, Any]:
     """A copy of the run config with ``model.contextual.bilm_model`` set to the biLM's model config."""
-    config = copy.deepcopy(dict(config))
-    config["model"]["contextual"]["bilm_model"] = bilm.model_config
-    return config
+    copied = copy.deepcopy(dict(config))
+    copied["model"]["contextual"]["bilm_model"] = bilm.model_config
+    return copied
 
 
 def load_bilm_weights(bilm_module: torch.nn.Module, bilm: PretrainedBiLM) -> None:

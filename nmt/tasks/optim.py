@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
@@ -54,12 +54,12 @@ class LinearWarmup(LRScheduler):
         self.warmup_steps = int(warmup_steps)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | torch.Tensor]:
         step = self.last_epoch
         if step < self.warmup_steps:
-            return [base * warmup_factor(step, self.warmup_steps) for base in self.base_lrs]
+            return [float(base) * warmup_factor(step, self.warmup_steps) for base in self.base_lrs]
         if step == self.warmup_steps:
-            return list(self.base_lrs)
+            return [float(base) for base in self.base_lrs]
         return [group["lr"] for group in self.optimizer.param_groups]
 
 
@@ -83,7 +83,7 @@ def build_optimizer(parameters: Iterable, cfg: Mapping[str, Any]) -> torch.optim
     )
 
 
-def build_plateau(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], mode: str = "max"):
+def build_plateau(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], mode: Literal["min", "max"] = "max"):
     """Reduce the rate when the monitored dev metric stalls; stepped after each validation."""
     if cfg.get("schedule") != "plateau":
         return None

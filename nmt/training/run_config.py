@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -120,7 +120,7 @@ def preset_keys(path: Path) -> set[str]:
     """The keys an experiment preset sets, and ``group.`` for the groups it picks."""
     if not path.is_file():
         return set()
-    preset = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    preset = cast(dict[str, Any], OmegaConf.to_container(OmegaConf.load(path), resolve=False))
     keys = set()
     for entry in preset.pop("defaults", []) or []:
         if isinstance(entry, Mapping):
