@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from nmt.cli.common import OneLineArgumentParser, add_threads_argument, apply_threads, run_command, write_json_report
 
@@ -49,7 +50,7 @@ def ensemble(checkpoints: list[str], fit_split: str, split: str, folds: int, dat
     predicted = stacker.predict(stack_features(members, split))
     regression = stacker.pipeline[-1]
     weights = np.asarray(regression.coef_).reshape(len(regression.coef_), len(members), -1)
-    report = {
+    report: dict[str, Any] = {
         "fit_split": fit_split,
         "split": split,
         "members": [

@@ -16,7 +16,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import torch
@@ -145,7 +145,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         registry.save_tokenizers(tokenizers, run_dir / registry.TOKENIZERS_FILE)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     task = task_spec.task(config, tokenizers)
     trainer = build_trainer(config, run_dir, task.monitor, task.monitor_mode)
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -153,7 +153,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         raise TrainingDiverged(task.divergence)
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test_after_training") and not trainer.interrupted:
-        best = trainer.checkpoint_callback.best_model_path or None
+        best = getattr(trainer.checkpoint_callback, "best_model_path", None) or None
         tested = trainer.test(task, datamodule=datamodule, ckpt_path=best)
         for result in tested:
             metrics.update({k: float(v) for k, v in result.items()})

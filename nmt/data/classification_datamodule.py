@@ -185,6 +185,8 @@ class ClassificationDataModule(L.LightningDataModule):
         if self.tokenizer is None:
             texts = [text for text, _ in self.prepare_corpus()["train"] if text]
             # build_tokenizers trains (source, target) models; joint=True trains just one.
+            if self.tokenizer_cfg is None:
+                raise ValueError("no tokenizer given, and no tokenizer config to train one")
             self.tokenizer = build_tokenizers({**self.tokenizer_cfg, "joint": True}, texts, [])[0]
         return (self.tokenizer,)
 

@@ -180,6 +180,8 @@ class LanguageModelDataModule(L.LightningDataModule):
         """Train the tokenizer on the training split only, unless one was given."""
         if self.tokenizer is None:
             texts = [text for text in self.prepare_corpus()["train"] if text]
+            if self.tokenizer_cfg is None:
+                raise ValueError("no tokenizer given, and no tokenizer config to train one")
             self.tokenizer = build_tokenizers({**self.tokenizer_cfg, "joint": True}, texts, [])[0]
         return (self.tokenizer,)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,8 @@ class TranslationDataModule(L.LightningDataModule):
         """Train tokenizers on the training split only, unless they were given."""
         if self.tokenizers is None:
             train = self.prepare_corpus()["train"]
+            if self.tokenizer_cfg is None:
+                raise ValueError("no tokenizer given, and no tokenizer config to train one")
             self.tokenizers = build_tokenizers(
                 self.tokenizer_cfg, [s for s, _ in train], [t for _, t in train]
             )
@@ -137,7 +139,7 @@ class TranslationDataModule(L.LightningDataModule):
         rows = self.prepare_corpus()[name]
         src_ids = source_tok.encode_batch([s for s, _ in rows])
         tgt_ids = target_tok.encode_batch([t for _, t in rows])
-        keep = range(len(rows))
+        keep: Sequence[int] = range(len(rows))
         if max_length:
             keep = [
                 i for i in keep if 0 < len(src_ids[i]) <= max_length and len(tgt_ids[i]) <= max_length

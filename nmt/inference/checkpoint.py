@@ -28,7 +28,7 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -228,8 +228,8 @@ def training_summary(checkpoint: Mapping[str, Any]) -> dict:
         if isinstance(state.get("monitor"), str) and best is not None:
             summary["monitor"], summary["best_score"] = state["monitor"], best
         elapsed = state.get("time_elapsed") if key == "Timer" else None
-        if isinstance(elapsed, dict) and _number(elapsed.get("train")) is not None:
-            summary["train_seconds"] = round(_number(elapsed["train"]), 1)
+        if isinstance(elapsed, dict) and (train_seconds := _number(elapsed.get("train"))) is not None:
+            summary["train_seconds"] = round(train_seconds, 1)
     return summary
 
 
@@ -272,7 +272,7 @@ def average_weights(state_dicts: list[Mapping[str, torch.Tensor]]) -> dict[str, 
     averaged = {}
     for key, last in state_dicts[-1].items():
         if last.is_floating_point():
-            total = sum(state[key].to(torch.float64) for state in state_dicts)
+            total = cast(torch.Tensor, sum(state[key].to(torch.float64) for state in state_dicts))
             averaged[key] = (total / len(state_dicts)).to(last.dtype)
         else:
             averaged[key] = last.clone()

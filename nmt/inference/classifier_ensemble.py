@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -166,7 +167,7 @@ class StackedEnsemble:
     """A fitted stacker. :ivar c: its L2 strength (inverse), chosen by cross-validation.
     :ivar cv_accuracy: mean k-fold accuracy on the fitting split at that ``c``."""
 
-    pipeline: object
+    pipeline: Any  # scikit-learn's Pipeline: StandardScaler, then LogisticRegression
     c: float
     cv_accuracy: float
 

@@ -32,6 +32,8 @@ given) and ``u_t = s_{t-1} W_hh^T + b_hh`` the recurrent one, split into gate bl
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 # The attentions whose scores the loop computes itself, by the ``kind`` their class declares
@@ -39,11 +41,11 @@ import torch
 _ATTENTION_KINDS = ("bahdanau", "dot", "general")
 
 
-def _attention_kind(attention: torch.nn.Module) -> str | None:
+def _attention_kind(attention: Any) -> str | None:
     return vars(type(attention)).get("kind")
 
 
-def fused_loop_applies(decoder: torch.nn.Module, embedded: torch.Tensor) -> bool:
+def fused_loop_applies(decoder: Any, embedded: torch.Tensor) -> bool:
     """Whether :func:`input_feeding_loop` can run ``decoder`` (an
     :class:`~nmt.modules.decoder.AttentionDecoder`) over ``embedded``."""
     return (
@@ -57,7 +59,7 @@ def fused_loop_applies(decoder: torch.nn.Module, embedded: torch.Tensor) -> bool
 
 
 def input_feeding_loop(
-    decoder: torch.nn.Module,
+    decoder: Any,
     embedding_gates: torch.Tensor,
     hidden: torch.Tensor,
     cell: torch.Tensor | None,

@@ -173,13 +173,13 @@ def create_app(
                     return model
             loaded = ", ".join(f"{m.name} ({m.task})" for m in models.values()) or "none"
             raise HTTPException(404, f"no {task} model is loaded (loaded: {loaded}): start the server with a {task} checkpoint")
-        model = models.get(name)
-        if model is None:
+        named = models.get(name)
+        if named is None:
             raise HTTPException(404, f"unknown model {name!r}: the loaded models are {', '.join(models)} (GET /models)")
-        if not isinstance(model, kind):
-            endpoint = "/translate" if model.task == "translation" else "/classify"
-            raise HTTPException(422, f"model {name!r} is a {model.task} model: send it to POST {endpoint}")
-        return model
+        if not isinstance(named, kind):
+            endpoint = "/translate" if named.task == "translation" else "/classify"
+            raise HTTPException(422, f"model {name!r} is a {named.task} model: send it to POST {endpoint}")
+        return named
 
     def check_texts(texts: str | list[str]) -> list[str]:
         problems = text_problems(texts, limits)

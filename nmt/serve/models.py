@@ -177,7 +177,8 @@ def load_models(
     for name in given:
         if given.count(name) > 1:
             raise CheckpointError(f"the model name {name!r} is given twice: name each checkpoint differently")
-    taken, models = set(given), {}
+    taken = set(given)
+    models: dict[str, ServedModel] = {}
     for spec in specs:
         loaded = load_model(spec.path, task=SERVED_TASKS)
         info = _checkpoint_info(loaded)

@@ -111,7 +111,7 @@ _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 def text_problems(texts: Texts, limits: Limits) -> list[str]:
     """What is wrong with the texts of a request, one message per problem (empty: fine)."""
     single = isinstance(texts, str)
-    items = [texts] if single else texts
+    items = [texts] if isinstance(texts, str) else texts
     if not items:
         return ["text is an empty list: send one text or a list of at least one"]
     if len(items) > limits.max_texts:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -45,7 +45,7 @@ class TrainingTask(L.LightningModule):
 
     task_name = "task"
     monitor = "val/loss"
-    monitor_mode = "max"
+    monitor_mode: Literal["min", "max"] = "max"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +68,8 @@ class ClassificationTask(TrainingTask):
         self.tokenizer = tokenizer
         self.label_names = list(config["data"]["labels"])
         model_cfg = config["model"]
-        self.model = TextClassifier.from_config(model_cfg, tokenizer.vocab_size, len(self.label_names))
+        # A TextClassifier, or a ConvLSTMClassifier (model.architecture=conv_lstm): duck-typed below.
+        self.model: Any = cast(Any, TextClassifier.from_config(model_cfg, tokenizer.vocab_size, len(self.label_names)))
         if bilm is not None:
             from nmt.tasks.contextual_transfer import load_bilm_weights
 
@@ -124,10 +125,12 @@ class ClassificationTask(TrainingTask):
         logits = self(batch).logits
         self._loss_sum += float(classification_loss(logits, batch.labels)) * batch.labels.numel()
         self._count += batch.labels.numel()
+        assert self._confusion is not None  # reset when evaluation starts
         self._confusion += confusion_matrix(predicted_classes(logits).cpu(), batch.labels.cpu(), len(self.label_names))
 
     def _end_eval(self, stage: str) -> None:
         n = len(self.label_names)
+        assert self._confusion is not None  # reset when evaluation starts
         totals = sum_across_ranks([self._loss_sum, self._count, *self._confusion.flatten().tolist()])
         loss_sum, count = totals[0], int(totals[1])
         if not count:
@@ -161,7 +164,7 @@ class ClassificationTask(TrainingTask):
                    "contextual": getattr(self.model, "contextual_parameters", list)()}
         grouped = {id(p) for params in members.values() for p in params}
         head = [p for p in self.model.parameters() if id(p) not in grouped and p.requires_grad]
-        groups = [{"params": head, "name": "head"}]
+        groups: list[dict[str, Any]] = [{"params": head, "name": "head"}]
         for name, params in members.items():
             trainable = [p for p in params if p.requires_grad]
             if trainable:

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,7 +31,7 @@ MONITOR = "macro_f1"
 
 def train_baseline(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """Fit, select on dev, test; return ``val/*`` and ``test/*`` accuracy and macro-F1."""
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     labels = list(config["data"]["labels"])
@@ -50,6 +50,7 @@ def train_baseline(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         log.info("%s %s: dev accuracy %.4f, macro-F1 %.4f", model_cfg["type"], setting, dev["accuracy"], dev["macro_f1"])
         if best is None or dev[MONITOR] > best[0]:
             best = (dev[MONITOR], setting, model, dev)
+    assert best is not None, "candidates() gives at least one setting"
     _, setting, model, dev = best
     test = evaluate_model(model, splits["test"], labels)
     seconds = round(time.process_time() - start, 1)

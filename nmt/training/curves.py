@@ -76,6 +76,7 @@ class LearningCurves(L.Callback):
         if step == self._last_step or step % self.every_n_steps or not self._loss_count:
             return
         self._last_step = step
+        assert self._loss_sum is not None  # summed with every counted loss
         mean = float(self._loss_sum) / self._loss_count
         self._loss_sum, self._loss_count = None, 0
         if trainer.is_global_zero:
@@ -153,19 +154,20 @@ def plot_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str | Pat
 
     if metric is None:
         metric = next((m for m in (dev_metric(points) for points in runs.values()) if m), None)
+    metric_key = metric or ""  # no dev metric: no dev points
     figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), squeeze=False)
     for label, points in runs.items():
         train = [p for p in points if p.get("kind") == "train" and "train/loss" in p]
-        dev = [p for p in points if p.get("kind") == "val" and metric in p]
+        dev = [p for p in points if p.get("kind") == "val" and metric_key in p]
         for column, x in enumerate(("time_s", "step")):
             scale = 60.0 if x == "time_s" else 1.0
             axes[0][column].plot([p[x] / scale for p in train], [p["train/loss"] for p in train], label=label,
                                  linewidth=1)
-            axes[1][column].plot([p[x] / scale for p in dev], [p[metric] for p in dev], marker="o", markersize=3,
+            axes[1][column].plot([p[x] / scale for p in dev], [p[metric_key] for p in dev], marker="o", markersize=3,
                                  label=label, linewidth=1.2)
     for column, xlabel in enumerate(("wall-clock minutes (training + validation)", "optimiser steps")):
         axes[0][column].set_ylabel("train loss (label-smoothed)")
-        axes[1][column].set_ylabel(AXIS_LABELS.get(metric, metric or "dev metric"))
+        axes[1][column].set_ylabel(AXIS_LABELS.get(metric_key, metric or "dev metric"))
         for row in range(2):
             axes[row][column].set_xlabel(xlabel)
             axes[row][column].grid(alpha=0.3)

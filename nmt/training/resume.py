@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -46,7 +46,7 @@ def capture_rng_states() -> dict[str, Any]:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy comes with torch's usual installs
         return states
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = cast(tuple[str, Any, int, int, float], np.random.get_state())
     states["numpy"] = {
         "kind": kind,
         "keys": torch.from_numpy(keys.astype(np.int64)),

@@ -108,5 +108,6 @@ def build_trainer(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: str
 
 
 def find_callback(trainer: L.Trainer, kind: type) -> Any:
-    return next((cb for cb in trainer.callbacks if isinstance(cb, kind)), None)
+    callbacks = trainer.callbacks  # type: ignore[attr-defined]  # set in Trainer.__init__, unseen by mypy
+    return next((cb for cb in callbacks if isinstance(cb, kind)), None)
 
