@@ -77,7 +77,7 @@ def main() -> None:
     bench = [
         f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}",
         f"trainer.max_steps={args.warmup + args.steps}", "trainer.max_time=null", "trainer.limit_val_batches=0",
-        "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false", "trainer.save_every_minutes=0",
+        "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false", "training.save_every_minutes=0",
         "early_stopping.patience=null", "test_after_training=false",
     ]
     checkpoint = load_checkpoint(args.init) if args.init else None

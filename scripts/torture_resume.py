@@ -53,7 +53,7 @@ def overrides(args: argparse.Namespace, corpus: Path, run_dir: Path) -> list[str
         f"data.batch_size={args.batch_size}", *([f"data.limit={args.limit}"] if args.limit else []),
         "tokenizer.vocab_size=200", "model.embed_size=64", "model.hidden_size=128", "model.dropout=0.2",
         f"trainer.max_steps={args.steps}", "trainer.val_check_interval=25", "trainer.num_sanity_val_steps=0",
-        f"trainer.save_every_minutes={args.save_every_minutes}", "trainer.enable_progress_bar=false",
+        f"training.save_every_minutes={args.save_every_minutes}", "trainer.enable_progress_bar=false",
         "optim.schedule=plateau", "optim.plateau_patience=0", "early_stopping.patience=null",
         "test_after_training=false", "threads=1", f"hydra.run.dir={run_dir}",
     ]

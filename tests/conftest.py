@@ -78,7 +78,7 @@ def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
         "optim.lr=0.001",
         "optim.schedule=plateau",
         "optim.warmup_steps=0",
-        "trainer.average_last=0",
+        "training.average_last=0",
         f"+run_dir={run_dir}",
         *extra,
     ]

@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-MODEL_TYPES = ("multinomial_nb", "nbsvm")
-FEATURES = ("counts", "binary", "tfidf")
-ANALYZERS = ("word", "char_wb", "char")
+from nmt.config.schema import BaselineAnalyzer, BaselineFeatures, BaselineType, choices
+
+MODEL_TYPES = choices(BaselineType)
+FEATURES = choices(BaselineFeatures)
+ANALYZERS = choices(BaselineAnalyzer)
 
 
 def _sklearn():

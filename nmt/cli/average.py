@@ -5,7 +5,7 @@
 The checkpoints must hold the same network (task, model and attention config, tokenizers);
 the output keeps the last one's config and tokenizers and loads in every tool
 (``nmt.translate``, ``python -m nmt.evaluate``, ...). Training writes such an average itself
-with ``trainer.average_last=N`` (``checkpoints/average.ckpt``).
+with ``training.average_last=N`` (``checkpoints/average.ckpt``).
 
 Errors (a bad option, a missing, damaged or mismatched checkpoint, an unwritable output) are
 one line on stderr and exit status 2.

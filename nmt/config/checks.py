@@ -1,205 +1,41 @@
-"""Schemas for the config groups, checked before anything is trained.
+"""Cross-key checks of a run config, made before anything is trained; no file is read.
 
-Hydra already rejects unknown keys (the composed config is in struct mode). These dataclasses
-add types and allowed values, so ``model.hidden_size=abc`` or ``attention.type=dott`` fails
-at start-up with a message that names the key, not after an hour of data preparation.
+Hydra already rejects unknown keys (the composed config is in struct mode); the schema
+(:mod:`nmt.config.schema`) gives every key its type, default and allowed values. This module
+merges a config with that schema (:func:`validate_config` returns the typed result) and
+checks what one key cannot say alone: ``model.tie_embeddings`` needs equal sizes, a cosine
+schedule needs ``trainer.max_steps``, ...
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+import typing
+from dataclasses import fields, is_dataclass
+from enum import Enum
 from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from nmt.config.schema import (
+    DATA_SCHEMAS,
+    EMBEDDING_METHODS,
+    LanguageSide,
+    MOVED_KEYS,
+    SCHEMAS,
+    SECTION_SCHEMAS,
+    TokenizerSchema,
+    VectorFormat,
+    choices,
+    group_schema,
+)
+
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message says which key and how to fix it."""
 
-
-@dataclass
-class InitSchema:
-    """``model.init``: weight initialisation (nmt/modules/initialization.py)."""
-
-    scheme: str = "default"  # default (PyTorch's own) | uniform | xavier | orthogonal
-    range: float = 0.1  # uniform: U(-range, range)
-    forget_bias: float | None = 1.0  # LSTM forget-gate bias, any scheme but default; null = the scheme's
-
-
-@dataclass
-class PretrainedEmbeddingSchema:
-    """``model.embeddings``: word vectors into the embedding layer (nmt/embeddings/pretrained.py)."""
-
-    pretrained: str | None = None  # vector file for the (source) embedding: word2vec text/binary, GloVe, fastText
-    target_pretrained: str | None = None  # translation: vector file for the target embedding
-    format: str = "auto"  # auto (recognised from the file) | word2vec | word2vec_binary | glove | fasttext | fasttext_bin
-    freeze: bool = False  # true: the embedding is not trained
-    unknown: str = "random"  # rows without a vector: random (normal, the found vectors' std) | zeros | mean
-
-
-@dataclass
-class ModelSchema:
-    cell: str = "lstm"  # lstm | gru
-    embed_size: int = 256
-    hidden_size: int = 256  # encoder output and decoder state size
-    encoder_layers: int = 1
-    decoder_layers: int = 1
-    bidirectional: bool = True  # a bidirectional encoder splits hidden_size over directions
-    dropout: float = 0.2
-    input_feeding: bool = True
-    tie_embeddings: bool = False
-    decoder_style: str = "luong"  # luong: attention after the cell | bahdanau: before it, context into the cell
-    init: InitSchema = field(default_factory=InitSchema)
-    embeddings: PretrainedEmbeddingSchema = field(default_factory=PretrainedEmbeddingSchema)
-
-
-@dataclass
-class EncoderTransferSchema:
-    init_from: str | None = None  # translation checkpoint whose source side is reused
-    freeze: bool = False
-    lr_scale: float = 1.0
-
-
-@dataclass
-class ContextualSchema:
-    """``model.contextual``: ELMo-style features from a biLM checkpoint (nmt/tasks/contextual_transfer.py)."""
-
-    bilm: str | None = None  # a task=bilm checkpoint: its layers AND its tokenizer
-    freeze: bool = True  # true: the biLM is fixed (eval mode, no graph); false: fine-tuned
-    lr_scale: float = 1.0  # a fine-tuned biLM learns at optim.lr * lr_scale
-    combine: str = "concat"  # concat: [own embedding; mix] | replace: the mix alone
-    bilm_model: Any | None = None  # set by the run: the biLM's model config (checkpoints rebuild without the file)
-
-
-@dataclass
-class ClassifierModelSchema:
-    """``model`` group when ``task: classification`` (conf/model/bilstm_attn.yaml)."""
-
-    cell: str = "lstm"  # lstm | gru
-    embed_size: int = 256
-    hidden_size: int = 256
-    encoder_layers: int = 1
-    bidirectional: bool = True
-    dropout: float = 0.3
-    attention_size: int | None = None
-    architecture: str = "rnn_attention"  # rnn_attention (TextClassifier) | conv_lstm (ConvLSTMClassifier)
-    conv_filters: int = 64  # conv_lstm: Conv1d output channels
-    conv_kernel: int = 5  # conv_lstm: odd width (same padding)
-    pool_size: int = 4  # conv_lstm: max-pool window and stride
-    encoder: EncoderTransferSchema = field(default_factory=EncoderTransferSchema)
-    init: InitSchema = field(default_factory=InitSchema)
-    embeddings: PretrainedEmbeddingSchema = field(default_factory=PretrainedEmbeddingSchema)
-    contextual: ContextualSchema = field(default_factory=ContextualSchema)
-
-
-@dataclass
-class LanguageModelSchema:
-    """``model`` group when ``task: lm`` (conf/model/lstm_lm.yaml, gru_lm.yaml)."""
-
-    cell: str = "lstm"  # lstm | gru
-    embed_size: int = 256
-    hidden_size: int = 512
-    layers: int = 1
-    dropout: float = 0.2  # on the embeddings, between layers and before the output layer
-    tie_embeddings: bool = False
-    init: InitSchema = field(default_factory=InitSchema)
-
-
-@dataclass
-class BidirectionalLanguageModelSchema:
-    """``model`` group when ``task: bilm`` (conf/model/bilstm_lm.yaml)."""
-
-    cell: str = "lstm"  # lstm | gru
-    embed_size: int = 256  # must equal hidden_size: the token layer [e; e] is mixed with the LSTM layers
-    hidden_size: int = 256  # per direction
-    layers: int = 2
-    dropout: float = 0.1  # on every layer's input and before the shared output layer
-    residual: bool = True  # layers above the first add their input (ELMo)
-    init: InitSchema = field(default_factory=InitSchema)
-
-
-@dataclass
-class BaselineModelSchema:
-    """``model`` group when ``task: baseline`` (conf/model/naive_bayes.yaml, nbsvm.yaml)."""
-
-    type: str = "multinomial_nb"  # multinomial_nb | nbsvm
-    features: str = "counts"  # counts | binary | tfidf
-    analyzer: str = "word"  # word | char_wb | char
-    ngram_range: Any = field(default_factory=lambda: [1, 2])
-    lowercase: bool = True
-    token_pattern: str = r"(?u)\b\w+\b"
-    min_df: int = 1
-    max_features: int | None = None
-    sublinear_tf: bool = False
-    alpha: Any = field(default_factory=lambda: [1.0])  # a number or a list (a grid chosen on dev)
-    C: Any = field(default_factory=lambda: [1.0])
-    beta: float = 0.25
-
-
-@dataclass
-class AttentionSchema:
-    type: str = "bahdanau"  # bahdanau | dot | general | none (plain encoder-decoder)
-    size: int | None = None  # additive attention's inner size; null = hidden_size
-
-
-@dataclass
-class TokenizerSchema:
-    type: str = "sentencepiece"  # sentencepiece | char | word
-    joint: bool = False
-    vocab_size: int = 8000
-    model_type: str = "unigram"  # unigram | bpe
-    character_coverage: float = 1.0
-    max_sentences: int | None = None
-    min_freq: int = 1
-    lowercase: bool = True  # word: fold case
-    punctuation: str = "split"  # word: split | strip | keep
-
-
-@dataclass
-class OptimSchema:
-    lr: float = 1e-3
-    betas: list = field(default_factory=lambda: [0.9, 0.999])
-    weight_decay: float = 0.0
-    schedule: str = "plateau"  # none | plateau | inverse_sqrt | cosine
-    warmup_steps: int = 0
-    plateau_factor: float = 0.5
-    plateau_patience: int = 2
-    min_lr: float = 1e-5
-    fused: bool = True  # one fused Adam kernel (clipping and fp16 unscaling handled by the task)
-
-
-CHOICES = {
-    "model.cell": ("lstm", "gru"),
-    "model.init.scheme": ("default", "uniform", "xavier", "orthogonal"),
-    "attention.type": ("bahdanau", "dot", "general", "none"),
-    "model.decoder_style": ("luong", "bahdanau"),
-    "tokenizer.type": ("sentencepiece", "char", "word"),
-    "tokenizer.model_type": ("unigram", "bpe"),
-    "tokenizer.punctuation": ("split", "strip", "keep"),
-    "optim.schedule": ("none", "plateau", "inverse_sqrt", "cosine"),
-    "data.batch_unit": ("sentences", "tokens"),
-    "data.truncation": ("head", "head_tail"),
-    "model.architecture": ("rnn_attention", "conv_lstm"),
-    "model.contextual.combine": ("concat", "replace"),
-}
-
-SCHEMAS = {
-    "model": ModelSchema,
-    "attention": AttentionSchema,
-    "tokenizer": TokenizerSchema,
-    "optim": OptimSchema,
-}
-
-MODEL_SCHEMAS = {
-    "classification": ClassifierModelSchema,
-    "lm": LanguageModelSchema,
-    "bilm": BidirectionalLanguageModelSchema,
-    "baseline": BaselineModelSchema,
-}
-"""The ``model`` group's schema for tasks other than translation (``ModelSchema``)."""
 
 LM_DATASETS = ("fra", "imdb", "sms", "nsmc")
 
@@ -218,68 +54,134 @@ POSITIVE = (
 )
 
 
-def group_schema(group: str, task: str | None = None) -> type:
-    """The dataclass that types config section ``group`` (one of :data:`SCHEMAS`) for ``task``."""
-    return MODEL_SCHEMAS.get(task or "", SCHEMAS[group]) if group == "model" else SCHEMAS[group]
+def _check_choices(prefix: str, schema: type, node: Any) -> None:
+    """An enum-typed key outside its values: the old one-line message, naming every option."""
+    if not OmegaConf.is_dict(node) and not isinstance(node, dict):
+        return
+    hints = typing.get_type_hints(schema)
+    for item in fields(schema):
+        kind = hints[item.name]
+        value = node.get(item.name) if item.name in node else None
+        key = f"{prefix}.{item.name}"
+        if isinstance(kind, type) and issubclass(kind, Enum):
+            allowed = choices(kind)
+            if value is not None and value not in allowed:
+                options = " or ".join(f"{key}={choice}" for choice in allowed)
+                raise ConfigError(f"{key}={value!r} is not supported: use {options}")
+        elif isinstance(kind, type) and is_dataclass(kind) and value is not None:
+            _check_choices(key, kind, value)
 
 
-def _typed(group: str, node: Any, task: str | None = None) -> DictConfig:
-    schema = group_schema(group, task)
+def _typed(group: str, node: Any, schema: type) -> DictConfig:
+    """``node`` merged onto ``schema``'s defaults; a bad value is a one-line :class:`ConfigError`."""
+    _check_choices(group, schema, node)
     try:
-        return cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), node))
+        typed = cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), node))
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", None) or getattr(error, "key", None)
         where = f"{group}.{key}" if key else f"config group '{group}'"
         raise ConfigError(f"bad value for {where}: {str(error.msg).splitlines()[0]}") from error
+    _keep_missing(node, typed)
+    return typed
 
 
-def validate_config(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` for a config that cannot train; do nothing otherwise."""
-    for group in SCHEMAS:
-        if group in cfg:
-            _typed(group, cfg[group], cfg.get("task"))
-    if cfg.get("task") == "classification":
-        _validate_classification(cfg)
-    if OmegaConf.select(cfg, "model.embeddings") is not None:
-        _validate_pretrained_embeddings(cfg)
-    if cfg.get("task") in ("lm", "bilm"):
-        _validate_language_model(cfg)
-    if cfg.get("task") == "baseline":
-        _validate_baseline(cfg)
-    for key, allowed in CHOICES.items():
-        value = OmegaConf.select(cfg, key)
-        if value is not None and value not in allowed:
-            options = " or ".join(f"{key}={choice}" for choice in allowed)
-            raise ConfigError(f"{key}={value!r} is not supported: use {options}")
+def _keep_missing(node: Any, typed: DictConfig) -> None:
+    """A merge does not carry ``???`` over a default; a preset's required key must stay
+    missing (``model.encoder.init_from: ???``) so that its check names it."""
+    if not OmegaConf.is_dict(node):
+        return
+    for key in node:
+        if OmegaConf.is_missing(node, key):
+            typed[key] = "???"
+        elif OmegaConf.is_dict(node[key]) and key in typed:
+            _keep_missing(node[key], typed[key])
+
+
+def data_schema(cfg: DictConfig) -> type:
+    """The schema of ``cfg.data``, picked by ``data.name``."""
+    name = OmegaConf.select(cfg, "data.name")
+    if name not in DATA_SCHEMAS:
+        raise ConfigError(f"data.name={name!r} is not a known corpus: use data=" + " or data=".join(DATA_SCHEMAS))
+    return DATA_SCHEMAS[name]
+
+
+def section_schemas(cfg: DictConfig) -> dict[str, type]:
+    """The schema of every typed section ``cfg`` holds (``model``'s and ``data``'s by task and corpus)."""
+    task = cfg.get("task")
+    found = {group: group_schema(group, task) for group in SCHEMAS if group in cfg}
+    found |= {group: schema for group, schema in SECTION_SCHEMAS.items() if group in cfg}
+    if "data" in cfg:
+        found["data"] = data_schema(cfg)
+    return found
+
+
+def typed_config(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with every typed section merged onto its schema: each key the YAML left out holds
+    the schema's default. Values stay plain (enum members become their strings), so the result
+    saves, compares and resumes like the composed config."""
+    typed = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    for group, schema in section_schemas(cfg).items():
+        typed[group] = OmegaConf.to_container(_typed(group, cfg[group], schema), enum_to_str=True)
+    OmegaConf.set_struct(typed, True)
+    return typed
+
+
+def moved_key_error(key: str) -> ConfigError | None:
+    """The error for a key that moved to another group (``trainer.max_cpu_time``), else None."""
+    new = MOVED_KEYS.get(key.lstrip("+~"))
+    if new is None:
+        return None
+    return ConfigError(f"{key.lstrip('+~')} moved to {new}: use {new}=... (the trainer group holds only lightning.Trainer's keys)")
+
+
+def validate_config(cfg: DictConfig) -> DictConfig:
+    """The typed run config (:func:`typed_config`); raise :class:`ConfigError` for one that cannot train."""
+    for key in MOVED_KEYS:
+        if OmegaConf.select(cfg, key, default=None) is not None or (
+            "trainer" in cfg and key.split(".", 1)[1] in cfg.trainer
+        ):
+            raise moved_key_error(key)
+    typed = typed_config(cfg)
+    if typed.get("task") == "classification":
+        _validate_classification(typed)
+    if OmegaConf.select(typed, "model.embeddings") is not None:
+        _validate_pretrained_embeddings(typed)
+    if typed.get("task") in ("lm", "bilm"):
+        _validate_language_model(typed)
+    if typed.get("task") == "baseline":
+        _validate_baseline(typed)
     for key in POSITIVE:
-        value = OmegaConf.select(cfg, key)
+        value = OmegaConf.select(typed, key)
         if value is not None and (not isinstance(value, int) or value <= 0):
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-    dropout = OmegaConf.select(cfg, "model.dropout")
+    dropout = OmegaConf.select(typed, "model.dropout")
     if dropout is not None and not 0.0 <= dropout < 1.0:
         raise ConfigError(f"model.dropout must be in [0, 1), got {dropout}")
-    split = OmegaConf.select(cfg, "data.split")
+    split = OmegaConf.select(typed, "data.split")
     if split is not None:
         total = sum(float(v) for v in split.values())
         if abs(total - 1.0) > 1e-6 or any(float(v) < 0 for v in split.values()):
             raise ConfigError(f"data.split fractions must be >= 0 and sum to 1, got {dict(split)}")
-    attention = OmegaConf.select(cfg, "attention.type")
-    if attention == "dot" and cfg.model.get("hidden_size") is None:
+    attention = OmegaConf.select(typed, "attention.type")
+    if attention == "dot" and typed.model.get("hidden_size") is None:
         raise ConfigError("dot attention needs model.hidden_size")
-    label_smoothing = OmegaConf.select(cfg, "loss.label_smoothing")
+    label_smoothing = OmegaConf.select(typed, "loss.label_smoothing")
     if label_smoothing is not None and not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing}")
-    _validate_model_combinations(cfg)
-    _validate_optim(cfg)
-    _validate_batching(cfg)
-    if "trainer" in cfg:
-        _validate_trainer(cfg)
-    threads = cfg.get("threads")
+    _validate_model_combinations(typed)
+    _validate_optim(typed)
+    _validate_batching(typed)
+    if "trainer" in typed:
+        _validate_trainer(typed)
+    if "training" in typed:
+        _validate_training(typed)
+    threads = typed.get("threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"threads must be a positive integer or null (all cores), got {threads!r}")
-    patience = OmegaConf.select(cfg, "early_stopping.patience")
+    patience = OmegaConf.select(typed, "early_stopping.patience")
     if patience is not None and (not isinstance(patience, int) or patience < 0):
         raise ConfigError(f"early_stopping.patience must be an integer >= 0 (0 or null: off), got {patience!r}")
+    return typed
 
 
 def _validate_model_combinations(cfg: DictConfig) -> None:
@@ -405,19 +307,12 @@ def _validate_trainer(cfg: DictConfig) -> None:
                 f"trainer.devices={devices!r} with trainer.accelerator=cpu: give a number of processes, "
                 "e.g. trainer.devices=2 (DDP over gloo)"
             )
-    factor = trainer.get("exploding_loss_factor")
-    if factor is not None and (not isinstance(factor, (int, float)) or not (factor == 0 or factor > 1)):
-        # A healthy run starts at about 1 x the uniform guess's loss: a factor up to 1 would stop it.
-        raise ConfigError(f"trainer.exploding_loss_factor must be 0 (off) or a number above 1, got {factor!r}")
-    for key in ("save_every_minutes", "gradient_clip_val"):
-        value = trainer.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or value < 0):
-            raise ConfigError(f"trainer.{key} must be a number >= 0 or null, got {value!r}")
-    for key, minimum in (("nonfinite_patience", 0), ("exploding_loss_patience", 0), ("progress_every_n_steps", 1), ("accumulate_grad_batches", 1),
-                         ("average_last", 0)):
-        value = trainer.get(key)
-        if value is not None and (not isinstance(value, int) or value < minimum):
-            raise ConfigError(f"trainer.{key} must be an integer >= {minimum}, got {value!r}")
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None and (not isinstance(clip, (int, float)) or clip < 0):
+        raise ConfigError(f"trainer.gradient_clip_val must be a number >= 0 or null, got {clip!r}")
+    accumulate = trainer.get("accumulate_grad_batches")
+    if accumulate is not None and (not isinstance(accumulate, int) or accumulate < 1):
+        raise ConfigError(f"trainer.accumulate_grad_batches must be an integer >= 1, got {accumulate!r}")
     bar = trainer.get("enable_progress_bar")
     if not (bar is None or isinstance(bar, bool) or bar == "auto"):
         raise ConfigError(f"trainer.enable_progress_bar must be true, false or auto, got {bar!r}")
@@ -425,14 +320,31 @@ def _validate_trainer(cfg: DictConfig) -> None:
     if interval is not None and (not isinstance(interval, (int, float)) or interval <= 0):
         raise ConfigError(f"trainer.val_check_interval must be a positive number of steps, got {interval!r}")
     max_time = trainer.get("max_time")
-    if isinstance(max_time, str) and not re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", max_time):
+    if isinstance(max_time, str) and not re.fullmatch(DURATION, max_time):
         raise ConfigError(f"trainer.max_time must look like DD:HH:MM:SS (e.g. 00:00:30:00), got {max_time!r}")
-    cpu_time = trainer.get("max_cpu_time")
-    if cpu_time is not None and not (
-        isinstance(cpu_time, str) and re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", cpu_time) and cpu_time.strip("0:")
-    ):
+
+
+DURATION = r"\d+:\d{1,2}:\d{1,2}:\d{1,2}"
+
+
+def _validate_training(cfg: DictConfig) -> None:
+    """``training``: nmt's own loop settings (types and defaults come from the schema)."""
+    training = cfg.training
+    minutes = training.save_every_minutes
+    if minutes is not None and minutes < 0:
+        raise ConfigError(f"training.save_every_minutes must be a number >= 0 or null, got {minutes!r}")
+    factor = training.exploding_loss_factor
+    if not (factor == 0 or factor > 1):
+        # A healthy run starts at about 1 x the uniform guess's loss: a factor up to 1 would stop it.
+        raise ConfigError(f"training.exploding_loss_factor must be 0 (off) or a number above 1, got {factor!r}")
+    for key, minimum in (("nonfinite_patience", 0), ("exploding_loss_patience", 0), ("progress_every_n_steps", 1),
+                         ("average_last", 0)):
+        if training[key] < minimum:
+            raise ConfigError(f"training.{key} must be an integer >= {minimum}, got {training[key]!r}")
+    cpu_time = training.max_cpu_time
+    if cpu_time is not None and not (re.fullmatch(DURATION, cpu_time) and cpu_time.strip("0:")):
         raise ConfigError(
-            f"trainer.max_cpu_time must be a positive DD:HH:MM:SS (e.g. 00:00:15:00) or null, got {cpu_time!r}"
+            f"training.max_cpu_time must be a positive DD:HH:MM:SS (e.g. 00:00:15:00) or null, got {cpu_time!r}"
         )
 
 
@@ -453,13 +365,6 @@ def _validate_language_model(cfg: DictConfig) -> None:
         )
 
 
-BASELINE_CHOICES = {
-    "model.type": ("multinomial_nb", "nbsvm"),
-    "model.features": ("counts", "binary", "tfidf"),
-    "model.analyzer": ("word", "char_wb", "char"),
-}
-
-
 def _validate_baseline(cfg: DictConfig) -> None:
     name = OmegaConf.select(cfg, "data.name")
     if name not in ("imdb", "sms", "nsmc", "reuters"):
@@ -469,10 +374,6 @@ def _validate_baseline(cfg: DictConfig) -> None:
         raise ConfigError(f"data.labels must name at least two classes, got {labels}")
     if cfg.get("ckpt_path"):
         raise ConfigError("task=baseline fits in one pass and cannot resume: remove ckpt_path")
-    for key, allowed in BASELINE_CHOICES.items():
-        value = OmegaConf.select(cfg, key)
-        if value not in allowed:
-            raise ConfigError(f"{key}={value!r} is not supported: use one of {', '.join(allowed)}")
     model = cfg.model
     ngrams = list(model.ngram_range) if OmegaConf.is_list(model.ngram_range) else None
     if not ngrams or len(ngrams) != 2 or not all(isinstance(n, int) for n in ngrams) or not 1 <= ngrams[0] <= ngrams[1]:
@@ -493,11 +394,6 @@ def _validate_baseline(cfg: DictConfig) -> None:
 
 def _validate_pretrained_embeddings(cfg: DictConfig) -> None:
     emb = cfg.model.embeddings
-    formats = ("auto", *VECTOR_FORMATS)
-    if emb.get("format", "auto") not in formats:
-        raise ConfigError(f"model.embeddings.format={emb.format!r} is not supported: use one of {', '.join(formats)}")
-    if emb.get("unknown", "random") not in ("random", "zeros", "mean"):
-        raise ConfigError(f"model.embeddings.unknown={emb.unknown!r} is not supported: use random, zeros or mean")
     paths = {key: emb.get(key) for key in ("pretrained", "target_pretrained") if emb.get(key)}
     if not paths:
         if emb.get("freeze"):
@@ -571,70 +467,19 @@ def _validate_contextual(cfg: DictConfig) -> None:
 
 
 # -- python -m nmt.embeddings (conf/embeddings.yaml, conf/method/) ------------------------------
-@dataclass
-class Word2VecSchema:
-    """``method`` group for word2vec (gensim)."""
-
-    name: str = "word2vec"
-    architecture: str = "skipgram"  # skipgram | cbow
-    loss: str = "negative"  # negative | hierarchical
-    negative: int = 5
-    dim: int = 300
-    window: int = 5
-    sample: float = 1e-3
-    epochs: int = 5
-    alpha: float = 0.025
-    min_alpha: float = 1e-4
-    cbow_mean: bool = True
-
-
-@dataclass
-class FastTextSchema(Word2VecSchema):
-    name: str = "fasttext"
-    min_n: int = 3
-    max_n: int = 6
-    bucket: int = 2_000_000
-
-
-@dataclass
-class GloVeSchema:
-    name: str = "glove"
-    dim: int = 300
-    window: int = 10
-    x_max: float = 100.0
-    alpha: float = 0.75
-    epochs: int = 25
-    lr: float = 0.05
-    batch_size: int = 16384
-
-
-EMBEDDING_METHODS = {"word2vec": Word2VecSchema, "fasttext": FastTextSchema, "glove": GloVeSchema}
-VECTOR_FORMATS = ("word2vec", "word2vec_binary", "glove", "fasttext", "fasttext_bin")
-
-
 def validate_embeddings_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` for a ``python -m nmt.embeddings`` config that cannot run."""
     name = OmegaConf.select(cfg, "method.name")
     if name not in EMBEDDING_METHODS:
         raise ConfigError(f"method={name!r} is not supported: use method=word2vec, fasttext or glove")
-    try:
-        method = cast(DictConfig, OmegaConf.merge(OmegaConf.structured(EMBEDDING_METHODS[name]), cfg.method))
-    except OmegaConfBaseException as error:
-        key = getattr(error, "full_key", None) or getattr(error, "key", None)
-        raise ConfigError(f"bad value for method.{key}: {str(error.msg).splitlines()[0]}") from error
-    _typed("tokenizer", cfg.tokenizer)
-    method_choices = {"architecture": ("skipgram", "cbow"), "loss": ("negative", "hierarchical")}
-    for key, supported in method_choices.items():
-        if key in method and method[key] not in supported:
-            raise ConfigError(f"method.{key}={method[key]!r} is not supported: use one of {', '.join(supported)}")
-    choices: dict[str, tuple[str | None, ...]] = {
-        "tokenizer.type": CHOICES["tokenizer.type"],
-        "tokenizer.punctuation": CHOICES["tokenizer.punctuation"],
-        "corpus.side": ("source", "target"),
+    method = _typed("method", cfg.method, EMBEDDING_METHODS[name])
+    _typed("tokenizer", cfg.tokenizer, TokenizerSchema)
+    allowed_values: dict[str, tuple[str | None, ...]] = {
+        "corpus.side": choices(LanguageSide),
         "device": ("auto", "cpu", "cuda"),
         "evaluate.plot": ("tsne", "pca", None),
     }
-    for key, allowed in choices.items():
+    for key, allowed in allowed_values.items():
         value = OmegaConf.select(cfg, key)
         if value not in allowed:
             options = " or ".join(f"{key}={'null' if choice is None else choice}" for choice in allowed)
@@ -651,9 +496,9 @@ def validate_embeddings_config(cfg: DictConfig) -> None:
     if not splits or set(splits) - {"train", "dev", "test"}:
         raise ConfigError(f"corpus.splits={splits} must name some of train, dev, test")
     formats = list(OmegaConf.select(cfg, "output.formats") or [])
-    bad = [f for f in formats if f not in VECTOR_FORMATS]
+    bad = [f for f in formats if f not in choices(VectorFormat)]
     if bad:
-        raise ConfigError(f"output.formats: unknown {bad}; use some of {', '.join(VECTOR_FORMATS)}")
+        raise ConfigError(f"output.formats: unknown {bad}; use some of {', '.join(choices(VectorFormat))}")
     if "fasttext_bin" in formats and name != "fasttext":
         raise ConfigError("output.formats: fasttext_bin is the whole fastText model: only method=fasttext writes it")
     threads = cfg.get("threads")

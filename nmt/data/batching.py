@@ -11,9 +11,10 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from nmt.config.schema import BatchUnit, choices
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
-BATCH_UNITS = ("sentences", "tokens")
+BATCH_UNITS = choices(BatchUnit)
 
 log = logging.getLogger("nmt.data")
 

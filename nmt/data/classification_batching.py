@@ -9,10 +9,11 @@ from typing import TypeVar
 import torch
 from torch.utils.data import Dataset
 
+from nmt.config.schema import Truncation, choices
 from nmt.data.batching import pad_sequences
 from nmt.data.tokenizers import PAD_ID
 
-TRUNCATION_MODES = ("head", "head_tail")
+TRUNCATION_MODES = choices(Truncation)
 T = TypeVar("T")
 
 

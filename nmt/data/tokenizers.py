@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Literal
 
 import sentencepiece as spm
 
+from nmt.config.schema import Punctuation, TokenizerType, choices
+
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
@@ -42,7 +44,7 @@ UNK_SURFACE = "\u2047"
 STATE_FORMAT_VERSION = 1
 """Bumped whenever the layout of :meth:`Tokenizer.to_state` changes incompatibly."""
 
-TOKENIZER_TYPES = ("char", "sentencepiece", "word")
+TOKENIZER_TYPES = choices(TokenizerType)
 
 
 def _as_id_list(ids: Iterable[int]) -> list[int]:
@@ -316,7 +318,7 @@ class SentencePieceTokenizer(Tokenizer):
         return cls(Path(path).read_bytes())
 
 
-PUNCTUATION_MODES = ("split", "strip", "keep")
+PUNCTUATION_MODES = choices(Punctuation)
 
 # A word: letters/digits (any script) with inner apostrophes or hyphens ("don't", "l'été",
 # "well-made"); everything else that is not a space is one punctuation token.

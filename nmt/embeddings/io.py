@@ -30,11 +30,12 @@ from typing import IO, Any, cast
 
 import numpy as np
 
+from nmt.config.schema import VectorFormat, choices
 from nmt.embeddings.vectors import WordVectors
 
 log = logging.getLogger("nmt.embeddings")
 
-FORMATS = ("word2vec", "word2vec_binary", "glove", "fasttext", "fasttext_bin")
+FORMATS = choices(VectorFormat)
 TEXT_FORMATS = ("word2vec", "fasttext", "glove")
 FASTTEXT_MAGIC = 793712314  # first int32 of a fastText .bin model
 SUFFIXES = {  # file name ending the trainer gives each format

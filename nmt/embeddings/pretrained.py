@@ -31,12 +31,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from nmt.config.schema import UnknownInit, choices
 from nmt.data.tokenizers import PAD_ID, SPECIAL_TOKENS
 from nmt.embeddings.io import VectorFileError, read_vectors
 
 log = logging.getLogger("nmt.embeddings")
 
-UNKNOWN_INIT = ("random", "zeros", "mean")
+UNKNOWN_INIT = choices(UnknownInit)
 
 
 class PretrainedEmbeddingError(ValueError):

@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from nmt.config.schema import Word2VecArchitecture, Word2VecLoss, choices
 from nmt.embeddings.corpus import TokenizedCorpus
 from nmt.embeddings.vectors import WordVectors
 
 log = logging.getLogger("nmt.embeddings")
 
-ARCHITECTURES = ("skipgram", "cbow")
-LOSSES = ("negative", "hierarchical")
+ARCHITECTURES = choices(Word2VecArchitecture)
+LOSSES = choices(Word2VecLoss)
 
 
 def _gensim_arguments(method: Mapping[str, Any], workers: int, seed: int) -> dict[str, Any]:

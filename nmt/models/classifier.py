@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nmt.config.schema import ContextualCombine, choices
 from nmt.data.tokenizers import PAD_ID
 from nmt.models.bilm import BidirectionalLanguageModel
 from nmt.models.classifier_output import ClassifierOutput
@@ -33,7 +34,7 @@ from nmt.modules.pooling import AttentionPooling
 TRANSFERABLE_MODULES = ("src_embed", "encoder")
 """Submodules shared with Seq2Seq: what a translation checkpoint can initialise."""
 
-COMBINE_MODES = ("concat", "replace")
+COMBINE_MODES = choices(ContextualCombine)
 """How contextual features reach the encoder: beside the own embedding, or instead of it."""
 
 

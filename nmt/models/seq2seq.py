@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nmt.config.schema import DecoderStyle, choices
 from nmt.data.tokenizers import PAD_ID
 from nmt.modules.attention import build_attention
 from nmt.modules.bahdanau_decoder import BahdanauDecoder
@@ -17,7 +18,7 @@ from nmt.modules.initialization import initialize_from_config
 from nmt.modules.masks import padding_mask
 
 NO_ATTENTION = "none"
-DECODER_STYLES = ("luong", "bahdanau")
+DECODER_STYLES = choices(DecoderStyle)
 
 
 class Seq2Seq(nn.Module):

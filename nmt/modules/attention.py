@@ -17,9 +17,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nmt.config.schema import ATTENTION_MECHANISMS
 from nmt.ops.precision import autocast_disabled, full_precision
 
-ATTENTION_TYPES = ("bahdanau", "dot", "general")
+ATTENTION_TYPES = ATTENTION_MECHANISMS
 
 
 class Attention(nn.Module):

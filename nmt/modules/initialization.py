@@ -39,7 +39,9 @@ from typing import Any
 import torch
 from torch import nn
 
-INIT_SCHEMES = ("default", "uniform", "xavier", "orthogonal")
+from nmt.config.schema import InitScheme, choices
+
+INIT_SCHEMES = choices(InitScheme)
 DEFAULT_RANGE = 0.1
 DEFAULT_FORGET_BIAS = 1.0
 

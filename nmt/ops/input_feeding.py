@@ -36,9 +36,11 @@ from typing import Any
 
 import torch
 
+from nmt.config.schema import ATTENTION_MECHANISMS
+
 # The attentions whose scores the loop computes itself, by the ``kind`` their class declares
 # (:mod:`nmt.modules.attention`); a subclass that does not declare its own kind keeps autograd's loop.
-_ATTENTION_KINDS = ("bahdanau", "dot", "general")
+_ATTENTION_KINDS = ATTENTION_MECHANISMS
 
 
 def _attention_kind(attention: Any) -> str | None:

@@ -35,9 +35,9 @@ class TrainingTask(L.LightningModule):
 
     A training step whose loss or gradient norm is not finite changes nothing: its
     gradients are dropped before the optimiser runs, so neither the weights nor Adam's
-    moments move. ``trainer.nonfinite_patience`` such steps in a row stop the run, and so do
-    ``trainer.exploding_loss_patience`` steps in a row whose finite loss is above
-    ``trainer.exploding_loss_factor`` times :meth:`uniform_loss`; the reason is in
+    moments move. ``training.nonfinite_patience`` such steps in a row stop the run, and so do
+    ``training.exploding_loss_patience`` steps in a row whose finite loss is above
+    ``training.exploding_loss_factor`` times :meth:`uniform_loss`; the reason is in
     :attr:`divergence` (``nmt.train`` turns it into exit status 1).
 
     :param config: the resolved run config (plain dict), stored in every checkpoint.
@@ -52,13 +52,13 @@ class TrainingTask(L.LightningModule):
         self.config = dict(config)
         self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
         self._plateau_state: dict | None = None
-        trainer_cfg = self.config.get("trainer") or {}
-        self.nonfinite = NonFiniteSteps(patience=int(trainer_cfg.get("nonfinite_patience", 20) or 0))
+        training = self.config["training"]
+        self.nonfinite = NonFiniteSteps(patience=int(training["nonfinite_patience"]))
         # uniform_loss is set in on_train_start: the subclass builds its tokenizers after this.
         self.exploding = ExplodingLoss(
             uniform_loss=0.0,
-            factor=float(trainer_cfg.get("exploding_loss_factor", 10.0) or 0),
-            patience=int(trainer_cfg.get("exploding_loss_patience", 20) or 0),
+            factor=float(training["exploding_loss_factor"]),
+            patience=int(training["exploding_loss_patience"]),
         )
         self.divergence: str | None = None
         self._step_loss: torch.Tensor | None = None
@@ -167,7 +167,7 @@ class TrainingTask(L.LightningModule):
         if self.plateau is None or trainer is None or not is_scheduled_validation(trainer):
             return
         score = trainer.callback_metrics.get(self.monitor)
-        warmup = int(self.config["optim"].get("warmup_steps", 0))
+        warmup = int(self.config["optim"]["warmup_steps"])
         if score is not None and trainer.global_step >= warmup:
             self.plateau.step(float(score))
 

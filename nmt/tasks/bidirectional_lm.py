@@ -57,7 +57,7 @@ class BidirectionalLanguageModelTask(TrainingTask):
         super().__init__(config)
         self.tokenizer = tokenizer
         self.model = BidirectionalLanguageModel.from_config(config["model"], tokenizer.vocab_size)
-        self.label_smoothing = float(config.get("loss", {}).get("label_smoothing", 0.0))
+        self.label_smoothing = float(config["loss"]["label_smoothing"])
         self._sums = [0.0, 0.0, 0]  # summed forward and backward loss (nats), scored tokens
 
     def tokenizers(self) -> dict[str, Tokenizer]:

@@ -74,7 +74,7 @@ class ClassificationTask(TrainingTask):
             from nmt.tasks.contextual_transfer import load_bilm_weights
 
             load_bilm_weights(self.model.contextual.bilm, bilm)
-        self.label_smoothing = float(config.get("loss", {}).get("label_smoothing", 0.0))
+        self.label_smoothing = float(config["loss"]["label_smoothing"])
         transfer = model_cfg.get("encoder") or {}
         if transfer.get("init_from"):
             from nmt.tasks.encoder_transfer import freeze_encoder, init_from_translation

@@ -43,7 +43,7 @@ class LanguageModelTask(TrainingTask):
         super().__init__(config)
         self.tokenizer = tokenizer
         self.model = LanguageModel.from_config(config["model"], tokenizer.vocab_size)
-        self.label_smoothing = float(config.get("loss", {}).get("label_smoothing", 0.0))
+        self.label_smoothing = float(config["loss"]["label_smoothing"])
         self._sums = [0.0, 0, 0]  # summed loss (nats), target tokens, characters
 
     def tokenizers(self) -> dict[str, Tokenizer]:

@@ -1,5 +1,8 @@
 """Adam, learning-rate schedules and gradient clipping (the ``optim`` config section).
 
+Each function takes the whole ``optim`` section; its defaults are the schema's
+(:class:`nmt.config.schema.OptimSchema`).
+
 Schedules (``optim.schedule``), all with an optional linear warm-up of ``optim.warmup_steps``:
 
 * ``none``: constant rate after the warm-up.
@@ -20,7 +23,9 @@ from typing import Any, Literal
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
-SCHEDULES = ("none", "plateau", "inverse_sqrt", "cosine")
+from nmt.config.schema import Schedule, choices
+
+SCHEDULES = choices(Schedule)
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:
@@ -30,13 +35,13 @@ def warmup_factor(step: int, warmup_steps: int) -> float:
 
 def step_schedule(name: str, cfg: Mapping[str, Any], total_steps: int | None):
     """The per-step multiplier of ``inverse_sqrt`` and ``cosine``; None for the others."""
-    warmup = int(cfg.get("warmup_steps", 0))
+    warmup = int(cfg["warmup_steps"])
     if name == "inverse_sqrt":
         return lambda step: warmup_factor(step, warmup) * math.sqrt(max(warmup, 1) / max(step + 1, warmup, 1))
     if name == "cosine":
         if not total_steps or total_steps <= 0:
             raise ValueError("optim.schedule=cosine needs trainer.max_steps > 0")
-        floor = float(cfg.get("min_lr", 0.0)) / float(cfg["lr"])
+        floor = float(cfg["min_lr"]) / float(cfg["lr"])
 
         def cosine(step: int) -> float:
             progress = min(1.0, max(0, step - warmup) / max(1, total_steps - warmup))
@@ -72,12 +77,12 @@ def build_optimizer(parameters: Iterable, cfg: Mapping[str, Any]) -> torch.optim
     params = list(parameters)
     if params and isinstance(params[0], torch.Tensor):
         params = [p for p in params if p.requires_grad]
-    fused = bool(cfg.get("fused", True))
+    fused = bool(cfg["fused"])
     return torch.optim.Adam(
         params,
         lr=float(cfg["lr"]),
-        betas=tuple(cfg.get("betas", (0.9, 0.999))),
-        weight_decay=float(cfg.get("weight_decay", 0.0)),
+        betas=tuple(cfg["betas"]),
+        weight_decay=float(cfg["weight_decay"]),
         fused=fused or None,
         foreach=None if fused else True,
     )
@@ -85,24 +90,24 @@ def build_optimizer(parameters: Iterable, cfg: Mapping[str, Any]) -> torch.optim
 
 def build_plateau(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], mode: Literal["min", "max"] = "max"):
     """Reduce the rate when the monitored dev metric stalls; stepped after each validation."""
-    if cfg.get("schedule") != "plateau":
+    if cfg["schedule"] != "plateau":
         return None
     return ReduceLROnPlateau(
         optimizer,
         mode=mode,
-        factor=float(cfg.get("plateau_factor", 0.5)),
-        patience=int(cfg.get("plateau_patience", 2)),
-        min_lr=float(cfg.get("min_lr", 0.0)),
+        factor=float(cfg["plateau_factor"]),
+        patience=int(cfg["plateau_patience"]),
+        min_lr=float(cfg["min_lr"]),
     )
 
 
 def configure(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], total_steps: int | None):
     """What ``LightningModule.configure_optimizers`` returns for the per-step schedules."""
-    name = cfg.get("schedule", "none")
+    name = cfg["schedule"]
     multiplier = step_schedule(name, cfg, total_steps)
     if multiplier is not None:
         scheduler: LRScheduler = LambdaLR(optimizer, multiplier)
-    elif int(cfg.get("warmup_steps", 0)) > 0:
+    elif int(cfg["warmup_steps"]) > 0:
         scheduler = LinearWarmup(optimizer, int(cfg["warmup_steps"]))
     else:
         return optimizer

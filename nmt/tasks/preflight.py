@@ -14,12 +14,13 @@ from nmt.inference.checkpoint import CheckpointError
 from nmt.tasks.contextual_transfer import ContextualTransferError, read_bilm, split_conflicts, tokenizer_conflicts
 
 
-def check_run_config(cfg: DictConfig) -> None:
-    """:func:`~nmt.config.checks.validate_config`, then the files it names; raises
-    :class:`ConfigError` with one line that names the key and the fix."""
-    validate_config(cfg)
+def check_run_config(cfg: DictConfig) -> DictConfig:
+    """:func:`~nmt.config.checks.validate_config`, then the files it names; return the typed
+    config. Raises :class:`ConfigError` with one line that names the key and the fix."""
+    cfg = validate_config(cfg)
     _check_vector_files(cfg)
     _check_bilm(cfg)
+    return cfg
 
 
 def _check_vector_files(cfg: DictConfig) -> None:

@@ -57,7 +57,7 @@ class TranslationTask(TrainingTask):
         self.model = Seq2Seq.from_config(
             config["model"], config["attention"], source_tokenizer.vocab_size, target_tokenizer.vocab_size
         )
-        self.label_smoothing = float(config.get("loss", {}).get("label_smoothing", 0.0))
+        self.label_smoothing = float(config["loss"]["label_smoothing"])
         self._eval: dict[str, Any] = {}
         self.pretrained = load_pretrained_embeddings(
             config,

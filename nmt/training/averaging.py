@@ -3,7 +3,7 @@
 The weights at the end of a run wander around a minimum; their average over the last few
 validations is usually a little better than any one of them (checkpoint averaging, as in
 Vaswani et al. 2017 and most NMT toolkits). :class:`WeightAverage` keeps the network's
-weights at the last ``trainer.average_last`` scheduled validations and at the end of
+weights at the last ``training.average_last`` scheduled validations and at the end of
 training writes ``checkpoints/average.ckpt``: an inference-only checkpoint (weights,
 tokenizers, config) that every tool loads. ``nmt/cli/average.py`` does the same
 for checkpoint files.
@@ -35,7 +35,7 @@ class WeightAverage(L.Callback):
 
     def __init__(self, dirpath: str | Path, last: int) -> None:
         if last < 2:
-            raise ValueError(f"averaging needs at least 2 snapshots, got trainer.average_last={last}")
+            raise ValueError(f"averaging needs at least 2 snapshots, got training.average_last={last}")
         self.dirpath = Path(dirpath)
         self.snapshots: deque[tuple[int, dict[str, torch.Tensor]]] = deque(maxlen=last)
 

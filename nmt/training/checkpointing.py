@@ -5,7 +5,7 @@
   Lightning's own writer stages the file in ``$TMPDIR`` and moves it: across file systems
   that is a copy, and a kill during it leaves a truncated ``last.ckpt``.
 * :class:`LatestCheckpoint` keeps ``last.ckpt`` the latest training state: after every
-  validation, every ``trainer.save_every_minutes`` of training, and at the end.
+  validation, every ``training.save_every_minutes`` of training, and at the end.
 * :func:`save_checkpoint_file` turns a disk that fills during a save into
   :class:`CheckpointDiskFull`, whose message names the checkpoints still intact and how to resume.
 """

@@ -1,4 +1,4 @@
-"""A training budget in CPU time: ``trainer.max_cpu_time``.
+"""A training budget in CPU time: ``training.max_cpu_time``.
 
 On a machine shared with other jobs a wall-clock budget (``trainer.max_time``) measures the
 other jobs as much as the model: a run starved of CPU trains for fewer steps, and two runs
@@ -41,7 +41,7 @@ class CpuTimeBudget(L.Callback):
 
     def __init__(self, budget_s: float) -> None:
         if budget_s <= 0:
-            raise ValueError(f"trainer.max_cpu_time must be positive, got {budget_s} s")
+            raise ValueError(f"training.max_cpu_time must be positive, got {budget_s} s")
         self.budget_s = float(budget_s)
         self.used_before_s = 0.0
         self._started: float | None = None
@@ -60,7 +60,7 @@ class CpuTimeBudget(L.Callback):
         if spent and not trainer.should_stop:
             trainer.should_stop = True
             self.stopped = True
-            log.info("trainer.max_cpu_time reached: %.0f s of CPU time used; stopping", self.used_s())
+            log.info("training.max_cpu_time reached: %.0f s of CPU time used; stopping", self.used_s())
 
     def state_dict(self) -> dict[str, Any]:
         return {"used_s": self.used_s()}

@@ -15,7 +15,8 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.config.checks import SCHEMAS, ConfigError, group_schema
+from nmt.config.checks import ConfigError
+from nmt.config.schema import MOVED_KEYS, SCHEMAS, group_schema
 from nmt.inference.checkpoint import CheckpointError, checkpoint_config, is_inference_only, load_checkpoint
 
 # Dotted-key prefixes that must match the checkpoint (what the weights and tokenizers fix).
@@ -34,7 +35,7 @@ MUTABLE_PREFIXES = ("model.init.",)
 LOCAL_KEYS = ("ckpt_path", "run_dir")
 
 
-# Sections typed by a schema (nmt.config.checks.SCHEMAS). A key the checkpoint lacks there (one newer
+# Sections typed by a schema (nmt.config.schema.SCHEMAS). A key the checkpoint lacks there (one newer
 # than the checkpoint) takes the schema's default for the checkpoint's task, not the value of
 # today's default composition: that one's group choice (model=lstm) need not be the run's (a
 # classifier's model section has no decoder keys).
@@ -150,7 +151,7 @@ def resumed_config(cfg: DictConfig, defaults: DictConfig, explicit: set[str] | N
             f"cannot resume from {path}: it is an inference-only export (nmt/cli/export.py), without "
             "the optimiser and loop state that training needs; resume from the run's checkpoints/last.ckpt"
         )
-    saved = checkpoint_config(checkpoint)
+    saved = moved_keys_renamed(checkpoint_config(checkpoint))
     mine = OmegaConf.to_container(cfg, resolve=True)
     base = OmegaConf.to_container(defaults, resolve=True)
     mine_flat, base_flat = flatten(mine), flatten(base)
@@ -180,6 +181,13 @@ def resumed_config(cfg: DictConfig, defaults: DictConfig, explicit: set[str] | N
     resumed = OmegaConf.create(unflatten(merged))
     OmegaConf.set_struct(resumed, True)
     return resumed
+
+
+def moved_keys_renamed(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config with keys that moved groups under their new names (a run saved
+    before ``trainer.max_cpu_time`` became ``training.max_cpu_time`` resumes)."""
+    flat = flatten(config)
+    return unflatten({MOVED_KEYS.get(key, key): value for key, value in flat.items()})
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,15 +1,14 @@
-"""Build the ``lightning.Trainer`` of a run from the ``trainer`` config group.
+"""Build the ``lightning.Trainer`` of a run from the ``trainer`` config group (Lightning's
+keyword arguments) and the ``training`` section (nmt's own loop settings):
 
-The group holds ``lightning.Trainer`` arguments plus a few of ours, taken out here:
-
-* ``save_every_minutes``: timed refresh of ``last.ckpt`` (:class:`LatestCheckpoint`);
-* ``max_cpu_time``: a budget of the training process's CPU time (:class:`CpuTimeBudget`);
-* ``nonfinite_patience``: consecutive non-finite steps that stop the run (read by the task);
-* ``exploding_loss_factor``, ``exploding_loss_patience``: consecutive steps with a loss that
-  many times above a uniform guess's that stop the run (read by the task);
-* ``progress_every_n_steps``: plain progress lines when there is no progress bar;
-* ``average_last``: write ``average.ckpt``, the mean weights of the last N validations;
-* ``enable_progress_bar: auto``: a bar on a terminal, plain lines otherwise.
+* ``training.save_every_minutes``: timed refresh of ``last.ckpt`` (:class:`LatestCheckpoint`);
+* ``training.max_cpu_time``: a budget of the training process's CPU time (:class:`CpuTimeBudget`);
+* ``training.nonfinite_patience``: consecutive non-finite steps that stop the run (read by the task);
+* ``training.exploding_loss_factor``, ``training.exploding_loss_patience``: consecutive steps with
+  a loss that many times above a uniform guess's that stop the run (read by the task);
+* ``training.progress_every_n_steps``: plain progress lines when there is no progress bar;
+* ``training.average_last``: write ``average.ckpt``, the mean weights of the last N validations;
+* ``trainer.enable_progress_bar: auto``: a bar on a terminal, plain lines otherwise.
 
 Every run also writes its learning curves, ``curves.jsonl`` and ``curves.png``
 (:class:`~nmt.training.curves.LearningCurves`).
@@ -35,9 +34,6 @@ from nmt.training.progress import ProgressLines, TokenThroughput, progress_bar_w
 from nmt.training.resume import ResumeState
 from nmt.training.validation import ScheduledEarlyStopping
 
-OUR_TRAINER_KEYS = ("save_every_minutes", "nonfinite_patience", "exploding_loss_factor", "exploding_loss_patience",
-                    "progress_every_n_steps", "average_last", "max_cpu_time")
-
 
 def runs_on_cpu(trainer_cfg: Mapping[str, Any]) -> bool:
     accelerator = str(trainer_cfg.get("accelerator") or "auto")
@@ -55,7 +51,7 @@ def precision_arguments(trainer_cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_callbacks(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: str, progress_bar: bool) -> list[L.Callback]:
-    trainer_cfg = cfg["trainer"]
+    trainer_cfg, training = cfg["trainer"], cfg["training"]
     checkpoints = Path(run_dir) / "checkpoints"
     callbacks: list[L.Callback] = [
         ResumeState(),
@@ -68,18 +64,17 @@ def build_callbacks(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: s
             auto_insert_metric_name=False,
             enable_version_counter=False,
         ),
-        LatestCheckpoint(checkpoints, trainer_cfg.get("save_every_minutes")),
+        LatestCheckpoint(checkpoints, training["save_every_minutes"]),
         LearningRateMonitor(logging_interval="step"),
         TokenThroughput(window=int(trainer_cfg.get("log_every_n_steps") or 50)),
         LearningCurves(run_dir, every_n_steps=int(trainer_cfg.get("log_every_n_steps") or 50)),
     ]
     if not progress_bar:
-        every = int(trainer_cfg.get("progress_every_n_steps") or 100)
-        callbacks.append(ProgressLines(every))
-    if int(trainer_cfg.get("average_last") or 0) > 1:
-        callbacks.append(WeightAverage(checkpoints, int(trainer_cfg["average_last"])))
-    if trainer_cfg.get("max_cpu_time"):
-        callbacks.append(CpuTimeBudget(parse_duration(trainer_cfg["max_cpu_time"])))
+        callbacks.append(ProgressLines(int(training["progress_every_n_steps"])))
+    if int(training["average_last"]) > 1:
+        callbacks.append(WeightAverage(checkpoints, int(training["average_last"])))
+    if training["max_cpu_time"]:
+        callbacks.append(CpuTimeBudget(parse_duration(training["max_cpu_time"])))
     patience = (cfg.get("early_stopping") or {}).get("patience")
     if patience:
         callbacks.append(ScheduledEarlyStopping(monitor=monitor, mode=mode, patience=int(patience)))
@@ -88,7 +83,7 @@ def build_callbacks(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: s
 
 def build_trainer(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: str) -> L.Trainer:
     """The Trainer for ``cfg`` (the whole resolved run config, as plain containers)."""
-    arguments = {k: v for k, v in dict(cfg["trainer"]).items() if k not in OUR_TRAINER_KEYS}
+    arguments = dict(cfg["trainer"])
     progress_bar = progress_bar_wanted(arguments.pop("enable_progress_bar", "auto"))
     arguments.pop("precision", None)
     arguments.update(precision_arguments(cfg["trainer"]))

@@ -42,7 +42,7 @@ def test_training_writes_the_average_of_the_last_validations(tiny_corpus, tmp_pa
     build = trainer_module.build_callbacks
     monkeypatch.setattr(trainer_module, "build_callbacks", lambda *a, **k: build(*a, **k) + [spy])
     train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=50",
-                                        "trainer.val_check_interval=10", "trainer.average_last=3",
+                                        "trainer.val_check_interval=10", "training.average_last=3",
                                         "test_after_training=false")))
     path = tmp_path / "checkpoints" / "average.ckpt"
     checkpoint = load_checkpoint(path)
@@ -79,7 +79,7 @@ def test_the_default_recipes_tied_output_layer_stays_tied_in_every_checkpoint(ti
 
     cfg = compose_config(tiny_overrides(tiny_corpus, tmp_path, "model.tie_embeddings=true", "model.embed_size=32",
                                         "model.hidden_size=32", "trainer.max_steps=30",
-                                        "trainer.val_check_interval=10", "trainer.average_last=2",
+                                        "trainer.val_check_interval=10", "training.average_last=2",
                                         "test_after_training=false"))
     assert cfg.model.init.scheme == "xavier"  # the default recipe's, which scales the tied weights
     train(cfg)

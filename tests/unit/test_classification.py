@@ -256,4 +256,4 @@ def test_a_huge_learning_rate_stops_a_classification_run_against_ln_of_the_class
     # Two classes: a uniform guess loses ln 2 = 0.6931 per message.
     with pytest.raises(TrainingDiverged, match=r"training exploded: .*10 x 0\.6931"):
         train(compose_config(sms_overrides(tiny_sms, tmp_path, "optim.lr=1e6", "test_after_training=false",
-                                           "trainer.exploding_loss_patience=5")))
+                                           "training.exploding_loss_patience=5")))

@@ -228,7 +228,7 @@ def tiny_sms(tmp_path_factory) -> Path:
     return path
 
 
-COMMON = ["tokenizer=char", "trainer.max_time=null", "trainer.max_cpu_time=null", *FAST_TRAINER]
+COMMON = ["tokenizer=char", "trainer.max_time=null", "training.max_cpu_time=null", *FAST_TRAINER]
 
 
 def bilm_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:

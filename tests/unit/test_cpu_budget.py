@@ -1,4 +1,4 @@
-"""trainer.max_cpu_time: a training budget in CPU time of the process, counted over resumes."""
+"""training.max_cpu_time: a training budget in CPU time of the process, counted over resumes."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_durations_are_read_like_max_time():
 
 @pytest.mark.parametrize("value", ["15m", "00:00:00:00", 900])
 def test_a_bad_budget_is_refused_before_training(value):
-    cfg = compose_config([f"trainer.max_cpu_time={value}"])
+    cfg = compose_config([f"training.max_cpu_time={value}"])
     with pytest.raises(ConfigError, match="max_cpu_time"):
         validate_config(cfg)
 
@@ -28,7 +28,7 @@ def test_a_bad_budget_is_refused_before_training(value):
 def test_training_stops_on_the_cpu_budget_and_a_resume_continues_it(tiny_corpus, tmp_path):
     from nmt.cli.train import train
 
-    overrides = tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=100000", "trainer.max_cpu_time=00:00:00:02",
+    overrides = tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=100000", "training.max_cpu_time=00:00:00:02",
                                "test_after_training=false")
     torch.manual_seed(0)
     train(compose_config(overrides))

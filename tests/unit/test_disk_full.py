@@ -21,7 +21,7 @@ from nmt.training.checkpointing import CheckpointDiskFull, save_checkpoint_file
 
 # Validation (and so best.ckpt and last.ckpt) at steps 20 and 40.
 TWO_VALIDATIONS = ("trainer.max_steps=40", "trainer.val_check_interval=20", "test_after_training=false",
-                   "trainer.save_every_minutes=0")
+                   "training.save_every_minutes=0")
 
 
 class FillingDisk:

@@ -59,7 +59,7 @@ def test_non_finite_steps_are_skipped_without_touching_weights_or_adam_state(tin
     snapshots = Snapshots({5, 7, 8})
     with_callback(monkeypatch, snapshots)
     train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=15", "test_after_training=false",
-                                        "trainer.nonfinite_patience=3")))
+                                        "training.nonfinite_patience=3")))
     before, after = snapshots.taken[5], snapshots.taken[7]
     for name, tensor in before[0].items():
         assert torch.equal(after[0][name], tensor), name
@@ -77,7 +77,7 @@ def test_consecutive_non_finite_steps_stop_the_run_and_last_checkpoint_stays_fin
     with_callback(monkeypatch, snapshots)
     with pytest.raises(TrainingDiverged, match=r"4 consecutive steps .* from step 8 to step 11.*optim\.lr"):
         train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=40",
-                                            "test_after_training=false", "trainer.nonfinite_patience=4")))
+                                            "test_after_training=false", "training.nonfinite_patience=4")))
     for name in ("last.ckpt", "best.ckpt"):
         weights = model_state_dict(torch.load(tmp_path / "checkpoints" / name, weights_only=True))
         assert all(torch.isfinite(w).all() for w in weights.values()), name
@@ -108,7 +108,7 @@ def test_fp16_overflow_with_a_finite_loss_is_left_to_the_loss_scaler(tiny_corpus
     monkeypatch.setattr(trainer_module, "precision_arguments",
                         lambda cfg: {"plugins": [MixedPrecision("16-mixed", "cpu", scaler)]})
     train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=30", "test_after_training=false",
-                                        "trainer.nonfinite_patience=3")))
+                                        "training.nonfinite_patience=3")))
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["nonfinite_steps"]["skipped"] == 0
     assert scaler.get_scale() < 2.0**50  # the scaler did skip overflowing steps and lowered its scale
@@ -117,7 +117,7 @@ def test_fp16_overflow_with_a_finite_loss_is_left_to_the_loss_scaler(tiny_corpus
 def test_cli_exits_1_with_one_line_when_training_diverges(tiny_corpus, tmp_path):
     overrides = [o for o in tiny_overrides(tiny_corpus, tmp_path) if not o.startswith("+run_dir")]
     result = subprocess.run(
-        [sys.executable, "-m", "nmt.train", *overrides, "optim.lr=1e37", "trainer.nonfinite_patience=3",
+        [sys.executable, "-m", "nmt.train", *overrides, "optim.lr=1e37", "training.nonfinite_patience=3",
          "test_after_training=false", f"hydra.run.dir={tmp_path}"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
@@ -146,20 +146,20 @@ def test_exploding_loss_check_can_be_turned_off():
 def test_a_healthy_run_with_label_smoothing_never_counts_as_exploded(tiny_corpus, tmp_path):
     # The strictest setting: a single step above 10 x ln(V) would stop the run.
     train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=40", "test_after_training=false",
-                                        "loss.label_smoothing=0.1", "trainer.exploding_loss_patience=1")))
+                                        "loss.label_smoothing=0.1", "training.exploding_loss_patience=1")))
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_a_huge_learning_rate_stops_the_run_although_the_loss_stays_finite(tiny_corpus, tmp_path):
     with pytest.raises(TrainingDiverged, match=r"training exploded: .* 5 steps in a row.*optim\.lr \(now 1e\+06\)"):
         train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=60", "optim.lr=1e6",
-                                            "test_after_training=false", "trainer.exploding_loss_patience=5")))
+                                            "test_after_training=false", "training.exploding_loss_patience=5")))
 
 
 def test_cli_exits_1_with_one_line_when_the_loss_explodes(tiny_corpus, tmp_path):
     overrides = [o for o in tiny_overrides(tiny_corpus, tmp_path) if not o.startswith("+run_dir")]
     result = subprocess.run(
-        [sys.executable, "-m", "nmt.train", *overrides, "optim.lr=1e6", "trainer.exploding_loss_patience=5",
+        [sys.executable, "-m", "nmt.train", *overrides, "optim.lr=1e6", "training.exploding_loss_patience=5",
          "test_after_training=false", f"hydra.run.dir={tmp_path}"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )

@@ -105,7 +105,7 @@ def test_resume_after_kill_9_matches_uninterrupted_run(tiny_corpus, tmp_path, un
     last = run_dir / "checkpoints" / "last.ckpt"
     overrides = [o for o in tiny_overrides(tiny_corpus, run_dir, *RESUMABLE) if not o.startswith("+run_dir")]
     command = [sys.executable, "-m", "nmt.train", *overrides, f"trainer.max_steps={TOTAL_STEPS}",
-               "trainer.save_every_minutes=0.002", f"hydra.run.dir={run_dir}"]
+               "training.save_every_minutes=0.002", f"hydra.run.dir={run_dir}"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -186,7 +186,7 @@ def test_timed_save_refreshes_last_checkpoint_between_validations(tiny_corpus, t
         original(self, trainer, filepath)
 
     monkeypatch.setattr(checkpointing.LatestCheckpoint, "_save_checkpoint", spy)
-    run(tiny_corpus, tmp_path, "trainer.max_steps=25", "trainer.save_every_minutes=0.00001")
+    run(tiny_corpus, tmp_path, "trainer.max_steps=25", "training.save_every_minutes=0.00001")
     assert any(step % 10 for step in saved_steps[:-1]), saved_steps  # saves off the validation steps
 
 

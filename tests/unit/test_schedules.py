@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from conftest import compose_config, tiny_overrides
+from nmt.config.schema import OptimSchema, section_defaults
 from nmt.tasks.optim import LinearWarmup, build_plateau, configure, warmup_factor
 
-BASE = {"lr": 0.01, "min_lr": 0.001, "plateau_factor": 0.5, "plateau_patience": 0}
+BASE = {**section_defaults(OptimSchema), "lr": 0.01, "min_lr": 0.001, "plateau_factor": 0.5, "plateau_patience": 0}
 
 
 def rates(schedule: str, steps: int, total: int | None = None, **cfg) -> list[float]:

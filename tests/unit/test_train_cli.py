@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config, tiny_overrides
-from nmt.config.checks import ClassifierModelSchema, validate_config
+from nmt.config.checks import validate_config
+from nmt.config.schema import ClassifierModelSchema
 from nmt.inference.checkpoint import PAYLOAD_KEY
 from nmt.training.run_config import ResumeMismatch, overridden_keys, resumed_config
 
@@ -132,9 +133,10 @@ def test_ckpt_path_alone_resumes_in_the_runs_own_directory(tiny_corpus, tmp_path
 
 def test_logs_off_a_terminal_have_plain_progress_lines_and_no_bar_redraws(tiny_corpus, tmp_path):
     result = nmt_train(*cli_overrides(tiny_corpus, tmp_path, "trainer.max_steps=30", "test_after_training=false",
-                                      "trainer.enable_progress_bar=auto", "trainer.progress_every_n_steps=10"))
+                                      "trainer.enable_progress_bar=auto", "training.progress_every_n_steps=10"))
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
     assert "\r" not in output
     progress = [line for line in output.splitlines() if "step 20/30 |" in line]
     assert progress and "loss " in progress[0] and "elapsed" in progress[0] and "ETA" in progress[0]
+
