@@ -5,8 +5,12 @@ checkpoint. No model code lives here.
 
 User errors (a bad override or value, a missing corpus, a damaged or mismatched checkpoint)
 are one line on stderr and exit status 2; a run that fails while running (it diverged, or the
-disk filled during a checkpoint save) exits with 1. ``HYDRA_FULL_ERROR=1`` shows the full
+disk filled during a checkpoint save) exits with 1. In a ``-m`` sweep a failing job logs its
+one line and returns None, and the other jobs go on. ``HYDRA_FULL_ERROR=1`` shows the full
 traceback instead.
+
+A run returns its task's monitored dev metric (``val/bleu``, ``val/f1``, ``val/ppl``, ...),
+what a sweeper optimises.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import hydra
 import torch
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.cli.common import EXIT_RUNTIME_ERROR, EXIT_USER_ERROR
-from nmt.config.checks import ConfigError
+from nmt.config.checks import ConfigError, moved_key_error
 from nmt.inference.checkpoint import CheckpointError, checkpoint_tokenizers, load_checkpoint
 from nmt.tasks.preflight import check_run_config
 from nmt.training.checkpointing import CheckpointDiskFull
@@ -101,8 +106,7 @@ def prepare_config(cfg: DictConfig) -> DictConfig:
     """The config this run trains with: the checkpoint's on resume, checked either way."""
     if cfg.get("ckpt_path"):
         cfg = resumed_config(cfg, default_config(), command_line_keys())
-    check_run_config(cfg)
-    return cfg
+    return check_run_config(cfg)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -111,7 +115,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     :raises TrainingDiverged: the run stopped on non-finite or exploding losses or gradients.
     :raises CheckpointDiskFull: the disk filled while a checkpoint was written.
     """
-    cfg = prepare_config(cfg)
+    return fit(prepare_config(cfg))
+
+
+def fit(cfg: DictConfig) -> dict[str, float]:
+    """Train the run of a config from :func:`prepare_config`; return the final metrics."""
     if cfg.task == "baseline":  # scikit-learn, one pass: no Lightning loop
         from nmt.training.baseline import train_baseline
 
@@ -180,15 +188,42 @@ RUNTIME_FAILURES = (TrainingDiverged, CheckpointDiskFull)  # the run itself fail
 USER_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
 
 
+def monitored_metric(task: str) -> str:
+    """The dev metric that selects ``task``'s best checkpoint, under the name train() returns."""
+    if task == "baseline":
+        from nmt.training.baseline import MONITORED_METRIC
+
+        return MONITORED_METRIC
+    from nmt.tasks import registry
+
+    return registry.get(task).monitor
+
+
+def in_sweep() -> bool:
+    """True in a job of a ``-m`` (multirun) sweep."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def sweep_job_failed(error: BaseException) -> None:
+    """A failed job of a sweep: its one line in the log (and its train.log), then the next job."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    log.error("job %s failed: %s", HydraConfig.get().job.num, one_line(error))
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> float | None:
+    """One run: its monitored dev metric, or None when a sweep's job failed or the run
+    did not report it. Outside a sweep a failure exits (2: user error, 1: the run failed)."""
     try:
-        metrics = train(cfg)
-    except RUNTIME_FAILURES as error:
-        fail(error, EXIT_RUNTIME_ERROR)
-    except USER_ERRORS as error:
-        fail(error, EXIT_USER_ERROR)
-    return metrics.get("val/bleu")
+        cfg = prepare_config(cfg)  # on resume the checkpoint's config, hence its task
+        metrics = fit(cfg)
+    except (*RUNTIME_FAILURES, *USER_ERRORS) as error:
+        if in_sweep():
+            sweep_job_failed(error)
+            return None
+        fail(error, EXIT_RUNTIME_ERROR if isinstance(error, RUNTIME_FAILURES) else EXIT_USER_ERROR)
+    return metrics.get(monitored_metric(str(cfg.task)))
 
 
 HYDRA_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun",
@@ -200,6 +235,9 @@ def check_overrides(argv: list[str]) -> None:
     """Compose the config from the command line before Hydra does, so that a bad override is
     one line and exit status 2 instead of Hydra's multi-line report (skipped when Hydra's
     own flags are used, e.g. by Lightning's DDP launcher)."""
+    for arg in argv:
+        if (moved := moved_key_error(arg.split("=")[0])) is not None:
+            fail(moved, EXIT_USER_ERROR)
     if any(arg.split("=")[0] in HYDRA_FLAGS for arg in argv):
         return
     from hydra.errors import HydraException

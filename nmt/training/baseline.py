@@ -27,6 +27,8 @@ from nmt.inference.checkpoint import atomic_save
 log = logging.getLogger("nmt.train")
 
 MONITOR = "macro_f1"
+MONITORED_METRIC = "val/f1"
+"""The dev metric a baseline is selected on (:data:`MONITOR`), as :func:`train_baseline` returns it."""
 
 
 def train_baseline(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
@@ -63,4 +65,4 @@ def train_baseline(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     log.info("chosen %s on dev; test accuracy %.4f, macro-F1 %.4f (%.1f s of CPU time)", setting,
              test["accuracy"], test["macro_f1"], seconds)
     log.info("run directory: %s", run_dir)
-    return {"val/acc": dev["accuracy"], "val/f1": dev["macro_f1"], "test/acc": test["accuracy"], "test/f1": test["macro_f1"]}
+    return {"val/acc": dev["accuracy"], MONITORED_METRIC: dev[MONITOR], "test/acc": test["accuracy"], "test/f1": test["macro_f1"]}

@@ -140,3 +140,44 @@ def test_logs_off_a_terminal_have_plain_progress_lines_and_no_bar_redraws(tiny_c
     progress = [line for line in output.splitlines() if "step 20/30 |" in line]
     assert progress and "loss " in progress[0] and "elapsed" in progress[0] and "ETA" in progress[0]
 
+
+def test_an_old_trainer_key_names_its_new_training_key(tiny_corpus, tmp_path):
+    result = nmt_train(*cli_overrides(tiny_corpus, tmp_path), "trainer.max_cpu_time=00:00:01:00")
+    assert_one_line_error(result, "trainer.max_cpu_time", "training.max_cpu_time")
+
+
+def test_a_sweep_job_with_a_bad_value_fails_alone_and_the_other_job_trains(tiny_corpus, tmp_path):
+    overrides = [o for o in cli_overrides(tiny_corpus, tmp_path / "run", "trainer.max_steps=10",
+                                          "test_after_training=false") if not o.startswith("optim.lr=")]
+    result = nmt_train("-m", *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}", "optim.lr=0,0.001")
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "job 0 failed: optim.lr must be a positive number" in output, output[-2000:]
+    assert not (tmp_path / "sweep" / "0" / "checkpoints").exists()
+    assert (tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize("preset,metric", [("sms_bilstm_attn", "val/f1"), ("spm_bahdanau", "val/bleu"),
+                                           ("char_lm", "val/ppl"), ("sms_naive_bayes", "val/f1")])
+def test_a_run_returns_its_tasks_monitored_metric(monkeypatch, preset, metric):
+    from nmt.cli import train as train_cli
+
+    metrics = {"val/bleu": 1.0, "val/acc": 2.0, "val/ppl": 3.0, "val/f1": 4.0, "val/loss": 5.0}
+    monkeypatch.setattr(train_cli, "prepare_config", lambda cfg: cfg)
+    monkeypatch.setattr(train_cli, "fit", lambda cfg: metrics)
+    assert train_cli.hydra_main.__wrapped__(compose_config([f"experiment={preset}"])) == metrics[metric]
+
+
+def test_a_failed_sweep_job_returns_none_instead_of_exiting(monkeypatch):
+    from nmt.cli import train as train_cli
+    from nmt.config.checks import ConfigError
+    from nmt.training.divergence import TrainingDiverged
+
+    monkeypatch.setattr(train_cli, "in_sweep", lambda: True)
+    monkeypatch.setattr(train_cli, "sweep_job_failed", lambda error: None)
+    for error in (ConfigError("optim.lr must be a positive number"), TrainingDiverged("non-finite loss")):
+        def failing(cfg, error=error):
+            raise error
+
+        monkeypatch.setattr(train_cli, "prepare_config", failing)
+        assert train_cli.hydra_main.__wrapped__(compose_config()) is None
