@@ -32,6 +32,7 @@ from omegaconf import OmegaConf
 from nmt.config.checks import validate_config
 from nmt.inference.checkpoint import checkpoint_config, checkpoint_tokenizers, load_checkpoint, model_state_dict
 from nmt.tasks import registry
+from nmt.training.run_config import moved_keys_renamed
 from nmt.training.trainer import build_trainer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -87,10 +88,10 @@ def main() -> None:
                                                *bench, *args.overrides])
     else:  # the checkpoint's own run, with this benchmark's settings (dotted keys) on top
         cfg = OmegaConf.merge(
-            OmegaConf.create(checkpoint_config(checkpoint)),
+            OmegaConf.create(moved_keys_renamed(checkpoint_config(checkpoint))),
             OmegaConf.from_dotlist([f"data.path={args.data}", "ckpt_path=null", *bench, *args.overrides]),
         )
-    validate_config(cfg)
+    cfg = validate_config(cfg)
     L.seed_everything(int(cfg.seed), verbose=False)
     spec = registry.get(cfg.task)
     tokenizers = tuple(checkpoint_tokenizers(checkpoint).values()) if checkpoint is not None else None

@@ -9,6 +9,7 @@ schedule needs ``trainer.max_steps``, ...
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 import typing
@@ -22,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from nmt.config.schema import (
     DATA_SCHEMAS,
     EMBEDDING_METHODS,
+    LOGGER_PACKAGES,
     LanguageSide,
     MOVED_KEYS,
     SCHEMAS,
@@ -106,10 +108,12 @@ def data_schema(cfg: DictConfig) -> type:
 
 
 def section_schemas(cfg: DictConfig) -> dict[str, type]:
-    """The schema of every typed section ``cfg`` holds (``model``'s and ``data``'s by task and corpus)."""
+    """The schema of every typed section: those ``cfg`` holds of :data:`SCHEMAS` (``model``'s by
+    task), ``data``'s by corpus, and every one of :data:`SECTION_SCHEMAS`, held or not (a config
+    saved before such a section existed gets its defaults)."""
     task = cfg.get("task")
     found = {group: group_schema(group, task) for group in SCHEMAS if group in cfg}
-    found |= {group: schema for group, schema in SECTION_SCHEMAS.items() if group in cfg}
+    found |= SECTION_SCHEMAS
     if "data" in cfg:
         found["data"] = data_schema(cfg)
     return found
@@ -121,7 +125,8 @@ def typed_config(cfg: DictConfig) -> DictConfig:
     saves, compares and resumes like the composed config."""
     typed = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     for group, schema in section_schemas(cfg).items():
-        typed[group] = OmegaConf.to_container(_typed(group, cfg[group], schema), enum_to_str=True)
+        node = cfg[group] if group in cfg else {}
+        typed[group] = OmegaConf.to_container(_typed(group, node, schema), enum_to_str=True)
     OmegaConf.set_struct(typed, True)
     return typed
 
@@ -175,6 +180,8 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         _validate_trainer(typed)
     if "training" in typed:
         _validate_training(typed)
+    if "logger" in typed:
+        _validate_logger(typed)
     threads = typed.get("threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"threads must be a positive integer or null (all cores), got {threads!r}")
@@ -346,6 +353,14 @@ def _validate_training(cfg: DictConfig) -> None:
         raise ConfigError(
             f"training.max_cpu_time must be a positive DD:HH:MM:SS (e.g. 00:00:15:00) or null, got {cpu_time!r}"
         )
+
+
+def _validate_logger(cfg: DictConfig) -> None:
+    """An optional logger's package is installed (looked up, not imported: that is slow)."""
+    package = LOGGER_PACKAGES.get(cfg.logger.name)
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise ConfigError(f"logger={cfg.logger.name} needs the {package} package: pip install {package} "
+                          "(or use logger=tensorboard or logger=csv)")
 
 
 def _validate_language_model(cfg: DictConfig) -> None:

@@ -408,14 +408,26 @@ MOVED_KEYS = {f"trainer.{key}": f"training.{key}" for key in TrainingSchema.__da
 
 
 # -- loggers (conf/logger/*.yaml) --------------------------------------------------------------
+class LoggerKind(str, Enum):
+    tensorboard = "tensorboard"
+    csv = "csv"  # csv/metrics.csv alone
+    wandb = "wandb"  # needs the wandb package
+    mlflow = "mlflow"  # needs the mlflow package
+
+
+LOGGER_PACKAGES = {LoggerKind.wandb.value: "wandb", LoggerKind.mlflow.value: "mlflow"}
+"""The package each optional logger needs (what ``pip install`` takes)."""
+
+
 @dataclass
 class LoggerSchema:
-    """``logger``: where the metrics are written besides curves.jsonl."""
+    """``logger``: where the metrics are written besides curves.jsonl (nmt/training/loggers.py)."""
 
-    name: str = "tensorboard"  # tensorboard | csv | wandb | mlflow
-    project: Optional[str] = None  # wandb project / mlflow experiment; null = the run's name
-    tracking_uri: Optional[str] = None  # mlflow: null = ./mlruns
+    name: LoggerKind = LoggerKind.tensorboard
     csv: bool = True  # also write csv/metrics.csv
+    project: Optional[str] = None  # wandb project / mlflow experiment; null = nmt
+    offline: bool = False  # wandb: write RUN/wandb for a later `wandb sync`
+    tracking_uri: Optional[str] = None  # mlflow: null = file:RUN/mlruns
 
 
 SCHEMAS: dict[str, type] = {

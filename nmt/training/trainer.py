@@ -10,6 +10,7 @@ keyword arguments) and the ``training`` section (nmt's own loop settings):
 * ``training.average_last``: write ``average.ckpt``, the mean weights of the last N validations;
 * ``trainer.enable_progress_bar: auto``: a bar on a terminal, plain lines otherwise.
 
+The ``logger`` group picks the metric loggers (:func:`~nmt.training.loggers.build_loggers`).
 Every run also writes its learning curves, ``curves.jsonl`` and ``curves.png``
 (:class:`~nmt.training.curves.LearningCurves`).
 """
@@ -23,13 +24,13 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.precision import MixedPrecision
 
 from nmt.training.averaging import WeightAverage
 from nmt.training.checkpointing import AtomicCheckpointIO, LatestCheckpoint
 from nmt.training.cpu_budget import CpuTimeBudget, parse_duration
 from nmt.training.curves import LearningCurves
+from nmt.training.loggers import build_loggers
 from nmt.training.progress import ProgressLines, TokenThroughput, progress_bar_wanted
 from nmt.training.resume import ResumeState
 from nmt.training.validation import ScheduledEarlyStopping
@@ -94,10 +95,7 @@ def build_trainer(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: str
         enable_progress_bar=progress_bar,
         default_root_dir=str(run_dir),
         callbacks=build_callbacks(cfg, run_dir, monitor, mode, progress_bar),
-        logger=[
-            TensorBoardLogger(str(run_dir), name="tensorboard", version=""),
-            CSVLogger(str(run_dir), name="csv", version=""),
-        ],
+        logger=build_loggers(cfg["logger"], run_dir, str(cfg["name"])),
         use_distributed_sampler=False,  # our bucket sampler shards batches itself
     )
 
