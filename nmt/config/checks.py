@@ -24,10 +24,10 @@ from nmt.config.schema import (
     DATA_SCHEMAS,
     EMBEDDING_METHODS,
     LOGGER_PACKAGES,
-    LanguageSide,
     MOVED_KEYS,
     SCHEMAS,
     SECTION_SCHEMAS,
+    LanguageSide,
     TokenizerSchema,
     VectorFormat,
     choices,
@@ -125,7 +125,7 @@ def typed_config(cfg: DictConfig) -> DictConfig:
     saves, compares and resumes like the composed config."""
     typed = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     for group, schema in section_schemas(cfg).items():
-        node = cfg[group] if group in cfg else {}
+        node = cfg.get(group, {})
         typed[group] = OmegaConf.to_container(_typed(group, node, schema), enum_to_str=True)
     OmegaConf.set_struct(typed, True)
     return typed

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -167,15 +167,15 @@ class InitSchema:
 
     scheme: InitScheme = InitScheme.default
     range: float = 0.1  # uniform: U(-range, range)
-    forget_bias: Optional[float] = 1.0  # LSTM forget-gate bias, any scheme but default; null = the scheme's
+    forget_bias: float | None = 1.0  # LSTM forget-gate bias, any scheme but default; null = the scheme's
 
 
 @dataclass
 class PretrainedEmbeddingSchema:
     """``model.embeddings``: word vectors into the embedding layer (nmt/embeddings/pretrained.py)."""
 
-    pretrained: Optional[str] = None  # vector file for the (source) embedding: word2vec text/binary, GloVe, fastText
-    target_pretrained: Optional[str] = None  # translation: vector file for the target embedding
+    pretrained: str | None = None  # vector file for the (source) embedding: word2vec text/binary, GloVe, fastText
+    target_pretrained: str | None = None  # translation: vector file for the target embedding
     format: VectorFormatOrAuto = VectorFormatOrAuto.auto
     freeze: bool = False  # true: the embedding is not trained
     unknown: UnknownInit = UnknownInit.random  # rows without a vector
@@ -201,7 +201,7 @@ class ModelSchema:
 
 @dataclass
 class EncoderTransferSchema:
-    init_from: Optional[str] = None  # translation checkpoint whose source side is reused
+    init_from: str | None = None  # translation checkpoint whose source side is reused
     freeze: bool = False
     lr_scale: float = 1.0
 
@@ -210,11 +210,11 @@ class EncoderTransferSchema:
 class ContextualSchema:
     """``model.contextual``: ELMo-style features from a biLM checkpoint (nmt/tasks/contextual_transfer.py)."""
 
-    bilm: Optional[str] = None  # a task=bilm checkpoint: its layers AND its tokenizer
+    bilm: str | None = None  # a task=bilm checkpoint: its layers AND its tokenizer
     freeze: bool = True  # true: the biLM is fixed (eval mode, no graph); false: fine-tuned
     lr_scale: float = 1.0  # a fine-tuned biLM learns at optim.lr * lr_scale
     combine: ContextualCombine = ContextualCombine.concat
-    bilm_model: Optional[Any] = None  # set by the run: the biLM's model config (checkpoints rebuild without the file)
+    bilm_model: Any | None = None  # set by the run: the biLM's model config (checkpoints rebuild without the file)
 
 
 @dataclass
@@ -227,11 +227,11 @@ class ClassifierModelSchema:
     encoder_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.3
-    attention_size: Optional[int] = None
+    attention_size: int | None = None
     architecture: ClassifierArchitecture = ClassifierArchitecture.rnn_attention
-    conv_filters: Optional[int] = None  # conv_lstm: Conv1d output channels (model=conv_lstm sets them)
-    conv_kernel: Optional[int] = None  # conv_lstm: odd width (same padding)
-    pool_size: Optional[int] = None  # conv_lstm: max-pool window and stride
+    conv_filters: int | None = None  # conv_lstm: Conv1d output channels (model=conv_lstm sets them)
+    conv_kernel: int | None = None  # conv_lstm: odd width (same padding)
+    pool_size: int | None = None  # conv_lstm: max-pool window and stride
     encoder: EncoderTransferSchema = field(default_factory=EncoderTransferSchema)
     init: InitSchema = field(default_factory=InitSchema)
     embeddings: PretrainedEmbeddingSchema = field(default_factory=PretrainedEmbeddingSchema)
@@ -275,7 +275,7 @@ class BaselineModelSchema:
     lowercase: bool = True
     token_pattern: str = r"(?u)\b\w+\b"
     min_df: int = 1
-    max_features: Optional[int] = None
+    max_features: int | None = None
     sublinear_tf: bool = False
     alpha: Any = field(default_factory=lambda: [1.0])  # a number or a list (a grid chosen on dev)
     C: Any = field(default_factory=lambda: [1.0])
@@ -286,7 +286,7 @@ class BaselineModelSchema:
 @dataclass
 class AttentionSchema:
     type: AttentionType = AttentionType.bahdanau
-    size: Optional[int] = None  # additive attention's inner size; null = hidden_size
+    size: int | None = None  # additive attention's inner size; null = hidden_size
 
 
 @dataclass
@@ -296,7 +296,7 @@ class TokenizerSchema:
     vocab_size: int = 8000
     model_type: SentencePieceModel = SentencePieceModel.unigram
     character_coverage: float = 1.0
-    max_sentences: Optional[int] = None
+    max_sentences: int | None = None
     min_freq: int = 1
     lowercase: bool = True  # word: fold case
     punctuation: Punctuation = Punctuation.split  # word
@@ -322,7 +322,7 @@ class LossSchema:
 
 @dataclass
 class EarlyStoppingSchema:
-    patience: Optional[int] = 8  # validations without dev improvement; 0 or null: off
+    patience: int | None = 8  # validations without dev improvement; 0 or null: off
 
 
 # -- data (conf/data/*.yaml) -------------------------------------------------------------------
@@ -331,10 +331,10 @@ class DataSchema:
     """The keys every corpus has."""
 
     name: str = "fra"
-    path: Optional[str] = None
+    path: str | None = None
     download: bool = True
     strict: bool = False  # true: a malformed line is an error instead of being counted and skipped
-    limit: Optional[int] = None
+    limit: int | None = None
     split: dict[str, float] = field(default_factory=dict)  # fractions per split name
     split_seed: int = 1234
     batch_size: int = 64  # items, or tokens when batch_unit=tokens
@@ -348,12 +348,12 @@ class DataSchema:
 class TranslationDataSchema(DataSchema):
     """``data=fra``: sentence pairs (a language model reads one side)."""
 
-    max_length: Optional[int] = 50
-    train: Optional[str] = None
-    dev: Optional[str] = None
-    test: Optional[str] = None
-    split_cache: Optional[str] = "auto"
-    bleu_sentences: Optional[int] = 1000  # null: the whole dev split
+    max_length: int | None = 50
+    train: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    split_cache: str | None = "auto"
+    bleu_sentences: int | None = 1000  # null: the whole dev split
 
 
 @dataclass
@@ -362,21 +362,21 @@ class ClassificationDataSchema(DataSchema):
 
     labels: list = field(default_factory=list)  # names of label ids 0, 1, ...
     group_duplicates: bool = True
-    max_tokens: Optional[int] = 400
+    max_tokens: int | None = 400
     truncation: Truncation = Truncation.head
-    head_tokens: Optional[int] = None
-    max_length: Optional[int] = None  # task=bilm: window length
+    head_tokens: int | None = None
+    max_length: int | None = None  # task=bilm: window length
 
 
 @dataclass
 class NsmcDataSchema(ClassificationDataSchema):
-    test_path: Optional[str] = None  # ratings_test.txt (data.path is ratings_train.txt)
+    test_path: str | None = None  # ratings_test.txt (data.path is ratings_train.txt)
 
 
 @dataclass
 class ReutersDataSchema(ClassificationDataSchema):
     format: ReutersFormat = ReutersFormat.keras
-    word_index_path: Optional[str] = None
+    word_index_path: str | None = None
 
 
 DATA_SCHEMAS: dict[str, type] = {
@@ -394,8 +394,8 @@ DATA_SCHEMAS: dict[str, type] = {
 class TrainingSchema:
     """``training``: what nmt's loop adds to ``lightning.Trainer`` (nmt/training/trainer.py)."""
 
-    max_cpu_time: Optional[str] = None  # DD:HH:MM:SS of the training process's CPU time, over resumes
-    save_every_minutes: Optional[float] = 10  # also refresh last.ckpt this often (0: only at validations)
+    max_cpu_time: str | None = None  # DD:HH:MM:SS of the training process's CPU time, over resumes
+    save_every_minutes: float | None = 10  # also refresh last.ckpt this often (0: only at validations)
     nonfinite_patience: int = 20  # consecutive non-finite steps that stop the run (exit 1); 0 = never
     exploding_loss_factor: float = 10  # a training loss above this many times ln(outputs), a uniform guess's loss
     exploding_loss_patience: int = 20  # that many exploded steps in a row stop the run (exit 1); 0 = never
@@ -425,9 +425,9 @@ class LoggerSchema:
 
     name: LoggerKind = LoggerKind.tensorboard
     csv: bool = True  # also write csv/metrics.csv
-    project: Optional[str] = None  # wandb project / mlflow experiment; null = nmt
+    project: str | None = None  # wandb project / mlflow experiment; null = nmt
     offline: bool = False  # wandb: write RUN/wandb for a later `wandb sync`
-    tracking_uri: Optional[str] = None  # mlflow: null = file:RUN/mlruns
+    tracking_uri: str | None = None  # mlflow: null = file:RUN/mlruns
 
 
 SCHEMAS: dict[str, type] = {

@@ -100,7 +100,7 @@ def split_corpus(data: Mapping[str, Any], corpus: dict[str, Labelled]) -> dict[s
     fractions = dict(data["split"])
     pool = corpus["all"] if "all" in corpus else corpus["train"]
     texts, labels = [t for t, _ in pool], [y for _, y in pool]
-    seed = int(data.get("split_seed", 0))
+    seed = int(data["split_seed"])
     if data.get("group_duplicates", True):
         indices = stratified_grouped_split(texts, labels, fractions, seed)
     else:

@@ -52,7 +52,7 @@ def read_texts(data: Mapping[str, Any]) -> dict[str, list[str]]:
     splits = {split: [text for text, _ in rows] for split, rows in split_corpus(data, corpus).items()}
     limit = data.get("limit")
     if limit:  # a seeded random subset of each split, in the original order
-        seed = int(data.get("split_seed", 0))
+        seed = int(data["split_seed"])
         for split, texts in splits.items():
             if limit < len(texts):
                 splits[split] = [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), int(limit)))]

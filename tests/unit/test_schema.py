@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import CONF_DIR, compose_config
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, compose_config
 from nmt.config.checks import ConfigError, validate_config
 from nmt.config.schema import (
     DATA_SCHEMAS,
@@ -21,12 +21,12 @@ from nmt.training.run_config import flatten
 
 def test_module_tuples_of_allowed_values_come_from_the_schema():
     from nmt.baselines import naive_bayes
+    from nmt.config import schema
     from nmt.data import batching, classification_batching, tokenizers
     from nmt.embeddings import io, pretrained, word2vec
     from nmt.models import classifier, seq2seq
     from nmt.modules import attention, initialization
     from nmt.tasks import optim
-    from nmt.config import schema
 
     assert attention.ATTENTION_TYPES == tuple(t for t in choices(AttentionType) if t != "none")
     pairs = [
