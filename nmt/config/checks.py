@@ -123,7 +123,7 @@ def typed_config(cfg: DictConfig) -> DictConfig:
     """``cfg`` with every typed section merged onto its schema: each key the YAML left out holds
     the schema's default. Values stay plain (enum members become their strings), so the result
     saves, compares and resumes like the composed config."""
-    typed = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    typed = cast(DictConfig, OmegaConf.create(OmegaConf.to_container(cfg, resolve=False)))
     for group, schema in section_schemas(cfg).items():
         node = cfg.get(group, {})
         typed[group] = OmegaConf.to_container(_typed(group, node, schema), enum_to_str=True)
@@ -131,12 +131,15 @@ def typed_config(cfg: DictConfig) -> DictConfig:
     return typed
 
 
+def moved_key_message(old: str, new: str) -> str:
+    return f"{old} moved to {new}: use {new}=... (the trainer group holds only lightning.Trainer's keys)"
+
+
 def moved_key_error(key: str) -> ConfigError | None:
-    """The error for a key that moved to another group (``trainer.max_cpu_time``), else None."""
-    new = MOVED_KEYS.get(key.lstrip("+~"))
-    if new is None:
-        return None
-    return ConfigError(f"{key.lstrip('+~')} moved to {new}: use {new}=... (the trainer group holds only lightning.Trainer's keys)")
+    """The error for an override of a key that moved to another group (``trainer.max_cpu_time``), else None."""
+    old = key.lstrip("+~")
+    new = MOVED_KEYS.get(old)
+    return None if new is None else ConfigError(moved_key_message(old, new))
 
 
 def validate_config(cfg: DictConfig) -> DictConfig:
@@ -145,7 +148,7 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         if OmegaConf.select(cfg, key, default=None) is not None or (
             "trainer" in cfg and key.split(".", 1)[1] in cfg.trainer
         ):
-            raise moved_key_error(key)
+            raise ConfigError(moved_key_message(key, MOVED_KEYS[key]))
     typed = typed_config(cfg)
     if typed.get("task") == "classification":
         _validate_classification(typed)

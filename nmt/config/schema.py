@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 def section_defaults(schema: type) -> dict[str, Any]:
     """``schema``'s defaults as the plain values a composed config holds (enums as strings)."""
-    return OmegaConf.to_container(OmegaConf.structured(schema), enum_to_str=True)
+    return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.structured(schema), enum_to_str=True))
 
 
 def choices(enum: type[Enum]) -> tuple[str, ...]:
@@ -67,9 +67,11 @@ class SentencePieceModel(str, Enum):
     bpe = "bpe"
 
 
+# A member's name is the value a user writes (OmegaConf matches enums by name), even where it
+# shadows a str method: hence the type: ignore of split, strip and replace.
 class Punctuation(str, Enum):
-    split = "split"
-    strip = "strip"
+    split = "split"  # type: ignore[assignment]
+    strip = "strip"  # type: ignore[assignment]
     keep = "keep"
 
 
@@ -107,7 +109,7 @@ class ClassifierArchitecture(str, Enum):
 
 class ContextualCombine(str, Enum):
     concat = "concat"  # [own embedding; mix]
-    replace = "replace"  # the mix alone
+    replace = "replace"  # type: ignore[assignment]  # the mix alone
 
 
 class VectorFormat(str, Enum):

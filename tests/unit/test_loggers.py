@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from conftest import compose_config
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import OmegaConf
 
+from conftest import compose_config
 from nmt.config.checks import ConfigError, validate_config
 from nmt.training.loggers import build_loggers
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CONF_DIR, compose_config
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from conftest import CONF_DIR, compose_config
 from nmt.config.checks import ConfigError, validate_config
 from nmt.config.schema import (
     DATA_SCHEMAS,
@@ -28,7 +28,7 @@ def test_module_tuples_of_allowed_values_come_from_the_schema():
     from nmt.modules import attention, initialization
     from nmt.tasks import optim
 
-    assert attention.ATTENTION_TYPES == tuple(t for t in choices(AttentionType) if t != "none")
+    assert tuple(t for t in choices(AttentionType) if t != "none") == attention.ATTENTION_TYPES
     pairs = [
         (initialization.INIT_SCHEMES, schema.InitScheme), (optim.SCHEDULES, schema.Schedule),
         (seq2seq.DECODER_STYLES, schema.DecoderStyle), (classifier.COMBINE_MODES, schema.ContextualCombine),
