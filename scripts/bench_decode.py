@@ -39,13 +39,19 @@ def build_parser() -> OneLineArgumentParser:
     data.add_argument("--split", choices=("dev", "test"), help="the sources of the run's own split")
     parser.add_argument("--data-path", type=Path, metavar="FILE", help="--split: the corpus, if it moved")
     parser.add_argument("--limit", type=int, default=2000, metavar="N", help="sentences to decode (default 2000)")
-    parser.add_argument("--strategies", nargs="+", default=["greedy", "beam5"],
-                        help="greedy, sample, beamN (default: greedy beam5)")
+    parser.add_argument(
+        "--strategies", nargs="+", default=["greedy", "beam5"], help="greedy, sample, beamN (default: greedy beam5)"
+    )
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64], metavar="B")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="default: cpu cuda")
     parser.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
-    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "fp16", "int8"), default=["fp32"],
-                        help="decoding precisions (default fp32); fp16 is skipped on a CPU, int8 on a GPU")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=("fp32", "bf16", "fp16", "int8"),
+        default=["fp32"],
+        help="decoding precisions (default fp32); fp16 is skipped on a CPU, int8 on a GPU",
+    )
     parser.add_argument("--repeats", type=int, default=1, metavar="R", help="runs per setting; the best counts")
     return parser
 
@@ -103,9 +109,12 @@ def bench(args) -> list[dict]:
                     first = reference.setdefault((name, batch_size), texts)
                     row["changed_outputs"] = round(sum(a != b for a, b in zip(first, texts)) / len(texts), 4)
                     results.append(row)
-                    print(f"{device:6} {precision:4} {name:8} batch {batch_size:4}  {row['sentences_per_second']:8.1f} sent/s"
-                          f"  ({len(sources)} sentences in {row['seconds']:.2f} s, {row['cpu_seconds']:.2f} s CPU;"
-                          f" {100 * row['changed_outputs']:.1f}% outputs changed)", flush=True)
+                    print(
+                        f"{device:6} {precision:4} {name:8} batch {batch_size:4}  {row['sentences_per_second']:8.1f} sent/s"
+                        f"  ({len(sources)} sentences in {row['seconds']:.2f} s, {row['cpu_seconds']:.2f} s CPU;"
+                        f" {100 * row['changed_outputs']:.1f}% outputs changed)",
+                        flush=True,
+                    )
     return results
 
 

@@ -67,14 +67,16 @@ def measure(name: str, tokenizer: Tokenizer, texts: list[str], repeats: int) -> 
     rows = []
     for operation, run in cases.items():
         seconds = best_seconds(run, repeats)
-        rows.append({
-            "tokenizer": name,
-            "operation": operation,
-            "texts": len(texts),
-            "seconds": round(seconds, 4),
-            "texts_per_second": round(len(texts) / seconds),
-            "chars_per_second": round(characters / seconds),
-        })
+        rows.append(
+            {
+                "tokenizer": name,
+                "operation": operation,
+                "texts": len(texts),
+                "seconds": round(seconds, 4),
+                "texts_per_second": round(len(texts) / seconds),
+                "chars_per_second": round(characters / seconds),
+            }
+        )
     return rows
 
 
@@ -100,13 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     rows += measure("char", char, texts, args.repeats)
     rows += measure(f"sentencepiece ({spm.vocab_size} pieces)", spm, texts, args.repeats)
 
-    print(f"{len(texts):,} texts, {sum(map(len, texts)):,} characters "
-          f"({args.data or 'synthetic'}); training: char {training['char']} s, "
-          f"sentencepiece {training['sentencepiece']} s")
+    print(
+        f"{len(texts):,} texts, {sum(map(len, texts)):,} characters "
+        f"({args.data or 'synthetic'}); training: char {training['char']} s, "
+        f"sentencepiece {training['sentencepiece']} s"
+    )
     print(f"{'tokenizer':<30} {'operation':<28} {'texts/s':>12} {'chars/s':>14}")
     for row in rows:
-        print(f"{row['tokenizer']:<30} {row['operation']:<28} {row['texts_per_second']:>12,} "
-              f"{row['chars_per_second']:>14,}")
+        print(
+            f"{row['tokenizer']:<30} {row['operation']:<28} {row['texts_per_second']:>12,} "
+            f"{row['chars_per_second']:>14,}"
+        )
     report = {
         "data": str(args.data or "synthetic"),
         "texts": len(texts),

@@ -77,15 +77,21 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     bench = [
         f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}",
-        f"trainer.max_steps={args.warmup + args.steps}", "trainer.max_time=null", "trainer.limit_val_batches=0",
-        "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false", "training.save_every_minutes=0",
-        "early_stopping.patience=null", "test_after_training=false",
+        f"trainer.max_steps={args.warmup + args.steps}",
+        "trainer.max_time=null",
+        "trainer.limit_val_batches=0",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false",
+        "training.save_every_minutes=0",
+        "early_stopping.patience=null",
+        "test_after_training=false",
     ]
     checkpoint = load_checkpoint(args.init) if args.init else None
     if checkpoint is None:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("config", overrides=[f"experiment={args.experiment}", f"data.path={args.data}",
-                                               *bench, *args.overrides])
+            cfg = compose(
+                "config", overrides=[f"experiment={args.experiment}", f"data.path={args.data}", *bench, *args.overrides]
+            )
     else:  # the checkpoint's own run, with this benchmark's settings (dotted keys) on top
         cfg = OmegaConf.merge(
             OmegaConf.create(moved_keys_renamed(checkpoint_config(checkpoint))),

@@ -50,23 +50,48 @@ REPO = Path(__file__).resolve().parents[1]
 WARMUP = 1  # requests per client before the clock starts (opens its connection)
 
 SENTENCES = [
-    "I'm hungry.", "Tom is in the kitchen.", "Where is the train station?", "It's raining again today.",
-    "She didn't want to go to school.", "We have to leave before it gets dark.", "Can you help me?",
-    "My brother works in a hospital.", "I've never seen anything like this before.", "Close the door.",
-    "The children are playing in the garden.", "He bought a new car last week.", "Are you sure?",
-    "I don't know what to say.", "This book is more interesting than that one.", "Let's eat.",
-    "They went to the beach with their friends.", "Tom said he would come back tomorrow.",
-    "How much does this cost?", "I think we should tell her the truth.", "The museum is closed on Mondays.",
-    "Do you speak French?", "We were late because of the snow.", "Everybody laughed.",
-    "I forgot to lock the door when I left the house this morning.", "Thank you very much.",
-    "Mary wants to become a doctor.", "Why are you so tired?", "The coffee is too hot.", "Wait here.",
-    "I used to live in a small village near the sea.", "What time is it?",
+    "I'm hungry.",
+    "Tom is in the kitchen.",
+    "Where is the train station?",
+    "It's raining again today.",
+    "She didn't want to go to school.",
+    "We have to leave before it gets dark.",
+    "Can you help me?",
+    "My brother works in a hospital.",
+    "I've never seen anything like this before.",
+    "Close the door.",
+    "The children are playing in the garden.",
+    "He bought a new car last week.",
+    "Are you sure?",
+    "I don't know what to say.",
+    "This book is more interesting than that one.",
+    "Let's eat.",
+    "They went to the beach with their friends.",
+    "Tom said he would come back tomorrow.",
+    "How much does this cost?",
+    "I think we should tell her the truth.",
+    "The museum is closed on Mondays.",
+    "Do you speak French?",
+    "We were late because of the snow.",
+    "Everybody laughed.",
+    "I forgot to lock the door when I left the house this morning.",
+    "Thank you very much.",
+    "Mary wants to become a doctor.",
+    "Why are you so tired?",
+    "The coffee is too hot.",
+    "Wait here.",
+    "I used to live in a small village near the sea.",
+    "What time is it?",
 ]
 CLASSIFY_TEXTS = [
-    "Are we still meeting for lunch tomorrow?", "WINNER!! You have won a 1000 prize. Call 09061701461 now",
-    "ok see you later", "URGENT! Your mobile number has been awarded a bonus. Text CLAIM to 81010",
-    "Sorry, I'll call you back in ten minutes.", "Free entry in a weekly competition to win FA Cup tickets",
-    "Did you get home all right?", "Congratulations, you have been selected for a free holiday, reply YES",
+    "Are we still meeting for lunch tomorrow?",
+    "WINNER!! You have won a 1000 prize. Call 09061701461 now",
+    "ok see you later",
+    "URGENT! Your mobile number has been awarded a bonus. Text CLAIM to 81010",
+    "Sorry, I'll call you back in ten minutes.",
+    "Free entry in a weekly competition to win FA Cup tickets",
+    "Did you get home all right?",
+    "Congratulations, you have been selected for a free holiday, reply YES",
 ]
 
 
@@ -76,19 +101,35 @@ def build_parser() -> OneLineArgumentParser:
     target.add_argument("checkpoint", nargs="?", type=Path, help="start a server with this checkpoint")
     target.add_argument("--url", help="a server already running on this machine (loopback only)")
     parser.add_argument("--model", help="model name (default: the first one)")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], metavar="N",
-                        help="concurrent clients, one level each (default: 1 8 32)")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        nargs="+",
+        default=[1, 8, 32],
+        metavar="N",
+        help="concurrent clients, one level each (default: 1 8 32)",
+    )
     parser.add_argument("--requests", type=int, default=256, metavar="N", help="requests per level (default 256)")
-    parser.add_argument("--max-seconds", type=float, default=60.0, metavar="S",
-                        help="stop a level after this long (default 60)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=60.0, metavar="S", help="stop a level after this long (default 60)"
+    )
     parser.add_argument("--input", type=Path, metavar="FILE", help="texts, one per line (default: built-in)")
-    parser.add_argument("--strategy", choices=("greedy", "beam"), default="greedy",
-                        help="translation: greedy or beam search with beam 5 (default greedy)")
-    parser.add_argument("--compare-unbatched", action="store_true",
-                        help="also run every level against a server with --max-batch 1")
+    parser.add_argument(
+        "--strategy",
+        choices=("greedy", "beam"),
+        default="greedy",
+        help="translation: greedy or beam search with beam 5 (default greedy)",
+    )
+    parser.add_argument(
+        "--compare-unbatched", action="store_true", help="also run every level against a server with --max-batch 1"
+    )
     parser.add_argument("--server-threads", type=int, metavar="N", help="the started server's torch threads")
-    parser.add_argument("--server-args", default="", metavar="'ARGS'",
-                        help="more options for the started server, e.g. '--max-wait-ms 2'")
+    parser.add_argument(
+        "--server-args",
+        default="",
+        metavar="'ARGS'",
+        help="more options for the started server, e.g. '--max-wait-ms 2'",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the rows as JSON")
     return parser
 
@@ -112,8 +153,19 @@ def check_loopback(url: str) -> str:
 @contextmanager
 def started_server(checkpoints: list[str], extra: list[str]):
     """A ``python -m nmt.serve`` child on a free loopback port; yields its URL (no final /)."""
-    command = [sys.executable, "-m", "nmt.serve", *map(str, checkpoints), "--host", "127.0.0.1", "--port", "0",
-               "--log-level", "warning", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "nmt.serve",
+        *map(str, checkpoints),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        *extra,
+    ]
     with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a chatty server never blocks on it
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True)
         try:
@@ -146,8 +198,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-async def run_level(url: str, path: str, bodies: list[dict], clients: int, total: int, max_seconds: float,
-                    transport=None) -> dict:
+async def run_level(
+    url: str, path: str, bodies: list[dict], clients: int, total: int, max_seconds: float, transport=None
+) -> dict:
     """``clients`` clients send ``total`` requests between them (one at a time each).
 
     :param transport: an httpx transport (the tests pass the app in-process); default: TCP.
@@ -156,6 +209,7 @@ async def run_level(url: str, path: str, bodies: list[dict], clients: int, total
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, transport=transport) as http:
+
         async def warm(client: int) -> None:
             for k in range(WARMUP):
                 with suppress(httpx.TransportError):  # counted below if it happens again
@@ -206,7 +260,9 @@ async def run_level(url: str, path: str, bodies: list[dict], clients: int, total
     }
 
 
-def request_bodies(url: str, model_name: str | None, texts: list[str] | None, strategy: str) -> tuple[str, list[dict], str]:
+def request_bodies(
+    url: str, model_name: str | None, texts: list[str] | None, strategy: str
+) -> tuple[str, list[dict], str]:
     import httpx
 
     models = httpx.get(f"{url}/models", timeout=30).json()["models"]
@@ -217,7 +273,11 @@ def request_bodies(url: str, model_name: str | None, texts: list[str] | None, st
         raise ValueError(f"no model {model_name!r} on the server: it has {', '.join(m['name'] for m in models)}")
     if chosen["task"] == "translation":
         options = {"strategy": "beam", "beam_size": 5} if strategy == "beam" else {}
-        return "/translate", [{"text": t, "model": chosen["name"], **options} for t in texts or SENTENCES], chosen["name"]
+        return (
+            "/translate",
+            [{"text": t, "model": chosen["name"], **options} for t in texts or SENTENCES],
+            chosen["name"],
+        )
     return "/classify", [{"text": t, "model": chosen["name"]} for t in texts or CLASSIFY_TEXTS], chosen["name"]
 
 
@@ -228,8 +288,11 @@ def measure(url: str, args: argparse.Namespace, texts: list[str] | None, mode: s
         row = asyncio.run(run_level(url, path, bodies, clients, args.requests, args.max_seconds))
         row = {"server": mode, "model": name, **row}
         rows.append(row)
-        print(f"  {mode}, {clients} clients: {row['requests_per_second']} req/s, p50 {row['p50_ms']} ms",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {mode}, {clients} clients: {row['requests_per_second']} req/s, p50 {row['p50_ms']} ms",
+            file=sys.stderr,
+            flush=True,
+        )
     single = next((r["requests_per_second"] for r in rows if r["clients"] == 1), None)
     for row in rows:
         row["speedup_vs_1_client"] = round(row["requests_per_second"] / single, 2) if single else None
@@ -237,11 +300,16 @@ def measure(url: str, args: argparse.Namespace, texts: list[str] | None, mode: s
 
 
 def table(rows: list[dict]) -> str:
-    header = ("| server | clients | requests | req/s | p50 ms | p99 ms | mean batch | server CPU ms/req | 503s | "
-              "errors | req/s vs 1 client |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    lines = [f"| {r['server']} | {r['clients']} | {r['ok']} | {r['requests_per_second']:.2f} | {r['p50_ms']} | "
-             f"{r['p99_ms']} | {r['mean_batch']} | {r['server_cpu_ms_per_request']} | {r['rejected_503']} | "
-             f"{r['errors']} | {r['speedup_vs_1_client']}x |" for r in rows]
+    header = (
+        "| server | clients | requests | req/s | p50 ms | p99 ms | mean batch | server CPU ms/req | 503s | "
+        "errors | req/s vs 1 client |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [
+        f"| {r['server']} | {r['clients']} | {r['ok']} | {r['requests_per_second']:.2f} | {r['p50_ms']} | "
+        f"{r['p99_ms']} | {r['mean_batch']} | {r['server_cpu_ms_per_request']} | {r['rejected_503']} | "
+        f"{r['errors']} | {r['speedup_vs_1_client']}x |"
+        for r in rows
+    ]
     return "\n".join([header, *lines])
 
 

@@ -30,14 +30,23 @@ def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(prog=PROG, description="Screenshots of the nmt.serve page.")
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT")
     parser.add_argument("--out-dir", type=Path, default=Path("docs"), help="where the PNGs go (default docs)")
-    parser.add_argument("--translate", default="I think we should tell her the truth.\nWhere is the train station?",
-                        help="text for the translation model (lines: sentences)")
-    parser.add_argument("--classify", default="WINNER!! You have won a free prize. Call now to claim it.\n"
-                        "Are we still meeting for lunch tomorrow?", help="text for the classifier")
+    parser.add_argument(
+        "--translate",
+        default="I think we should tell her the truth.\nWhere is the train station?",
+        help="text for the translation model (lines: sentences)",
+    )
+    parser.add_argument(
+        "--classify",
+        default="WINNER!! You have won a free prize. Call now to claim it.\nAre we still meeting for lunch tomorrow?",
+        help="text for the classifier",
+    )
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--n-best", type=int, default=2)
-    parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"),
-                        help="the browser binary (default: chromium on PATH)")
+    parser.add_argument(
+        "--chromium",
+        default=shutil.which("chromium") or shutil.which("chromium-browser"),
+        help="the browser binary (default: chromium on PATH)",
+    )
     parser.add_argument("--width", type=int, default=1100, help="window width in CSS pixels (default 1100)")
     return parser
 

@@ -33,8 +33,18 @@ sys.path.insert(0, str(REPO))
 
 from nmt.inference.checkpoint import TEMPORARY_MARK, model_state_dict  # noqa: E402
 
-WORDS = {"cat": "chat", "dog": "chien", "house": "maison", "red": "rouge", "big": "grand",
-         "small": "petit", "the": "le", "sees": "voit", "eats": "mange", "a": "un"}
+WORDS = {
+    "cat": "chat",
+    "dog": "chien",
+    "house": "maison",
+    "red": "rouge",
+    "big": "grand",
+    "small": "petit",
+    "the": "le",
+    "sees": "voit",
+    "eats": "mange",
+    "a": "un",
+}
 
 
 def write_toy_corpus(path: Path, pairs: int = 2000, seed: int = 0) -> Path:
@@ -49,13 +59,26 @@ def write_toy_corpus(path: Path, pairs: int = 2000, seed: int = 0) -> Path:
 
 def overrides(args: argparse.Namespace, corpus: Path, run_dir: Path) -> list[str]:
     return [
-        f"data.path={corpus}", "data.split_cache=null", "data.bleu_sentences=200",
-        f"data.batch_size={args.batch_size}", *([f"data.limit={args.limit}"] if args.limit else []),
-        "tokenizer.vocab_size=200", "model.embed_size=64", "model.hidden_size=128", "model.dropout=0.2",
-        f"trainer.max_steps={args.steps}", "trainer.val_check_interval=25", "trainer.num_sanity_val_steps=0",
-        f"training.save_every_minutes={args.save_every_minutes}", "trainer.enable_progress_bar=false",
-        "optim.schedule=plateau", "optim.plateau_patience=0", "early_stopping.patience=null",
-        "test_after_training=false", "threads=1", f"hydra.run.dir={run_dir}",
+        f"data.path={corpus}",
+        "data.split_cache=null",
+        "data.bleu_sentences=200",
+        f"data.batch_size={args.batch_size}",
+        *([f"data.limit={args.limit}"] if args.limit else []),
+        "tokenizer.vocab_size=200",
+        "model.embed_size=64",
+        "model.hidden_size=128",
+        "model.dropout=0.2",
+        f"trainer.max_steps={args.steps}",
+        "trainer.val_check_interval=25",
+        "trainer.num_sanity_val_steps=0",
+        f"training.save_every_minutes={args.save_every_minutes}",
+        "trainer.enable_progress_bar=false",
+        "optim.schedule=plateau",
+        "optim.plateau_patience=0",
+        "early_stopping.patience=null",
+        "test_after_training=false",
+        "threads=1",
+        f"hydra.run.dir={run_dir}",
     ]
 
 
@@ -129,14 +152,20 @@ def main() -> int:
     difference = max(float((actual[k] - v).abs().max()) for k, v in expected.items())
     same = final_step == expected_step and difference <= 1e-6
     summary = {
-        "kills": len(kills), "attempts": attempts, "steps": final_step, "max_abs_weight_difference": difference,
-        "identical": same, "kill_steps": [k["last_ckpt_step"] for k in kills],
+        "kills": len(kills),
+        "attempts": attempts,
+        "steps": final_step,
+        "max_abs_weight_difference": difference,
+        "identical": same,
+        "kill_steps": [k["last_ckpt_step"] for k in kills],
         "temporary_files_left_at_kills": sum(k["temporary_files"] for k in kills),
         "temporary_files_left_at_end": len(list(last.parent.glob(f".*{TEMPORARY_MARK}*"))),
         "workdir": str(work),
     }
-    print(f"final weights {'equal' if same else 'DIFFER from'} the uninterrupted run's "
-          f"(max |difference| {difference:.3g}) after {len(kills)} kills")
+    print(
+        f"final weights {'equal' if same else 'DIFFER from'} the uninterrupted run's "
+        f"(max |difference| {difference:.3g}) after {len(kills)} kills"
+    )
     print(json.dumps(summary))
     return 0 if same else 1
 

@@ -22,8 +22,16 @@ torch.set_num_threads(1)
 
 # A toy "language pair": word-by-word translation with a fixed vocabulary, easy to overfit.
 TOY_LEXICON = {
-    "cat": "chat", "dog": "chien", "house": "maison", "red": "rouge", "big": "grand",
-    "small": "petit", "the": "le", "sees": "voit", "eats": "mange", "a": "un",
+    "cat": "chat",
+    "dog": "chien",
+    "house": "maison",
+    "red": "rouge",
+    "big": "grand",
+    "small": "petit",
+    "the": "le",
+    "sees": "voit",
+    "eats": "mange",
+    "a": "un",
 }
 
 
@@ -97,8 +105,14 @@ def tiny_translation_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
 
     run_dir = tmp_path_factory.mktemp("tiny_run")
     cfg = compose_config(
-        tiny_overrides(tiny_corpus, run_dir, "trainer.max_steps=300", "trainer.val_check_interval=100",
-                       "optim.lr=0.005", "test_after_training=false")
+        tiny_overrides(
+            tiny_corpus,
+            run_dir,
+            "trainer.max_steps=300",
+            "trainer.val_check_interval=100",
+            "optim.lr=0.005",
+            "test_after_training=false",
+        )
     )
     torch.manual_seed(0)
     train(cfg)
@@ -115,8 +129,15 @@ def tiny_classification_checkpoint(tmp_path_factory) -> Path:
     from nmt.models.classifier import TextClassifier
 
     directory = tmp_path_factory.mktemp("tiny_classifier")
-    cfg = compose_config(["experiment=sms_bilstm_attn", f"data.path={directory / 'sms.txt'}", "data.max_tokens=50",
-                          "model.embed_size=8", "model.hidden_size=8"])
+    cfg = compose_config(
+        [
+            "experiment=sms_bilstm_attn",
+            f"data.path={directory / 'sms.txt'}",
+            "data.max_tokens=50",
+            "model.embed_size=8",
+            "model.hidden_size=8",
+        ]
+    )
     config = OmegaConf.to_container(cfg, resolve=True)
     tokenizer = CharTokenizer.train(["free prize call now, see you at lunch! 0123456789"])
     torch.manual_seed(0)

@@ -38,9 +38,7 @@ def _sklearn():
     try:
         import sklearn  # noqa: F401
     except ImportError as error:  # one line, with the fix
-        raise ImportError(
-            "the Naive Bayes baselines need scikit-learn: pip install -e '.[baselines]'"
-        ) from error
+        raise ImportError("the Naive Bayes baselines need scikit-learn: pip install -e '.[baselines]'") from error
 
 
 @dataclass
@@ -85,8 +83,12 @@ class LinearTextModel:
     # -- checkpoint form ----------------------------------------------------------------------
     def to_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """(plain-type description, tensors) for a checkpoint's payload and state_dict."""
-        description = {"vocabulary": list(self.vocabulary), "vectorizer": _plain(self.vectorizer),
-                       "features": self.features, "sublinear_tf": self.sublinear_tf}
+        description = {
+            "vocabulary": list(self.vocabulary),
+            "vectorizer": _plain(self.vectorizer),
+            "features": self.features,
+            "sublinear_tf": self.sublinear_tf,
+        }
         tensors = {"weight": self.weight, "bias": self.bias}
         if self.idf is not None:
             tensors["idf"] = self.idf
@@ -102,8 +104,15 @@ class LinearTextModel:
                 f"baseline weights {tuple(weight.shape)} do not match {bias.numel()} classes and "
                 f"{len(description['vocabulary'])} n-grams"
             )
-        return cls(list(description["vocabulary"]), vectorizer, description["features"], weight, bias,
-                   tensors.get("idf"), bool(description.get("sublinear_tf", False)))
+        return cls(
+            list(description["vocabulary"]),
+            vectorizer,
+            description["features"],
+            weight,
+            bias,
+            tensors.get("idf"),
+            bool(description.get("sublinear_tf", False)),
+        )
 
 
 def _plain(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,7 +155,9 @@ def fit_vocabulary(texts: Sequence[str], model: Mapping[str, Any]):
     from sklearn.feature_extraction.text import CountVectorizer
 
     vectorizer = CountVectorizer(
-        min_df=int(model["min_df"]), max_features=model.get("max_features"), dtype=np.float64,
+        min_df=int(model["min_df"]),
+        max_features=model.get("max_features"),
+        dtype=np.float64,
         **vectorizer_options(model),
     )
     counts = vectorizer.fit_transform(list(texts))
@@ -163,7 +174,9 @@ def fit_idf(counts) -> torch.Tensor:
     return torch.from_numpy(1.0 + np.log((1.0 + documents) / (1.0 + frequency)))
 
 
-def fit_multinomial_nb(features, labels: np.ndarray, num_classes: int, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_multinomial_nb(
+    features, labels: np.ndarray, num_classes: int, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight, bias) = (log theta, log prior) of a multinomial NB; every class gets a prior
     even if absent from training (its counts are then alpha alone)."""
     from sklearn.naive_bayes import MultinomialNB
@@ -184,8 +197,9 @@ def log_count_ratio(binary, positive: np.ndarray, alpha: float) -> np.ndarray:
     return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
-def fit_nbsvm(binary, labels: np.ndarray, num_classes: int, alpha: float, C: float, beta: float,
-              seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_nbsvm(
+    binary, labels: np.ndarray, num_classes: int, alpha: float, C: float, beta: float, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight, bias) of NB-SVM on binarised features; one-vs-rest beyond two classes."""
     from scipy.sparse import diags
     from sklearn.svm import LinearSVC
@@ -213,6 +227,7 @@ def fit_nbsvm(binary, labels: np.ndarray, num_classes: int, alpha: float, C: flo
 
 def candidates(model: Mapping[str, Any]) -> list[dict[str, float]]:
     """The hyper-parameter settings to try (lists in ``alpha`` / ``C`` are a grid)."""
+
     def values(key: str) -> list[float]:
         value: Any = model.get(key)
         return [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
@@ -223,8 +238,14 @@ def candidates(model: Mapping[str, Any]) -> list[dict[str, float]]:
 
 
 def fit(
-    texts: Sequence[str], labels: Sequence[int], num_classes: int, model: Mapping[str, Any],
-    setting: Mapping[str, float], seed: int = 0, counts=None, vocabulary: list[str] | None = None,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    num_classes: int,
+    model: Mapping[str, Any],
+    setting: Mapping[str, float],
+    seed: int = 0,
+    counts=None,
+    vocabulary: list[str] | None = None,
 ) -> LinearTextModel:
     """Fit one setting of the ``model`` group on the training texts.
 

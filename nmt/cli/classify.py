@@ -82,7 +82,9 @@ def run(args: argparse.Namespace, stdin: BinaryIO, stdout: TextIO) -> int:
         for _, prediction in classifier.predict_stream(texts, args.batch_size):
             stdout.write(format_line(prediction, args.top_k, args.format) + "\n")
             if args.html:
-                rows.append(HighlightedText(prediction.label, prediction.probability, prediction.tokens, prediction.weights))
+                rows.append(
+                    HighlightedText(prediction.label, prediction.probability, prediction.tokens, prediction.weights)
+                )
     finally:
         if args.input:
             source.close()

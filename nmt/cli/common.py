@@ -52,22 +52,30 @@ def positive_int(text: str) -> int:
 
 def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help_extra: str = "") -> None:
     """``--device auto|cpu|cuda|cuda:N`` (auto: a GPU when there is one)."""
-    parser.add_argument("--device", default="auto",
-                        help=f"auto | cpu | cuda | cuda:N (default auto: a GPU when there is one){help_extra}")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help=f"auto | cpu | cuda | cuda:N (default auto: a GPU when there is one){help_extra}",
+    )
 
 
 def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--threads N``: torch's CPU threads (default: torch's choice); apply with :func:`apply_threads`."""
-    parser.add_argument("--threads", type=positive_int, metavar="N",
-                        help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)"
+    )
 
 
 def add_precision_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help_extra: str = "") -> None:
     """``--precision``, with the meaning of :func:`nmt.inference.translator.decoding_dtype`."""
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="bf16/fp16: matrix products under autocast, states and softmax float32 "
-                             "(fp16 needs a GPU); int8: the decoder's products on int8 kernels, CPU only "
-                             f"(default fp32){help_extra}")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="bf16/fp16: matrix products under autocast, states and softmax float32 "
+        "(fp16 needs a GPU); int8: the decoder's products on int8 kernels, CPU only "
+        f"(default fp32){help_extra}",
+    )
 
 
 def add_running_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, precision: bool = True) -> None:
@@ -153,8 +161,7 @@ def user_error_types(extra: tuple[type[BaseException], ...] = ()) -> tuple[type[
     return (checkpoint.CheckpointError, *types) if checkpoint is not None else types
 
 
-def run_command(prog: str, action: Callable[[], int | None],
-                user_errors: tuple[type[BaseException], ...] = ()) -> int:
+def run_command(prog: str, action: Callable[[], int | None], user_errors: tuple[type[BaseException], ...] = ()) -> int:
     """Run ``action`` and turn its failure into one line on stderr and the exit code.
 
     A closed output pipe (``| head``) ends quietly with 0; Ctrl-C with 130.

@@ -39,8 +39,9 @@ def summary_lines(runs: dict[str, list[dict]], metric: str) -> list[str]:
             lines.append(f"{label:<30} {'-':>14}")
             continue
         best = (max if higher_is_better else min)(dev, key=lambda p: p[metric])
-        lines.append(f"{label:<30} {best[metric]:>14.2f} {best['step']:>7} {best['time_s'] / 60:>7.1f} "
-                     f"{dev[-1][metric]:>8.2f}")
+        lines.append(
+            f"{label:<30} {best[metric]:>14.2f} {best['step']:>7} {best['time_s'] / 60:>7.1f} {dev[-1][metric]:>8.2f}"
+        )
     return lines
 
 

@@ -63,13 +63,26 @@ def train_vectors(cfg: DictConfig, corpus) -> tuple[Any, Any]:
     vocabulary = corpus.vocabulary
     index = {word: i for i, word in enumerate(vocabulary)}
     started = time.monotonic()
-    cooccurrences = count_cooccurrences([[index[w] for w in s] for s in corpus.sentences], len(vocabulary),
-                                        int(method.window))
-    log.info("%s non-zero co-occurrences (window %d) counted in %.0f s", f"{len(cooccurrences):,}",
-             method.window, time.monotonic() - started)
-    model, _ = train_glove(cooccurrences, int(method.dim), epochs=int(method.epochs), lr=float(method.lr),
-                           x_max=float(method.x_max), alpha=float(method.alpha),
-                           batch_size=int(method.batch_size), device=resolve_device(cfg.device), seed=int(cfg.seed))
+    cooccurrences = count_cooccurrences(
+        [[index[w] for w in s] for s in corpus.sentences], len(vocabulary), int(method.window)
+    )
+    log.info(
+        "%s non-zero co-occurrences (window %d) counted in %.0f s",
+        f"{len(cooccurrences):,}",
+        method.window,
+        time.monotonic() - started,
+    )
+    model, _ = train_glove(
+        cooccurrences,
+        int(method.dim),
+        epochs=int(method.epochs),
+        lr=float(method.lr),
+        x_max=float(method.x_max),
+        alpha=float(method.alpha),
+        batch_size=int(method.batch_size),
+        device=resolve_device(cfg.device),
+        seed=int(cfg.seed),
+    )
     return WordVectors(vocabulary, model.vectors().cpu().numpy()), None
 
 
@@ -125,17 +138,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.evaluate.enabled:
         from nmt.embeddings.evaluate import evaluate, summary
 
-        report["evaluation"] = evaluate(vectors, restrict_vocab=int(cfg.evaluate.restrict_vocab),
-                                        neighbours=list(cfg.evaluate.neighbours or []))
+        report["evaluation"] = evaluate(
+            vectors, restrict_vocab=int(cfg.evaluate.restrict_vocab), neighbours=list(cfg.evaluate.neighbours or [])
+        )
         log.info("%s", summary(report["evaluation"]))
         for word, found in report["evaluation"]["neighbours"].items():
             log.info("neighbours of %s: %s", word, ", ".join(n for n, _ in found))
     if cfg.evaluate.plot:
         from nmt.embeddings.plots import plot_words
 
-        path = plot_words(vectors, run_dir / "plot.png", top=int(cfg.evaluate.plot_words),
-                          projection=cfg.evaluate.plot, seed=int(cfg.seed),
-                          title=f"{cfg.method.name} on {cfg.data.name}: {cfg.evaluate.plot_words} most frequent words")
+        path = plot_words(
+            vectors,
+            run_dir / "plot.png",
+            top=int(cfg.evaluate.plot_words),
+            projection=cfg.evaluate.plot,
+            seed=int(cfg.seed),
+            title=f"{cfg.method.name} on {cfg.data.name}: {cfg.evaluate.plot_words} most frequent words",
+        )
         report["files"]["plot"] = str(path)
     (run_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     log.info("run directory: %s", run_dir)

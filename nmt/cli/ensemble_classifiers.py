@@ -75,8 +75,12 @@ def ensemble(checkpoints: list[str], fit_split: str, split: str, folds: int, dat
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT")
-    parser.add_argument("--fit-split", choices=("dev", "train"), default="dev",
-                        help="where the stacker is fitted (default dev: the members never trained on it)")
+    parser.add_argument(
+        "--fit-split",
+        choices=("dev", "train"),
+        default="dev",
+        help="where the stacker is fitted (default dev: the members never trained on it)",
+    )
     parser.add_argument("--split", choices=("dev", "test"), default="test", help="where the ensemble is scored")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for the stacker's penalty")
     parser.add_argument("--data-path", help="override data.path (the corpus file) for every member")
@@ -93,8 +97,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> None:
         apply_threads(args.threads)
-        report = ensemble(args.checkpoints, args.fit_split, args.split, args.folds,
-                          {"path": args.data_path, "test_path": args.test_path})
+        report = ensemble(
+            args.checkpoints,
+            args.fit_split,
+            args.split,
+            args.folds,
+            {"path": args.data_path, "test_path": args.test_path},
+        )
         write_json_report(report, args.output)
 
     return run_command(PROG, run, user_errors=(ImportError,))

@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> None:
         apply_threads(args.threads)
-        report = evaluate(args.checkpoint, args.split, {"path": args.data_path, "test_path": args.test_path},
-                          args.batch_size)
+        report = evaluate(
+            args.checkpoint, args.split, {"path": args.data_path, "test_path": args.test_path}, args.batch_size
+        )
         write_json_report(report, args.output)
 
     return run_command(PROG, run)

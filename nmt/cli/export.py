@@ -47,16 +47,22 @@ def export(source: Path, target: Path, dtype: str = "float32") -> tuple[int, int
 def report_export(source: Path, target: Path, dtype: str) -> None:
     before, after = export(source, target, dtype)
     saved = before - after
-    print(f"wrote {target}: {megabytes(after)} (checkpoint {megabytes(before)}; "
-          f"{megabytes(saved)} saved, {100 * saved / max(before, 1):.0f}%)")
+    print(
+        f"wrote {target}: {megabytes(after)} (checkpoint {megabytes(before)}; "
+        f"{megabytes(saved)} saved, {100 * saved / max(before, 1):.0f}%)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path, help="a training checkpoint (.ckpt)")
     parser.add_argument("out", type=Path, help="the inference-only file to write (e.g. model.pt)")
-    parser.add_argument("--dtype", choices=DTYPES, default="float32",
-                        help="type of the stored weights (default float32: outputs identical to the checkpoint's)")
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        help="type of the stored weights (default float32: outputs identical to the checkpoint's)",
+    )
     args = parser.parse_args(argv)
     return run_command(PROG, lambda: report_export(args.checkpoint, args.out, args.dtype))
 

@@ -56,14 +56,26 @@ def build_parser() -> OneLineArgumentParser:
     )
     parser.add_argument("checkpoint", type=Path, help="a language-model checkpoint (.ckpt)")
     parser.add_argument("--prompt", action="append", metavar="TEXT", help="a prompt (repeatable); default: read lines")
-    parser.add_argument("--input", type=Path, metavar="FILE", help="read one prompt per line from FILE instead of stdin")
+    parser.add_argument(
+        "--input", type=Path, metavar="FILE", help="read one prompt per line from FILE instead of stdin"
+    )
     parser.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     group = parser.add_argument_group("generation")
-    group.add_argument("--max-tokens", type=int, default=100, metavar="N",
-                       help="new tokens at most (characters for a character-level model; default 100)")
+    group.add_argument(
+        "--max-tokens",
+        type=int,
+        default=100,
+        metavar="N",
+        help="new tokens at most (characters for a character-level model; default 100)",
+    )
     group.add_argument("--strategy", choices=("sample", "greedy"), default="sample")
-    group.add_argument("--temperature", type=float, default=None, metavar="T",
-                       help="sample: divides log-probabilities before top-k/top-p (default 1; 0 = greedy)")
+    group.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        metavar="T",
+        help="sample: divides log-probabilities before top-k/top-p (default 1; 0 = greedy)",
+    )
     group.add_argument("--top-k", type=int, default=None, metavar="K", help="sample: keep the K best tokens (0 = all)")
     group.add_argument("--top-p", type=float, default=None, metavar="P", help="sample: nucleus mass (1 = all)")
     group.add_argument("--seed", type=int, default=0, metavar="S", help="sample: the same seed gives the same text")
@@ -82,7 +94,9 @@ def generation_options(args: argparse.Namespace, parser: argparse.ArgumentParser
     if args.strategy == "greedy":
         given = [name for name in ("temperature", "top_k", "top_p") if getattr(args, name) is not None]
         if given or args.num_samples > 1:
-            options = ", ".join(f"--{n.replace('_', '-')}" for n in given + (["num_samples"] if args.num_samples > 1 else []))
+            options = ", ".join(
+                f"--{n.replace('_', '-')}" for n in given + (["num_samples"] if args.num_samples > 1 else [])
+            )
             parser.error(f"{options} apply to --strategy sample, not greedy")
     if args.prompt is not None and args.input is not None:
         parser.error("give prompts with --prompt or --input, not both")
@@ -102,6 +116,7 @@ def generation_options(args: argparse.Namespace, parser: argparse.ArgumentParser
 
 def format_generation(generation, num_samples: int, continuation_only: bool) -> str:
     """The output line for one prompt (see the module docstring)."""
+
     def shown(sample) -> str:
         return one_line(sample.continuation if continuation_only else sample.text)
 

@@ -30,26 +30,46 @@ PROG = "python -m nmt.embeddings.query"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(
+        prog=PROG, description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("vectors", metavar="VECTORS", help="word2vec text/binary, GloVe text or fastText .vec/.bin")
-    parser.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="(default: recognised from the file)")
+    parser.add_argument(
+        "--format", default="auto", choices=("auto", *FORMATS), help="(default: recognised from the file)"
+    )
     parser.add_argument("--similar", nargs="+", metavar="WORD", help="nearest neighbours of each WORD")
     parser.add_argument("--analogy", nargs=3, metavar=("A", "B", "C"), help="A : B :: C : ? (B - A + C, 3CosAdd)")
-    parser.add_argument("--pair", nargs=2, action="append", metavar=("W1", "W2"), help="cosine of two words (repeatable)")
+    parser.add_argument(
+        "--pair", nargs=2, action="append", metavar=("W1", "W2"), help="cosine of two words (repeatable)"
+    )
     parser.add_argument("--topn", type=int, default=10, metavar="N", help="answers per query (default 10)")
-    parser.add_argument("--restrict-vocab", type=int, default=None, metavar="N",
-                        help="answer among the N most frequent words only (default all)")
+    parser.add_argument(
+        "--restrict-vocab",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer among the N most frequent words only (default all)",
+    )
     parser.add_argument("--evaluate", action="store_true", help="Google analogies and WordSim-353 (gensim's test data)")
     parser.add_argument("--plot", metavar="PNG", help="write a 2-D picture of --words (default the most frequent)")
     parser.add_argument("--words", nargs="+", metavar="WORD", help="--plot: these words")
-    parser.add_argument("--plot-words", type=int, default=300, metavar="N", help="--plot: the N most frequent (default 300)")
+    parser.add_argument(
+        "--plot-words", type=int, default=300, metavar="N", help="--plot: the N most frequent (default 300)"
+    )
     parser.add_argument("--projection", choices=("tsne", "pca"), default="tsne")
-    parser.add_argument("--bias", nargs="+", metavar="WORD",
-                        help="projection of each WORD on the gender direction (he-she, man-woman, ...)")
+    parser.add_argument(
+        "--bias",
+        nargs="+",
+        metavar="WORD",
+        help="projection of each WORD on the gender direction (he-she, man-woman, ...)",
+    )
     parser.add_argument("--debias", metavar="OUT", help="neutralise and equalise (Bolukbasi et al.) and write OUT")
-    parser.add_argument("--out-format", default="word2vec", choices=[f for f in FORMATS if f != "fasttext_bin"],
-                        help="--debias: format of OUT (default word2vec text)")
+    parser.add_argument(
+        "--out-format",
+        default="word2vec",
+        choices=[f for f in FORMATS if f != "fasttext_bin"],
+        help="--debias: format of OUT (default word2vec text)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object instead of text lines")
     return parser
 
@@ -81,7 +101,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         a, b, c = (lookup(vectors, word) for word in args.analogy)
         answers["analogy"] = {"question": [a, b, c], "answers": vectors.analogy(a, b, c, args.topn, restrict)}
     if args.pair:
-        answers["pairs"] = [[w1, w2, vectors.similarity(lookup(vectors, w1), lookup(vectors, w2))] for w1, w2 in args.pair]
+        answers["pairs"] = [
+            [w1, w2, vectors.similarity(lookup(vectors, w1), lookup(vectors, w2))] for w1, w2 in args.pair
+        ]
     if args.evaluate:
         from nmt.embeddings.evaluate import evaluate
 
@@ -89,7 +111,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.plot:
         from nmt.embeddings.plots import plot_words
 
-        answers["plot"] = str(plot_words(vectors, args.plot, args.words, top=args.plot_words, projection=args.projection))
+        answers["plot"] = str(
+            plot_words(vectors, args.plot, args.words, top=args.plot_words, projection=args.projection)
+        )
     if args.bias or args.debias:
         answers.update(_debias(vectors, args))
     return answers
@@ -104,8 +128,11 @@ def _debias(vectors: WordVectors, args: argparse.Namespace) -> dict[str, Any]:
     if args.debias:
         debiased, report = debias(vectors)
         write_vectors(debiased, args.debias, args.out_format)
-        result["debiased"] = {"path": args.debias, **report,
-                              "bias_after": dict(zip(words, projections(debiased, words, report["direction"])))}
+        result["debiased"] = {
+            "path": args.debias,
+            **report,
+            "bias_after": dict(zip(words, projections(debiased, words, report["direction"]))),
+        }
         del result["debiased"]["direction"]
     return result
 
@@ -136,8 +163,11 @@ def print_text(answers: dict[str, Any], out=None) -> None:
             print(f"{word}\t{value:+.4f}" + (f"\t{after[word]:+.4f}" if word in after else ""), file=out)
     if "debiased" in answers:
         report = answers["debiased"]
-        print(f"# wrote {report['path']}: {report['neutralised']} words neutralised, "
-              f"{report['equalised']} pairs equalised", file=out)
+        print(
+            f"# wrote {report['path']}: {report['neutralised']} words neutralised, "
+            f"{report['equalised']} pairs equalised",
+            file=out,
+        )
 
 
 def answer(args: argparse.Namespace) -> None:

@@ -24,26 +24,44 @@ PROG = "python -m nmt.serve"
 
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(prog=PROG, description="Serve nmt checkpoints over HTTP, with a demo page at /.")
-    parser.add_argument("checkpoints", nargs="+", metavar="CKPT",
-                        help="translation or classification checkpoints; NAME=PATH names one")
+    parser.add_argument(
+        "checkpoints", nargs="+", metavar="CKPT", help="translation or classification checkpoints; NAME=PATH names one"
+    )
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     net.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
-    net.add_argument("--max-connections", type=int, default=512, metavar="N",
-                     help="open connections beyond which uvicorn answers 503 (default 512)")
+    net.add_argument(
+        "--max-connections",
+        type=int,
+        default=512,
+        metavar="N",
+        help="open connections beyond which uvicorn answers 503 (default 512)",
+    )
     batching = parser.add_argument_group("batching")
-    batching.add_argument("--max-batch", type=int, default=32, metavar="N",
-                          help="most texts decoded together (default 32)")
-    batching.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
-                          help="longest a text waits for others to join its batch (default 5; 0 = none)")
-    batching.add_argument("--max-queue", type=int, default=1024, metavar="N",
-                          help="texts waiting beyond which requests get 503 (default 1024)")
+    batching.add_argument(
+        "--max-batch", type=int, default=32, metavar="N", help="most texts decoded together (default 32)"
+    )
+    batching.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=5.0,
+        metavar="MS",
+        help="longest a text waits for others to join its batch (default 5; 0 = none)",
+    )
+    batching.add_argument(
+        "--max-queue",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="texts waiting beyond which requests get 503 (default 1024)",
+    )
     caps = parser.add_argument_group("input limits")
     caps.add_argument("--max-chars", type=int, default=2000, metavar="N", help="characters per text (default 2000)")
     caps.add_argument("--max-texts", type=int, default=64, metavar="N", help="texts per request (default 64)")
     caps.add_argument("--max-beam", type=int, default=16, metavar="N", help="beam size and n-best (default 16)")
-    caps.add_argument("--max-body-bytes", type=int, default=1_000_000, metavar="N",
-                      help="request body size (default 1000000)")
+    caps.add_argument(
+        "--max-body-bytes", type=int, default=1_000_000, metavar="N", help="request body size (default 1000000)"
+    )
     run = parser.add_argument_group("running")
     add_running_arguments(run)  # --precision applies to the translation models
     run.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
@@ -54,14 +72,23 @@ def build_parser() -> OneLineArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for option, least in (("max_connections", 1), ("max_batch", 1), ("max_queue", 1), ("max_chars", 1),
-                          ("max_texts", 1), ("max_beam", 1), ("max_body_bytes", 1)):
+    for option, least in (
+        ("max_connections", 1),
+        ("max_batch", 1),
+        ("max_queue", 1),
+        ("max_chars", 1),
+        ("max_texts", 1),
+        ("max_beam", 1),
+        ("max_body_bytes", 1),
+    ):
         value = getattr(args, option)
         if value is not None and value < least:
             parser.error(f"--{option.replace('_', '-')} must be >= {least}, got {value}")
     if args.max_queue < args.max_texts:
-        parser.error(f"--max-queue ({args.max_queue}) must be >= --max-texts ({args.max_texts}): "
-                     "otherwise a full request could never be queued")
+        parser.error(
+            f"--max-queue ({args.max_queue}) must be >= --max-texts ({args.max_texts}): "
+            "otherwise a full request could never be queued"
+        )
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0..65535, got {args.port}")
     if not 0 <= args.max_wait_ms <= 10_000:
@@ -82,8 +109,10 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}: "
-                      "stop what uses it or choose another --port/--host") from error
+        raise OSError(
+            f"cannot listen on {host}:{port}: {error.strerror or error}: "
+            "stop what uses it or choose another --port/--host"
+        ) from error
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -114,8 +143,13 @@ def serve(args: argparse.Namespace) -> int:
     print(f"serving {len(models)} model{'s' * (len(models) != 1)} at http://{shown}:{port}/", flush=True)
     if not ipaddress.ip_address(socket.gethostbyname(host) if ":" not in host else host).is_loopback:
         print(f"note: listening on {host}, beyond this machine; the server has no authentication", file=sys.stderr)
-    config = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log,
-                            limit_concurrency=args.max_connections, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        limit_concurrency=args.max_connections,
+        timeout_graceful_shutdown=5,
+    )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

@@ -226,9 +226,31 @@ def hydra_main(cfg: DictConfig) -> float | None:
     return metrics.get(monitored_metric(str(cfg.task)))
 
 
-HYDRA_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun",
-               "-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-m", "--multirun", "--run",
-               "-p", "--package", "--shell-completion", "-sc", "--resolve", "--version")
+HYDRA_FLAGS = (
+    "-cp",
+    "--config-path",
+    "-cn",
+    "--config-name",
+    "-cd",
+    "--config-dir",
+    "--experimental-rerun",
+    "-h",
+    "--help",
+    "--hydra-help",
+    "-c",
+    "--cfg",
+    "-i",
+    "--info",
+    "-m",
+    "--multirun",
+    "--run",
+    "-p",
+    "--package",
+    "--shell-completion",
+    "-sc",
+    "--resolve",
+    "--version",
+)
 
 
 def check_overrides(argv: list[str]) -> None:

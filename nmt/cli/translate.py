@@ -57,22 +57,41 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
     group.add_argument("--strategy", choices=("greedy", "sample", "beam"), default="greedy")
     group.add_argument("--beam-size", type=int, default=5, metavar="N", help="beam: hypotheses kept (default 5)")
-    group.add_argument("--n-best", type=int, default=1, metavar="N",
-                       help="beam or sample: outputs per line, TAB-separated with scores (default 1)")
-    group.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
-                       help="beam: GNMT alpha, score = logprob / ((5+len)/6)^A (default 1.0; 0 = none)")
-    group.add_argument("--beam-patience", type=_patience, default=2, metavar="P",
-                       help="beam: a sentence ends once no live beam could win within P more steps "
-                            "(default 2; 0 = OpenNMT-py's rule; none = up to the length limit)")
-    group.add_argument("--temperature", type=float, default=1.0, metavar="T",
-                       help="sample: <= 1e-5 is greedy (default 1)")
+    group.add_argument(
+        "--n-best",
+        type=int,
+        default=1,
+        metavar="N",
+        help="beam or sample: outputs per line, TAB-separated with scores (default 1)",
+    )
+    group.add_argument(
+        "--length-penalty",
+        type=float,
+        default=1.0,
+        metavar="A",
+        help="beam: GNMT alpha, score = logprob / ((5+len)/6)^A (default 1.0; 0 = none)",
+    )
+    group.add_argument(
+        "--beam-patience",
+        type=_patience,
+        default=2,
+        metavar="P",
+        help="beam: a sentence ends once no live beam could win within P more steps "
+        "(default 2; 0 = OpenNMT-py's rule; none = up to the length limit)",
+    )
+    group.add_argument(
+        "--temperature", type=float, default=1.0, metavar="T", help="sample: <= 1e-5 is greedy (default 1)"
+    )
     group.add_argument("--top-k", type=int, default=0, metavar="K", help="sample: keep the K best tokens (0 = all)")
     group.add_argument("--top-p", type=float, default=1.0, metavar="P", help="sample: nucleus mass (1 = all)")
     group.add_argument("--seed", type=int, default=0, metavar="S", help="sample: the same seed gives the same samples")
-    group.add_argument("--max-len-ratio", type=float, default=2.0, metavar="R",
-                       help="output limit: R x source tokens + 10 (default 2)")
+    group.add_argument(
+        "--max-len-ratio", type=float, default=2.0, metavar="R", help="output limit: R x source tokens + 10 (default 2)"
+    )
     run = parser.add_argument_group("running")
-    run.add_argument("--batch-size", type=positive_int, default=64, metavar="B", help="sentences per batch (default 64)")
+    run.add_argument(
+        "--batch-size", type=positive_int, default=64, metavar="B", help="sentences per batch (default 64)"
+    )
     add_running_arguments(run)
     run.add_argument("--plot-attention", type=Path, metavar="DIR", help="write one attention heatmap PNG per sentence")
 
@@ -180,8 +199,10 @@ def run(args: argparse.Namespace) -> None:
         out.flush()
         if len(lines) > 2 * args.batch_size:
             seconds = time.perf_counter() - start
-            print(f"translated {len(lines)} lines in {seconds:.1f} s "
-                  f"({len(lines) / max(seconds, 1e-9):.0f} lines/s)", file=sys.stderr)
+            print(
+                f"translated {len(lines)} lines in {seconds:.1f} s ({len(lines) / max(seconds, 1e-9):.0f} lines/s)",
+                file=sys.stderr,
+            )
         if args.plot_attention is not None:
             from nmt.evaluation.plots import plot_translations
 

@@ -347,8 +347,12 @@ def _validate_training(cfg: DictConfig) -> None:
     if not (factor == 0 or factor > 1):
         # A healthy run starts at about 1 x the uniform guess's loss: a factor up to 1 would stop it.
         raise ConfigError(f"training.exploding_loss_factor must be 0 (off) or a number above 1, got {factor!r}")
-    for key, minimum in (("nonfinite_patience", 0), ("exploding_loss_patience", 0), ("progress_every_n_steps", 1),
-                         ("average_last", 0)):
+    for key, minimum in (
+        ("nonfinite_patience", 0),
+        ("exploding_loss_patience", 0),
+        ("progress_every_n_steps", 1),
+        ("average_last", 0),
+    ):
         if training[key] < minimum:
             raise ConfigError(f"training.{key} must be an integer >= {minimum}, got {training[key]!r}")
     cpu_time = training.max_cpu_time
@@ -362,8 +366,10 @@ def _validate_logger(cfg: DictConfig) -> None:
     """An optional logger's package is installed (looked up, not imported: that is slow)."""
     package = LOGGER_PACKAGES.get(cfg.logger.name)
     if package is not None and importlib.util.find_spec(package) is None:
-        raise ConfigError(f"logger={cfg.logger.name} needs the {package} package: pip install {package} "
-                          "(or use logger=tensorboard or logger=csv)")
+        raise ConfigError(
+            f"logger={cfg.logger.name} needs the {package} package: pip install {package} "
+            "(or use logger=tensorboard or logger=csv)"
+        )
 
 
 def _validate_language_model(cfg: DictConfig) -> None:
@@ -372,9 +378,13 @@ def _validate_language_model(cfg: DictConfig) -> None:
         raise ConfigError(f"data={name} cannot train a language model: use data=" + " or data=".join(LM_DATASETS))
     side = OmegaConf.select(cfg, "data.side")
     if name == "fra" and side not in (None, "source", "target"):
-        raise ConfigError(f"data.side={side!r} is not supported: use data.side=target (French) or data.side=source (English)")
+        raise ConfigError(
+            f"data.side={side!r} is not supported: use data.side=target (French) or data.side=source (English)"
+        )
     if OmegaConf.select(cfg, "data.max_length") is None:
-        raise ConfigError("a language model trains on windows of data.max_length tokens: set data.max_length=N (e.g. 256)")
+        raise ConfigError(
+            "a language model trains on windows of data.max_length tokens: set data.max_length=N (e.g. 256)"
+        )
     embed, hidden = OmegaConf.select(cfg, "model.embed_size"), OmegaConf.select(cfg, "model.hidden_size")
     if cfg.get("task") == "bilm" and embed != hidden:
         raise ConfigError(
@@ -386,7 +396,9 @@ def _validate_language_model(cfg: DictConfig) -> None:
 def _validate_baseline(cfg: DictConfig) -> None:
     name = OmegaConf.select(cfg, "data.name")
     if name not in ("imdb", "sms", "nsmc", "reuters"):
-        raise ConfigError(f"data={name} has no labels for a baseline classifier: use data=imdb, data=sms, data=nsmc or data=reuters")
+        raise ConfigError(
+            f"data={name} has no labels for a baseline classifier: use data=imdb, data=sms, data=nsmc or data=reuters"
+        )
     labels = OmegaConf.select(cfg, "data.labels")
     if labels is None or len(labels) < 2:
         raise ConfigError(f"data.labels must name at least two classes, got {labels}")
@@ -418,14 +430,19 @@ def _validate_pretrained_embeddings(cfg: DictConfig) -> None:
             raise ConfigError("model.embeddings.freeze=true needs model.embeddings.pretrained=PATH (a vector file)")
         return
     if "target_pretrained" in paths and cfg.get("task", "translation") != "translation":
-        raise ConfigError("model.embeddings.target_pretrained is for translation: a classifier has one embedding, "
-                          "use model.embeddings.pretrained")
+        raise ConfigError(
+            "model.embeddings.target_pretrained is for translation: a classifier has one embedding, "
+            "use model.embeddings.pretrained"
+        )
     if "target_pretrained" in paths and emb.get("freeze") and OmegaConf.select(cfg, "model.tie_embeddings"):
-        raise ConfigError("model.embeddings.freeze=true with model.tie_embeddings=true would freeze the output layer "
-                          "too: set one of them to false")
+        raise ConfigError(
+            "model.embeddings.freeze=true with model.tie_embeddings=true would freeze the output layer "
+            "too: set one of them to false"
+        )
     if OmegaConf.select(cfg, "model.encoder.init_from"):
-        raise ConfigError("model.embeddings.pretrained and model.encoder.init_from both initialise the embedding: "
-                          "choose one")
+        raise ConfigError(
+            "model.embeddings.pretrained and model.encoder.init_from both initialise the embedding: choose one"
+        )
     if OmegaConf.select(cfg, "tokenizer.type") != "word":
         raise ConfigError(
             f"model.embeddings.{next(iter(paths))} holds word vectors but tokenizer.type="
@@ -437,12 +454,18 @@ def _validate_classification(cfg: DictConfig) -> None:
     _validate_contextual(cfg)
     if OmegaConf.select(cfg, "model.architecture") == "conv_lstm":
         if OmegaConf.select(cfg, "model.encoder.init_from"):
-            raise ConfigError("model.architecture=conv_lstm has no translation encoder to take: "
-                              "remove model.encoder.init_from or use model.architecture=rnn_attention")
-        missing = [key for key in ("conv_filters", "conv_kernel", "pool_size") if OmegaConf.select(cfg.model, key) is None]
+            raise ConfigError(
+                "model.architecture=conv_lstm has no translation encoder to take: "
+                "remove model.encoder.init_from or use model.architecture=rnn_attention"
+            )
+        missing = [
+            key for key in ("conv_filters", "conv_kernel", "pool_size") if OmegaConf.select(cfg.model, key) is None
+        ]
         if missing:
-            raise ConfigError(f"model.architecture=conv_lstm needs model.{', model.'.join(missing)}: "
-                              "pick the whole model with model=conv_lstm")
+            raise ConfigError(
+                f"model.architecture=conv_lstm needs model.{', model.'.join(missing)}: "
+                "pick the whole model with model=conv_lstm"
+            )
         if OmegaConf.select(cfg, "model.conv_kernel") % 2 == 0:
             raise ConfigError(f"model.conv_kernel={cfg.model.conv_kernel} must be odd (same padding on both sides)")
     if "encoder" in cfg.model and OmegaConf.is_missing(cfg.model.encoder, "init_from"):
@@ -467,21 +490,28 @@ def _validate_contextual(cfg: DictConfig) -> None:
     if lr_scale is not None and lr_scale <= 0:
         raise ConfigError(f"model.contextual.lr_scale must be > 0, got {lr_scale} (use model.contextual.freeze=true)")
     if OmegaConf.is_missing(contextual, "bilm"):
-        raise ConfigError("model.contextual.bilm is required by this experiment: pass "
-                          "model.contextual.bilm=outputs/<data>_bilm/<run>/checkpoints/best.ckpt")
+        raise ConfigError(
+            "model.contextual.bilm is required by this experiment: pass "
+            "model.contextual.bilm=outputs/<data>_bilm/<run>/checkpoints/best.ckpt"
+        )
     path = contextual.get("bilm")
     if not path:
         if contextual.get("combine", "concat") == "replace":
             raise ConfigError("model.contextual.combine=replace needs model.contextual.bilm=PATH to a biLM checkpoint")
         return
     if OmegaConf.select(cfg, "model.architecture") == "conv_lstm":
-        raise ConfigError("model.contextual.bilm feeds the rnn_attention classifier: use model.architecture=rnn_attention")
+        raise ConfigError(
+            "model.contextual.bilm feeds the rnn_attention classifier: use model.architecture=rnn_attention"
+        )
     if OmegaConf.select(cfg, "model.encoder.init_from"):
-        raise ConfigError("model.contextual.bilm and model.encoder.init_from both bring a tokenizer and input "
-                          "layers: choose one")
+        raise ConfigError(
+            "model.contextual.bilm and model.encoder.init_from both bring a tokenizer and input layers: choose one"
+        )
     if OmegaConf.select(cfg, "model.embeddings.pretrained"):
-        raise ConfigError("model.contextual.bilm and model.embeddings.pretrained cannot be combined (the biLM's "
-                          "tokenizer is not a word tokenizer): choose one")
+        raise ConfigError(
+            "model.contextual.bilm and model.embeddings.pretrained cannot be combined (the biLM's "
+            "tokenizer is not a word tokenizer): choose one"
+        )
 
 
 # -- python -m nmt.embeddings (conf/embeddings.yaml, conf/method/) ------------------------------

@@ -57,9 +57,7 @@ class TranslationBatch:
 class PairDataset(Dataset):
     """Encoded sentence pairs; item ``i`` is ``(src_ids, tgt_ids, target_text)``."""
 
-    def __init__(
-        self, src_ids: list[list[int]], tgt_ids: list[list[int]], tgt_texts: list[str]
-    ) -> None:
+    def __init__(self, src_ids: list[list[int]], tgt_ids: list[list[int]], tgt_texts: list[str]) -> None:
         if not len(src_ids) == len(tgt_ids) == len(tgt_texts):
             raise ValueError("source, target and text lists differ in length")
         self.src_ids, self.tgt_ids, self.tgt_texts = src_ids, tgt_ids, tgt_texts
@@ -282,4 +280,3 @@ def datamodule_loader(
         start=datamodule.train_start if shuffle else None,
         num_workers=int(datamodule.cfg.get("num_workers", 0)),
     )
-

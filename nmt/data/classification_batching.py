@@ -17,7 +17,9 @@ TRUNCATION_MODES = choices(Truncation)
 T = TypeVar("T")
 
 
-def truncate(tokens: Sequence[T], max_tokens: int | None, mode: str = "head", head_tokens: int | None = None) -> list[T]:
+def truncate(
+    tokens: Sequence[T], max_tokens: int | None, mode: str = "head", head_tokens: int | None = None
+) -> list[T]:
     """Keep at most ``max_tokens`` tokens of a long text.
 
     ``head``: the first ``max_tokens``. ``head_tail``: the first ``head_tokens`` (default a

@@ -72,8 +72,9 @@ def _read_reuters(data: Mapping[str, Any], strict: bool, download) -> tuple[dict
     if strict and report.n_malformed:
         raise ValueError(f"data.strict=true and {report.summary()}")
     if list(data["labels"]) != labels:
-        raise ValueError(f"data.labels must list this corpus's {len(labels)} topics in this order: "
-                         f"data.labels=[{','.join(labels)}]")
+        raise ValueError(
+            f"data.labels must list this corpus's {len(labels)} topics in this order: data.labels=[{','.join(labels)}]"
+        )
     return splits, report
 
 

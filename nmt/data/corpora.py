@@ -78,15 +78,11 @@ class ReadReport:
     def summary(self) -> str:
         """One line, e.g. ``fra.txt: 10 lines, 8 pairs, 2 malformed (no tab: 1 [line 3], ...)``."""
         text = (
-            f"{Path(self.path).name}: {self.n_lines:,} lines, {self.n_ok:,} {self.unit}, "
-            f"{self.n_malformed:,} malformed"
+            f"{Path(self.path).name}: {self.n_lines:,} lines, {self.n_ok:,} {self.unit}, {self.n_malformed:,} malformed"
         )
         if not self.malformed:
             return text
-        details = [
-            f"{reason}: {count:,}{self._where(reason, count)}"
-            for reason, count in self.malformed.items()
-        ]
+        details = [f"{reason}: {count:,}{self._where(reason, count)}" for reason, count in self.malformed.items()]
         return f"{text} ({', '.join(details)})"
 
     def _where(self, reason: str, count: int) -> str:
@@ -192,9 +188,7 @@ def _decode_lines(stream: BinaryIO, report: ReadReport, strict: bool) -> Iterato
         yield line_number, text
 
 
-def _malformed(
-    report: ReadReport, line_number: int, reason: str, strict: bool, location: str | None = None
-) -> None:
+def _malformed(report: ReadReport, line_number: int, reason: str, strict: bool, location: str | None = None) -> None:
     """Count a malformed record, or raise if strict. ``location`` overrides "path, line N"."""
     if strict:
         raise MalformedCorpusError(
@@ -322,9 +316,12 @@ def read_imdb(path: str | Path, *, strict: bool = False) -> tuple[LabelledSplits
 
 def _imdb_csv_records(path: Path, report: ReadReport, strict: bool) -> Iterator[ImdbRecord]:
     # surrogateescape keeps reading past bad bytes; the affected row is then reported below.
-    with open_binary(path) as binary, io.TextIOWrapper(
-        checked_stream(binary, str(path)), encoding="utf-8", errors="surrogateescape", newline=""
-    ) as text_stream:
+    with (
+        open_binary(path) as binary,
+        io.TextIOWrapper(
+            checked_stream(binary, str(path)), encoding="utf-8", errors="surrogateescape", newline=""
+        ) as text_stream,
+    ):
         reader = csv.reader(text_stream)
         header = next(reader, None)
         if header is None or not set(_IMDB_CSV_COLUMNS) <= set(header):
@@ -352,9 +349,7 @@ def _imdb_csv_records(path: Path, report: ReadReport, strict: bool) -> Iterator[
             ) from error
 
 
-def _parse_imdb_csv_row(
-    row: list[str], column: dict[str, int], n_columns: int
-) -> ImdbRecord | str:
+def _parse_imdb_csv_row(row: list[str], column: dict[str, int], n_columns: int) -> ImdbRecord | str:
     if len(row) != n_columns:
         return "wrong number of fields"
     text, label, split = (row[column[name]] for name in _IMDB_CSV_COLUMNS)

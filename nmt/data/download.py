@@ -28,10 +28,7 @@ __all__ = [
 logger = logging.getLogger("nmt.data")
 
 # manythings.org answers 403 to urllib's default "Python-urllib/3.x" agent.
-BROWSER_USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0 Safari/537.36"
-)
+BROWSER_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 DOWNLOAD_TIMEOUT_S = 60.0  # per socket operation, not for the whole transfer
 _CHUNK_BYTES = 1 << 20
 # What urlopen raises when the network, DNS or server fails (HTTPError is handled before).

@@ -31,14 +31,14 @@ UTF8_BOM = codecs.BOM_UTF8
 # The thresholds leave room for the odd control character or bad byte in real text (the
 # CLIs promise to accept those) while catching whole files in another format: UTF-16 text
 # has a NUL in every other byte, compressed or binary data is mostly invalid UTF-8.
-NUL_SHARE = 0.01          # NULs: binary from 1% of the bytes on ...
-MIN_NULS = 2              # ... and at least this many (one NUL is a stray control character)
-CONTROL_SHARE = 0.10      # control bytes other than tab, line breaks and ESC: binary from 10% ...
-MIN_CONTROLS = 8          # ... and at least this many
-INVALID_SHARE = 0.25      # bytes that are not valid UTF-8: another encoding from 25% ...
-MIN_INVALID = 8           # ... and at least this many
-WIDE_NUL_SHARE = 0.10     # UTF-16/32 without BOM: NULs in at least 10% of one byte lane
-PRINTABLE_SHARE = 0.90    # ... and the text decoded that way is at least 90% printable
+NUL_SHARE = 0.01  # NULs: binary from 1% of the bytes on ...
+MIN_NULS = 2  # ... and at least this many (one NUL is a stray control character)
+CONTROL_SHARE = 0.10  # control bytes other than tab, line breaks and ESC: binary from 10% ...
+MIN_CONTROLS = 8  # ... and at least this many
+INVALID_SHARE = 0.25  # bytes that are not valid UTF-8: another encoding from 25% ...
+MIN_INVALID = 8  # ... and at least this many
+WIDE_NUL_SHARE = 0.10  # UTF-16/32 without BOM: NULs in at least 10% of one byte lane
+PRINTABLE_SHARE = 0.90  # ... and the text decoded that way is at least 90% printable
 
 # (prefix, encoding, iconv name); UTF-32 first: its little-endian BOM starts like UTF-16's.
 _BYTE_ORDER_MARKS = (
@@ -54,8 +54,7 @@ _SIGNATURES = (
     (b"\xfd7zXZ\x00", "xz-compressed data", "decompress it first, e.g. xz -dc {name}"),
     (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2-compressed data", "decompress it first, e.g. bzip2 -dc {name}"),
     (b"\x28\xb5\x2f\xfd", "zstd-compressed data", "decompress it first, e.g. zstd -dc {name}"),
-    (b"PK\x03\x04", "a zip archive (a .zip, .docx or PyTorch checkpoint)",
-     "extract the text file from it first"),
+    (b"PK\x03\x04", "a zip archive (a .zip, .docx or PyTorch checkpoint)", "extract the text file from it first"),
 )
 
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
@@ -142,7 +141,7 @@ def text_problem(head: bytes) -> TextProblem | None:
         if signature.match(head) if isinstance(signature, re.Pattern) else head.startswith(signature):
             return TextProblem(f"looks like {what}", fix)
     if head.startswith(UTF8_BOM):
-        head = head[len(UTF8_BOM):]
+        head = head[len(UTF8_BOM) :]
     if not head:
         return None
     nuls = head.count(0)
@@ -164,8 +163,7 @@ def text_problem(head: bytes) -> TextProblem | None:
     invalid = _invalid_utf8_bytes(head)
     if invalid >= MIN_INVALID and invalid >= INVALID_SHARE * len(head):
         return TextProblem(
-            f"is in another encoding or binary ({invalid} of its first {len(head):,} bytes are "
-            "not valid UTF-8)",
+            f"is in another encoding or binary ({invalid} of its first {len(head):,} bytes are not valid UTF-8)",
             _convert("LATIN1") + " (use the file's real encoding: CP1252, EUC-KR, SHIFT-JIS, ...)",
         )
     return None
@@ -225,5 +223,5 @@ def checked_stream(stream: BinaryIO, name: str) -> BinaryIO:
     head = _read_head(stream, SNIFF_BYTES)
     check_text(head, name)
     if head.startswith(UTF8_BOM):
-        head = head[len(UTF8_BOM):]
+        head = head[len(UTF8_BOM) :]
     return io.BufferedReader(_ReplayedHead(head, stream), buffer_size=1 << 16)

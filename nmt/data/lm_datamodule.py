@@ -62,7 +62,9 @@ def read_texts(data: Mapping[str, Any]) -> dict[str, list[str]]:
 def _fra_texts(data: Mapping[str, Any]) -> dict[str, list[str]]:
     side = data.get("side", "target")
     if side not in SIDES:
-        raise ValueError(f"data.side={side!r} is not supported: use data.side=target (French) or data.side=source (English)")
+        raise ValueError(
+            f"data.side={side!r} is not supported: use data.side=target (French) or data.side=source (English)"
+        )
     path = resolve_dataset("fra", data.get("path"), download=data.get("download", True))
     pairs, report = read_translation_pairs(path, strict=data.get("strict", False))
     log.info(report.summary())

@@ -28,9 +28,7 @@ _FRACTION_TOLERANCE = 1e-6
 def _checked_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
     fractions = {str(name): float(value) for name, value in fractions.items()}
     if not fractions:
-        raise ValueError(
-            "split fractions are empty; give e.g. {'train': 0.96, 'dev': 0.02, 'test': 0.02}"
-        )
+        raise ValueError("split fractions are empty; give e.g. {'train': 0.96, 'dev': 0.02, 'test': 0.02}")
     negative = {name: value for name, value in fractions.items() if value < 0}
     if negative:
         raise ValueError(f"split fractions must not be negative, got {negative}")
@@ -52,9 +50,7 @@ def _upper_bounds(n_items: int, fractions: dict[str, float]) -> list[tuple[str, 
     return bounds
 
 
-def grouped_split(
-    keys: Sequence[str], fractions: Mapping[str, float], seed: int
-) -> dict[str, list[int]]:
+def grouped_split(keys: Sequence[str], fractions: Mapping[str, float], seed: int) -> dict[str, list[int]]:
     """Split item indices so that all items sharing a key land in the same split.
 
     :param keys: ``keys[i]`` is the grouping key of item ``i`` (for translation,
@@ -125,9 +121,7 @@ def cached_grouped_split(
     return splits
 
 
-def _load_cached_split(
-    cache_file: Path, n_items: int, fractions: dict[str, float]
-) -> dict[str, list[int]] | None:
+def _load_cached_split(cache_file: Path, n_items: int, fractions: dict[str, float]) -> dict[str, list[int]] | None:
     """The cached split, or None (with a warning) if the file is unreadable or inconsistent."""
     try:
         splits = json.loads(cache_file.read_text(encoding="utf-8"))["splits"]
@@ -149,9 +143,7 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def stratified_split(
-    labels: Sequence[int], fractions: Mapping[str, float], seed: int
-) -> dict[str, list[int]]:
+def stratified_split(labels: Sequence[int], fractions: Mapping[str, float], seed: int) -> dict[str, list[int]]:
     """Split item indices so that every split keeps the label proportions (e.g. 13% spam).
 
     Each label's items are shuffled with one ``random.Random(seed)`` (labels visited in sorted

@@ -131,17 +131,15 @@ class CharTokenizer(Tokenizer):
         """:param chars: the non-special vocabulary in id order (ids start at 4)."""
         self._itos: list[str] = [*SPECIAL_TOKENS, *chars]
         self._stoi: dict[str, int] = {c: i for i, c in enumerate(self._itos) if i >= len(SPECIAL_TOKENS)}
-        if any(len(c) != 1 for c in self._itos[len(SPECIAL_TOKENS):]):
+        if any(len(c) != 1 for c in self._itos[len(SPECIAL_TOKENS) :]):
             raise ValueError("CharTokenizer vocabulary entries must be single characters")
         if len(self._stoi) != len(self._itos) - len(SPECIAL_TOKENS):
             raise ValueError("CharTokenizer vocabulary contains a character twice")
         # decode table: specials that must vanish map to "", UNK to its visible surface
-        self._surface = [*("", UNK_SURFACE, "", ""), *self._itos[len(SPECIAL_TOKENS):]]
+        self._surface = [*("", UNK_SURFACE, "", ""), *self._itos[len(SPECIAL_TOKENS) :]]
 
     @classmethod
-    def train(
-        cls, texts: Iterable[str], *, min_freq: int = 1, max_size: int | None = None
-    ) -> CharTokenizer:
+    def train(cls, texts: Iterable[str], *, min_freq: int = 1, max_size: int | None = None) -> CharTokenizer:
         """Count characters in ``texts``.
 
         :param min_freq: characters seen fewer times are left out (they encode to UNK).
@@ -185,7 +183,7 @@ class CharTokenizer(Tokenizer):
         return [self._itos[i] if 0 <= i < n else UNK for i in _as_id_list(ids)]
 
     def to_state(self) -> dict[str, Any]:
-        return self._new_state(chars=self._itos[len(SPECIAL_TOKENS):])
+        return self._new_state(chars=self._itos[len(SPECIAL_TOKENS) :])
 
     @classmethod
     def _from_valid_state(cls, state: Mapping[str, Any]) -> CharTokenizer:
@@ -251,8 +249,14 @@ class SentencePieceTokenizer(Tokenizer):
                 character_coverage=character_coverage,
                 byte_fallback=byte_fallback,
                 hard_vocab_limit=False,
-                pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
-                pad_piece=PAD, unk_piece=UNK, bos_piece=BOS, eos_piece=EOS,
+                pad_id=PAD_ID,
+                unk_id=UNK_ID,
+                bos_id=BOS_ID,
+                eos_id=EOS_ID,
+                pad_piece=PAD,
+                unk_piece=UNK,
+                bos_piece=BOS,
+                eos_piece=EOS,
                 unk_surface=UNK_SURFACE,
                 # Our own normalize_text has already run on the corpus; a second, NFKC
                 # normalisation here would silently change text (e.g. "…" -> "...") and
@@ -361,9 +365,9 @@ class WordTokenizer(Tokenizer):
         self._stoi: dict[str, int] = {w: i for i, w in enumerate(self._itos) if i >= len(SPECIAL_TOKENS)}
         if len(self._stoi) != len(self._itos) - len(SPECIAL_TOKENS):
             raise ValueError("WordTokenizer vocabulary contains a word twice")
-        if any(not w or w != w.strip() or " " in w for w in self._itos[len(SPECIAL_TOKENS):]):
+        if any(not w or w != w.strip() or " " in w for w in self._itos[len(SPECIAL_TOKENS) :]):
             raise ValueError("WordTokenizer vocabulary entries must be non-empty and contain no spaces")
-        self._surface = [*("", UNK_SURFACE, "", ""), *self._itos[len(SPECIAL_TOKENS):]]
+        self._surface = [*("", UNK_SURFACE, "", ""), *self._itos[len(SPECIAL_TOKENS) :]]
 
     @classmethod
     def train(
@@ -426,7 +430,7 @@ class WordTokenizer(Tokenizer):
 
     def to_state(self) -> dict[str, Any]:
         return self._new_state(
-            words=self._itos[len(SPECIAL_TOKENS):], lowercase=self.lowercase, punctuation=self.punctuation
+            words=self._itos[len(SPECIAL_TOKENS) :], lowercase=self.lowercase, punctuation=self.punctuation
         )
 
     @classmethod
@@ -448,9 +452,7 @@ def tokenizer_from_state(state: Mapping[str, Any]) -> Tokenizer:
         raise ValueError(f"unknown tokenizer kind {kind!r} in state; expected one of {TOKENIZER_TYPES}")
     version = state.get("format_version")
     if not isinstance(version, int) or version > STATE_FORMAT_VERSION:
-        raise ValueError(
-            f"tokenizer state has format_version {version!r}; this nmt reads up to {STATE_FORMAT_VERSION}"
-        )
+        raise ValueError(f"tokenizer state has format_version {version!r}; this nmt reads up to {STATE_FORMAT_VERSION}")
     return _TOKENIZER_CLASSES[kind]._from_valid_state(state)
 
 
@@ -468,9 +470,11 @@ def build_tokenizers(
     if kind == "spm":  # the config group file is called spm.yaml; accept its name too
         kind = "sentencepiece"
     if kind == "char":
+
         def train(texts: Iterable[str]) -> Tokenizer:
             return CharTokenizer.train(texts, min_freq=cfg.get("min_freq", 1), max_size=cfg.get("max_size"))
     elif kind == "sentencepiece":
+
         def train(texts: Iterable[str]) -> Tokenizer:
             return SentencePieceTokenizer.train(
                 texts,
@@ -480,6 +484,7 @@ def build_tokenizers(
                 max_sentences=cfg.get("max_sentences"),
             )
     elif kind == "word":
+
         def train(texts: Iterable[str]) -> Tokenizer:
             return WordTokenizer.train(
                 texts,

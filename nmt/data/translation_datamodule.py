@@ -102,7 +102,9 @@ class TranslationDataModule(L.LightningDataModule):
             indices = {"train": list(range(len(pairs)))}
         else:
             indices = cached_grouped_split(
-                [fold_for_grouping(src) for src, _ in pairs], fractions, int(self.cfg["split_seed"]),
+                [fold_for_grouping(src) for src, _ in pairs],
+                fractions,
+                int(self.cfg["split_seed"]),
                 self.split_cache_dir(),
             )
         self.splits = {name: [pairs[i] for i in idx] for name, idx in indices.items()}
@@ -119,8 +121,14 @@ class TranslationDataModule(L.LightningDataModule):
         seen = {fold_for_grouping(src) for src, _ in self.splits["train"]}
         shared = sum(fold_for_grouping(src) in seen for src, _ in self.splits[name])
         if shared:
-            log.warning("%d of %d %s sources (case and punctuation folded) are also training sources: "
-                        "%s scores will reward memorisation", shared, len(self.splits[name]), name, name)
+            log.warning(
+                "%d of %d %s sources (case and punctuation folded) are also training sources: "
+                "%s scores will reward memorisation",
+                shared,
+                len(self.splits[name]),
+                name,
+                name,
+            )
 
     def build_tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
         """Train tokenizers on the training split only, unless they were given."""
@@ -128,9 +136,7 @@ class TranslationDataModule(L.LightningDataModule):
             train = self.prepare_corpus()["train"]
             if self.tokenizer_cfg is None:
                 raise ValueError("no tokenizer given, and no tokenizer config to train one")
-            self.tokenizers = build_tokenizers(
-                self.tokenizer_cfg, [s for s, _ in train], [t for _, t in train]
-            )
+            self.tokenizers = build_tokenizers(self.tokenizer_cfg, [s for s, _ in train], [t for _, t in train])
         return self.tokenizers
 
     # -- datasets ----------------------------------------------------------------------------
@@ -141,16 +147,12 @@ class TranslationDataModule(L.LightningDataModule):
         tgt_ids = target_tok.encode_batch([t for _, t in rows])
         keep: Sequence[int] = range(len(rows))
         if max_length:
-            keep = [
-                i for i in keep if 0 < len(src_ids[i]) <= max_length and len(tgt_ids[i]) <= max_length
-            ]
+            keep = [i for i in keep if 0 < len(src_ids[i]) <= max_length and len(tgt_ids[i]) <= max_length]
         if name == "train":
             self.num_filtered = len(rows) - len(keep)
             if self.num_filtered:
                 log.info("dropped %d training pairs longer than %d tokens", self.num_filtered, max_length)
-        return PairDataset(
-            [src_ids[i] for i in keep], [tgt_ids[i] for i in keep], [rows[i][1] for i in keep]
-        )
+        return PairDataset([src_ids[i] for i in keep], [tgt_ids[i] for i in keep], [rows[i][1] for i in keep])
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -192,4 +194,3 @@ class TranslationDataModule(L.LightningDataModule):
         size = int(self.cfg.get("eval_batch_size", self.cfg["batch_size"]))
         test = self._loader(self.datasets["test"], size, shuffle=False)
         return [test, test]
-

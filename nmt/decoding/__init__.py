@@ -19,8 +19,14 @@ from nmt.decoding.greedy import Hypotheses, Hypothesis, greedy_decode
 from nmt.decoding.sampling import sample_decode
 
 __all__ = [
-    "STRATEGIES", "DecodingOptions", "decode", "Hypothesis", "Hypotheses",
-    "greedy_decode", "sample_decode", "beam_search",
+    "STRATEGIES",
+    "DecodingOptions",
+    "decode",
+    "Hypothesis",
+    "Hypotheses",
+    "greedy_decode",
+    "sample_decode",
+    "beam_search",
 ]
 
 STRATEGIES = ("greedy", "sample", "beam")
@@ -30,18 +36,20 @@ STRATEGIES = ("greedy", "sample", "beam")
 class DecodingOptions:
     """How to decode; invalid values raise ``ValueError`` when the object is made."""
 
-    strategy: str = "greedy"     # greedy | sample | beam
-    beam_size: int = 5           # beam: hypotheses kept per sentence
-    n_best: int = 1              # outputs per sentence: beam n-best (<= beam_size) or samples
+    strategy: str = "greedy"  # greedy | sample | beam
+    beam_size: int = 5  # beam: hypotheses kept per sentence
+    n_best: int = 1  # outputs per sentence: beam n-best (<= beam_size) or samples
     length_penalty: float = 1.0  # beam: GNMT alpha in ((5 + len) / 6) ** alpha; 0 = none
-    beam_patience: int | None = 2  # beam: steps ahead a live beam may still win (stopping rule); None = to the length limit
-    temperature: float = 1.0     # sample: divides log-probabilities; <= 1e-5 is greedy
-    top_k: int = 0               # sample: only the k most probable tokens; 0 = all
-    top_p: float = 1.0           # sample: smallest token set with this probability; 1 = all
-    seed: int = 0                # sample: the same seed gives the same samples
-    max_len_ratio: float = 2.0   # output limit: ratio * source tokens + offset
+    beam_patience: int | None = (
+        2  # beam: steps ahead a live beam may still win (stopping rule); None = to the length limit
+    )
+    temperature: float = 1.0  # sample: divides log-probabilities; <= 1e-5 is greedy
+    top_k: int = 0  # sample: only the k most probable tokens; 0 = all
+    top_p: float = 1.0  # sample: smallest token set with this probability; 1 = all
+    seed: int = 0  # sample: the same seed gives the same samples
+    max_len_ratio: float = 2.0  # output limit: ratio * source tokens + offset
     max_len_offset: int = 10
-    max_len: int | None = None   # absolute cap on output tokens; None = none
+    max_len: int | None = None  # absolute cap on output tokens; None = none
 
     def __post_init__(self) -> None:
         problems = []
@@ -104,17 +112,27 @@ def decode(
     }
     if options.strategy == "beam":
         return beam_search(
-            model, src, src_lengths, beam_size=options.beam_size, n_best=options.n_best,
-            length_penalty_alpha=options.length_penalty, patience=options.beam_patience, **limits,
+            model,
+            src,
+            src_lengths,
+            beam_size=options.beam_size,
+            n_best=options.n_best,
+            length_penalty_alpha=options.length_penalty,
+            patience=options.beam_patience,
+            **limits,
         )
     if options.strategy == "sample":
         return sample_decode(
-            model, src, src_lengths, num_samples=options.n_best, temperature=options.temperature,
-            top_k=options.top_k, top_p=options.top_p, seed=options.seed, **limits,
+            model,
+            src,
+            src_lengths,
+            num_samples=options.n_best,
+            temperature=options.temperature,
+            top_k=options.top_k,
+            top_p=options.top_p,
+            seed=options.seed,
+            **limits,
         )
     out = greedy_decode(model, src, src_lengths, **limits)
     attention: list[torch.Tensor | None] = [*out.attention] if out.attention else [None] * len(out.tokens)
-    return [
-        [Hypothesis(tokens, score, score, attn)]
-        for tokens, score, attn in zip(out.tokens, out.scores, attention)
-    ]
+    return [[Hypothesis(tokens, score, score, attn)] for tokens, score, attn in zip(out.tokens, out.scores, attention)]

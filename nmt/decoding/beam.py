@@ -84,9 +84,7 @@ class _Finished:
 
     def select(self, index: torch.Tensor) -> _Finished:
         attention = None if self.attention is None else self.attention[index]
-        return _Finished(
-            self.scores[index], self.log_probs[index], self.steps[index], self.tokens[index], attention
-        )
+        return _Finished(self.scores[index], self.log_probs[index], self.steps[index], self.tokens[index], attention)
 
     def assign(self, index: torch.Tensor, other: _Finished) -> None:
         """Store ``other``'s sentences at rows ``index``."""
@@ -141,10 +139,7 @@ def _top_tokens(model, outputs: torch.Tensor, width: int) -> tuple[torch.Tensor,
     rows = outputs.size(0)
     vocab = model.output_layer.out_features
     per_slice = rows if outputs.device.type != "cpu" else max(1, SLICE_ELEMENTS // vocab)
-    parts = [
-        row_topk(next_token_log_probs(model.output_logits(part)), width)
-        for part in outputs.split(per_slice)
-    ]
+    parts = [row_topk(next_token_log_probs(model.output_logits(part)), width) for part in outputs.split(per_slice)]
     if len(parts) == 1:
         return parts[0]
     return torch.cat([values for values, _ in parts]), torch.cat([tokens for _, tokens in parts])

@@ -26,7 +26,9 @@ def _keep_rows(new: DecoderState, old: DecoderState, advance: torch.Tensor) -> D
     """``new`` where ``advance`` (batch,) is True, ``old`` elsewhere."""
     rows = advance.view(1, -1, 1)
     cell = None if new.cell is None or old.cell is None else torch.where(rows, new.cell, old.cell)
-    return DecoderState(torch.where(rows, new.hidden, old.hidden), cell, torch.where(advance.view(-1, 1), new.feed, old.feed))
+    return DecoderState(
+        torch.where(rows, new.hidden, old.hidden), cell, torch.where(advance.view(-1, 1), new.feed, old.feed)
+    )
 
 
 def read_prompts(model, prompts: torch.Tensor, lengths: torch.Tensor) -> tuple[DecoderState, torch.Tensor]:
@@ -105,6 +107,5 @@ def generate(
         prev = best
     outputs = [Hypothesis(trim_at_eos(row), score, score) for row, score in zip(tokens.tolist(), scores.tolist())]
     return [
-        sorted(outputs[i * num_samples : (i + 1) * num_samples], key=lambda h: -h.score)
-        for i in range(len(prompts))
+        sorted(outputs[i * num_samples : (i + 1) * num_samples], key=lambda h: -h.score) for i in range(len(prompts))
     ]

@@ -47,9 +47,7 @@ class Hypothesis:
     attention: torch.Tensor | None = None
 
 
-def max_output_lengths(
-    src_lengths: torch.Tensor, ratio: float, offset: int, cap: int | None = None
-) -> torch.Tensor:
+def max_output_lengths(src_lengths: torch.Tensor, ratio: float, offset: int, cap: int | None = None) -> torch.Tensor:
     """Longest output allowed per sentence: ``ratio * src_len + offset`` (capped), (batch,)."""
     limits = (src_lengths.float() * ratio).long() + offset
     if cap is not None:
@@ -81,7 +79,9 @@ def next_token_log_probs(logits: torch.Tensor) -> torch.Tensor:
 def check_attention_wanted(model, return_attention: bool) -> None:
     """A model without attention (``attention=none``) has no weights to return or plot."""
     if return_attention and not getattr(model, "has_attention", True):
-        raise ValueError("this model has no attention (attention=none): there are no attention weights to return or plot")
+        raise ValueError(
+            "this model has no attention (attention=none): there are no attention weights to return or plot"
+        )
 
 
 TokenChooser = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -146,9 +146,7 @@ def decode_one_token_per_row(
     attn_list = None
     if attention is not None:
         lengths = src_lengths.tolist()
-        attn_list = [
-            attention[i, : output_steps(raw[i]), : lengths[i]].cpu() for i in range(batch)
-        ]
+        attn_list = [attention[i, : output_steps(raw[i]), : lengths[i]].cpu() for i in range(batch)]
     return Hypotheses(rows, scores.tolist(), attn_list)
 
 

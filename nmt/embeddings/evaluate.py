@@ -39,7 +39,9 @@ def _count_questions(path: Path) -> int:
         return sum(1 for line in handle if line.strip() and not line.startswith(":"))
 
 
-def analogy_accuracy(vectors: WordVectors, path: str | Path | None = None, restrict_vocab: int = 30000) -> dict[str, Any]:
+def analogy_accuracy(
+    vectors: WordVectors, path: str | Path | None = None, restrict_vocab: int = 30000
+) -> dict[str, Any]:
     """Accuracy on the analogy questions whose four words are among the ``restrict_vocab``
     most frequent ones (case-insensitive), and the share of questions that were.
 
@@ -123,7 +125,9 @@ def evaluate(vectors: WordVectors, *, restrict_vocab: int = 30000, neighbours: S
     return {
         "analogies": analogy_accuracy(vectors, restrict_vocab=restrict_vocab),
         "wordsim353": similarity_correlation(vectors),
-        "neighbours": {w: [[n, round(s, 4)] for n, s in found] for w, found in nearest_neighbours(vectors, neighbours).items()},
+        "neighbours": {
+            w: [[n, round(s, 4)] for n, s in found] for w, found in nearest_neighbours(vectors, neighbours).items()
+        },
     }
 
 

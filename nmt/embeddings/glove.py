@@ -137,8 +137,9 @@ class GloVeModel(nn.Module):
         dot = (self.words[rows] * self.contexts[cols]).sum(-1)
         return dot + self.word_bias[rows] + self.context_bias[cols] - log_counts
 
-    def forward(self, rows: torch.Tensor, cols: torch.Tensor, log_counts: torch.Tensor,
-                weights: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, rows: torch.Tensor, cols: torch.Tensor, log_counts: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
         """The summed cost ``1/2 sum f(X_ij) (w_i . c_j + b_i + b~_j - log X_ij)^2`` of a batch.
 
         :param rows, cols: (batch,) ids. :param log_counts, weights: (batch,) log X_ij and f(X_ij).
@@ -146,8 +147,9 @@ class GloVeModel(nn.Module):
         return 0.5 * (weights * self.residuals(rows, cols, log_counts).square()).sum()
 
     @torch.no_grad()
-    def adagrad_step(self, rows: torch.Tensor, cols: torch.Tensor, log_counts: torch.Tensor,
-                     weights: torch.Tensor, lr: float) -> float:
+    def adagrad_step(
+        self, rows: torch.Tensor, cols: torch.Tensor, log_counts: torch.Tensor, weights: torch.Tensor, lr: float
+    ) -> float:
         """One AdaGrad update per entry, exactly as glove.c makes it, for a batch at once.
 
         With ``g = lr * f(X_ij) * residual``: ``w_i -= g c_j / sqrt(G_w)`` and
@@ -206,7 +208,7 @@ def train_glove(
         order = torch.randperm(n, generator=generator).to(device)
         total = 0.0
         for batch_start in range(0, n, batch_size):
-            batch = order[batch_start:batch_start + batch_size]
+            batch = order[batch_start : batch_start + batch_size]
             total += model.adagrad_step(rows[batch], cols[batch], log_counts[batch], weights[batch], lr)
             if time.monotonic() - last_log > log_every_seconds:
                 last_log = time.monotonic()
@@ -215,6 +217,12 @@ def train_glove(
         elapsed = time.monotonic() - start
         if not math.isfinite(history[-1]):
             raise FloatingPointError(f"GloVe cost became {history[-1]} in epoch {epoch}: lower method.lr")
-        log.info("epoch %d/%d: cost %.4f, %.0f s elapsed, ETA %.0f s", epoch, epochs, history[-1], elapsed,
-                 elapsed / epoch * (epochs - epoch))
+        log.info(
+            "epoch %d/%d: cost %.4f, %.0f s elapsed, ETA %.0f s",
+            epoch,
+            epochs,
+            history[-1],
+            elapsed,
+            elapsed / epoch * (epochs - epoch),
+        )
     return model, history

@@ -160,8 +160,14 @@ def read_vectors(
     return WordVectors(words, np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32))
 
 
-def _keep(words: list[str], rows: list[np.ndarray], seen: set[str], word: str, vector: np.ndarray,
-          vocabulary: Container[str] | None) -> bool:
+def _keep(
+    words: list[str],
+    rows: list[np.ndarray],
+    seen: set[str],
+    word: str,
+    vector: np.ndarray,
+    vocabulary: Container[str] | None,
+) -> bool:
     """Add one entry; False for a repeated word (the first one is kept, as gensim does)."""
     if word in seen:
         return False
@@ -185,7 +191,9 @@ def _parse_header(path: Path, line: bytes) -> tuple[int, int]:
     return count, dim
 
 
-def _read_text(path: Path, has_header: bool, vocabulary, limit, unicode_errors) -> tuple[list[str], list[np.ndarray], int | None]:
+def _read_text(
+    path: Path, has_header: bool, vocabulary, limit, unicode_errors
+) -> tuple[list[str], list[np.ndarray], int | None]:
     words: list[str] = []
     rows: list[np.ndarray] = []
     seen: set[str] = set()
@@ -266,7 +274,7 @@ class _Reader:
             chunk = self.handle.read(max(1 << 20, needed))
             if not chunk:
                 return False
-            self.buffer = self.buffer[self.position:] + chunk
+            self.buffer = self.buffer[self.position :] + chunk
             self.position = 0
         return True
 
@@ -274,7 +282,7 @@ class _Reader:
         while True:
             end = self.buffer.find(b" ", self.position)
             if end >= 0:
-                word = self.buffer[self.position:end]
+                word = self.buffer[self.position : end]
                 self.position = end + 1
                 return word.lstrip(b"\n")
             if not self._fill(len(self.buffer) - self.position + 1):
@@ -283,7 +291,7 @@ class _Reader:
     def take(self, size: int) -> bytes | None:
         if not self._fill(size):
             return None
-        data = self.buffer[self.position:self.position + size]
+        data = self.buffer[self.position : self.position + size]
         self.position += size
         return data
 
@@ -329,8 +337,7 @@ def _read_fasttext_bin(path: Path, vocabulary, limit) -> SubwordVectors:
         from gensim.models.fasttext import load_facebook_vectors
     except ImportError as error:
         raise VectorFileError(
-            f"reading the fastText model {path} needs gensim: pip install 'nmt[embeddings]' "
-            "(or use its .vec file)"
+            f"reading the fastText model {path} needs gensim: pip install 'nmt[embeddings]' (or use its .vec file)"
         ) from error
     try:
         keyed = load_facebook_vectors(str(path))

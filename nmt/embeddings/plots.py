@@ -26,8 +26,14 @@ log = logging.getLogger("nmt.embeddings")
 PROJECTIONS = ("tsne", "pca")
 # Preferred fonts with Hangul, best first (file names, so a font installed after matplotlib
 # built its font cache is still found).
-CJK_FONT_FILES = ("NanumGothic.ttf", "NanumBarunGothic.ttf", "NotoSansCJK-Regular.ttc", "NotoSansKR-Regular.otf",
-                  "NotoSansCJKkr-Regular.otf", "UnDotum.ttf")
+CJK_FONT_FILES = (
+    "NanumGothic.ttf",
+    "NanumBarunGothic.ttf",
+    "NotoSansCJK-Regular.ttc",
+    "NotoSansKR-Regular.otf",
+    "NotoSansCJKkr-Regular.otf",
+    "UnDotum.ttf",
+)
 _CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _WORDLIKE = re.compile(r"\w", re.UNICODE)
 
@@ -59,8 +65,9 @@ def project(matrix: np.ndarray, projection: str = "tsne", seed: int = 0) -> np.n
     from sklearn.manifold import TSNE
 
     perplexity = max(2.0, min(30.0, (len(matrix) - 1) / 3))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", metric="cosine",
-                random_state=seed).fit_transform(matrix)
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", metric="cosine", random_state=seed).fit_transform(
+        matrix
+    )
 
 
 def frequent_words(vectors: WordVectors, count: int) -> list[str]:
@@ -94,8 +101,9 @@ def plot_words(
         if font:
             family = [font, "DejaVu Sans"]
         else:
-            log.warning("no font with Hangul found: labels will show as boxes; install one, e.g. "
-                        "apt-get install fonts-nanum")
+            log.warning(
+                "no font with Hangul found: labels will show as boxes; install one, e.g. apt-get install fonts-nanum"
+            )
     size = float(np.clip(np.sqrt(len(chosen)) * 1.2, 6, 24))
     figure = Figure(figsize=(size, size), dpi=100)
     FigureCanvasAgg(figure)

@@ -93,9 +93,7 @@ class CoverageReport:
         self.tokens_found = sum(n for i, n in counts.items() if i in self.found_ids)
 
     def summary(self) -> str:
-        tokens = (
-            f", {self.token_coverage:.1%} of the {self.tokens:,} training tokens" if self.tokens else ""
-        )
+        tokens = f", {self.token_coverage:.1%} of the {self.tokens:,} training tokens" if self.tokens else ""
         how = f"exact {self.exact:,}, case-folded {self.case_folded:,}" + (
             f", from character n-grams {self.subword:,}" if self.subword else ""
         )
@@ -189,7 +187,9 @@ def load_pretrained(
         )
     vocab_size, dim = embedding.weight.shape
     if tokenizer.vocab_size != vocab_size:
-        raise PretrainedEmbeddingError(f"the embedding has {vocab_size} rows but the tokenizer {tokenizer.vocab_size} words")
+        raise PretrainedEmbeddingError(
+            f"the embedding has {vocab_size} rows but the tokenizer {tokenizer.vocab_size} words"
+        )
     specials = len(SPECIAL_TOKENS)
     vocabulary = tokenizer.id_to_piece(range(specials, vocab_size))
     vectors = read_vectors(path, format, vocabulary=_Wanted(vocabulary))
@@ -210,9 +210,17 @@ def load_pretrained(
     embedding.weight.requires_grad_(not freeze)
     detected = format if format != "auto" else _detected(path)
     return CoverageReport(
-        path=str(path), format=detected, dim=dim, file_words=len(vectors), vocabulary=len(vocabulary),
-        exact=counts["exact"], case_folded=counts["case_folded"], subword=counts["subword"],
-        unknown_init=unknown, freeze=bool(freeze), missing=missing[:50],
+        path=str(path),
+        format=detected,
+        dim=dim,
+        file_words=len(vectors),
+        vocabulary=len(vocabulary),
+        exact=counts["exact"],
+        case_folded=counts["case_folded"],
+        subword=counts["subword"],
+        unknown_init=unknown,
+        freeze=bool(freeze),
+        missing=missing[:50],
         found_ids={specials + position for position in rows},
     )
 
@@ -241,15 +249,22 @@ def load_from_config(
             raise PretrainedEmbeddingError(f"model.embeddings.{key} is set but this model has no {role} embedding")
         embedding, tokenizer = layers[role]
         reports[role] = load_pretrained(
-            embedding, tokenizer, path, format=cfg.get("format", "auto"), unknown=cfg.get("unknown", "random"),
-            freeze=bool(cfg.get("freeze", False)), seed=seed, key=f"model.embeddings.{key}",
+            embedding,
+            tokenizer,
+            path,
+            format=cfg.get("format", "auto"),
+            unknown=cfg.get("unknown", "random"),
+            freeze=bool(cfg.get("freeze", False)),
+            seed=seed,
+            key=f"model.embeddings.{key}",
         )
         log.info("%s embedding: %s", role, reports[role].summary())
     return reports
 
 
-def report_training_coverage(reports: Mapping[str, CoverageReport], sequences: Mapping[str, Iterable[Sequence[int]]],
-                             run_dir: str | Path | None) -> None:
+def report_training_coverage(
+    reports: Mapping[str, CoverageReport], sequences: Mapping[str, Iterable[Sequence[int]]], run_dir: str | Path | None
+) -> None:
     """Add the training split's token counts to each report, log it, and write
     ``pretrained_embeddings.json`` into ``run_dir`` (when given)."""
     for role, report in reports.items():
@@ -259,8 +274,10 @@ def report_training_coverage(reports: Mapping[str, CoverageReport], sequences: M
     if run_dir is not None and reports:
         path = Path(run_dir) / "pretrained_embeddings.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({role: r.to_dict() for role, r in reports.items()}, indent=2,
-                                   ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps({role: r.to_dict() for role, r in reports.items()}, indent=2, ensure_ascii=False) + "\n",
+            encoding="utf-8",
+        )
 
 
 class PretrainedEmbeddings:
@@ -298,6 +315,14 @@ def load_pretrained_embeddings(
 
 
 __all__ = [
-    "CoverageReport", "PretrainedEmbeddingError", "PretrainedEmbeddings", "UNKNOWN_INIT", "VectorFileError",
-    "load_from_config", "load_pretrained", "load_pretrained_embeddings", "match_vocabulary", "report_training_coverage",
+    "CoverageReport",
+    "PretrainedEmbeddingError",
+    "PretrainedEmbeddings",
+    "UNKNOWN_INIT",
+    "VectorFileError",
+    "load_from_config",
+    "load_pretrained",
+    "load_pretrained_embeddings",
+    "match_vocabulary",
+    "report_training_coverage",
 ]

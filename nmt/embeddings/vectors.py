@@ -115,7 +115,9 @@ class WordVectors:
         best = best[np.argsort(-scores[best], kind="stable")]
         return [(self.words[i], float(scores[i])) for i in best]
 
-    def analogy(self, a: str, b: str, c: str, topn: int = 1, restrict_vocab: int | None = None) -> list[tuple[str, float]]:
+    def analogy(
+        self, a: str, b: str, c: str, topn: int = 1, restrict_vocab: int | None = None
+    ) -> list[tuple[str, float]]:
         """``a : b :: c : ?`` (e.g. ``man king woman`` -> queen): ``b - a + c``."""
         return self.most_similar([b, c], [a], topn=topn, restrict_vocab=restrict_vocab)
 

@@ -66,8 +66,13 @@ def _epoch_log(epochs: int):
         def on_epoch_end(self, model) -> None:
             self.done += 1
             elapsed = time.monotonic() - self.start
-            log.info("epoch %d/%d done, %.0f s elapsed, ETA %.0f s", self.done, epochs, elapsed,
-                     elapsed / self.done * (epochs - self.done))
+            log.info(
+                "epoch %d/%d done, %.0f s elapsed, ETA %.0f s",
+                self.done,
+                epochs,
+                elapsed,
+                elapsed / self.done * (epochs - self.done),
+            )
 
     return EpochLog()
 
@@ -89,11 +94,25 @@ def train_gensim(corpus: TokenizedCorpus, method: Mapping[str, Any], *, workers:
         raise ValueError(f"train_gensim trains word2vec or fasttext, not {method['name']!r}")
     model.build_vocab(corpus.sentences)
     words = sum(map(len, corpus.sentences))
-    log.info("%s %s/%s, dim %d, window %d, %d epochs over %s words, %d threads",
-             method["name"], method.get("architecture", "skipgram"), method.get("loss", "negative"),
-             arguments["vector_size"], arguments["window"], epochs, f"{words:,}", arguments["workers"])
-    model.train(corpus.sentences, total_examples=len(corpus.sentences), total_words=words, epochs=epochs,
-                callbacks=[_epoch_log(epochs)], report_delay=10.0)
+    log.info(
+        "%s %s/%s, dim %d, window %d, %d epochs over %s words, %d threads",
+        method["name"],
+        method.get("architecture", "skipgram"),
+        method.get("loss", "negative"),
+        arguments["vector_size"],
+        arguments["window"],
+        epochs,
+        f"{words:,}",
+        arguments["workers"],
+    )
+    model.train(
+        corpus.sentences,
+        total_examples=len(corpus.sentences),
+        total_words=words,
+        epochs=epochs,
+        callbacks=[_epoch_log(epochs)],
+        report_delay=10.0,
+    )
     return model
 
 

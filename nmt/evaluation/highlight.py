@@ -46,10 +46,7 @@ def render_row(row: HighlightedText) -> str:
             f'title="{weight:.4f}">{html.escape(display_token(token))}</span>'
         )
     body = "".join(spans) or "<em>(empty)</em>"
-    return (
-        f'<div class="row"><span class="label">{html.escape(row.label)} '
-        f"({row.probability:.3f})</span>{body}</div>\n"
-    )
+    return f'<div class="row"><span class="label">{html.escape(row.label)} ({row.probability:.3f})</span>{body}</div>\n'
 
 
 def render_page(rows: Iterable[HighlightedText], title: str = "Attention") -> str:

@@ -131,7 +131,5 @@ def plot_translations(
             continue
         best = translation.hypotheses[0]
         path = Path(directory) / f"{prefix}-{number:06d}.png"
-        written.append(
-            plot_attention(best.attention, translation.source_pieces, best.pieces, path, translation.source)
-        )
+        written.append(plot_attention(best.attention, translation.source_pieces, best.pieces, path, translation.source))
     return written

@@ -22,8 +22,9 @@ def evaluate_model(model: LinearTextModel, rows: list[tuple[str, int]], labels: 
     return classification_report(confusion_matrix(predicted, gold, len(labels)), labels)
 
 
-def baseline_checkpoint(model: LinearTextModel, config: Mapping[str, Any], labels: list[str],
-                        setting: Mapping[str, float]) -> dict[str, Any]:
+def baseline_checkpoint(
+    model: LinearTextModel, config: Mapping[str, Any], labels: list[str], setting: Mapping[str, float]
+) -> dict[str, Any]:
     """A checkpoint in the ``nmt`` format (no tokenizer: the n-gram vocabulary is the model's)."""
     description, tensors = model.to_state()
     payload = make_payload(TASK, config, {})

@@ -177,11 +177,7 @@ def checkpoint_config(checkpoint: Mapping[str, Any]) -> dict:
 
 def model_state_dict(checkpoint: Mapping[str, Any], prefix: str = MODEL_PREFIX) -> dict:
     """The network's weights, with the LightningModule's attribute prefix removed."""
-    return {
-        key[len(prefix) :]: value
-        for key, value in checkpoint["state_dict"].items()
-        if key.startswith(prefix)
-    }
+    return {key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
 
 
 # -- inference-only files (nmt/cli/export.py) ----------------------------------------------
@@ -221,7 +217,7 @@ def training_summary(checkpoint: Mapping[str, Any]) -> dict:
         if isinstance(checkpoint.get(key), int):
             summary[name] = checkpoint[key]
     callbacks = checkpoint.get("callbacks")
-    for key, state in (callbacks.items() if isinstance(callbacks, dict) else ()):
+    for key, state in callbacks.items() if isinstance(callbacks, dict) else ():
         if not isinstance(state, dict):
             continue
         best = _number(state.get("best_model_score"))

@@ -83,8 +83,14 @@ class Classifier:
             best = int(probabilities[row].argmax())
             weights = attention[row, : len(seq)].tolist() if seq and attention is not None else []
             predictions.append(
-                Prediction(self.loaded.labels[best], float(probabilities[row, best]), pieces[row], weights,
-                           probabilities[row].tolist(), len(seq) < len(full[row]))
+                Prediction(
+                    self.loaded.labels[best],
+                    float(probabilities[row, best]),
+                    pieces[row],
+                    weights,
+                    probabilities[row].tolist(),
+                    len(seq) < len(full[row]),
+                )
             )
         return predictions
 

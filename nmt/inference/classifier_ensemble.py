@@ -107,16 +107,18 @@ def member_scores(checkpoint: str | Path, splits: Sequence[str], data_overrides:
         datamodule = ClassificationDataModule({**config["data"], **overrides}, seed=int(config.get("seed", 0)))
         kind = str(config["model"]["type"])  # multinomial_nb | nbsvm
     else:
-        datamodule = ClassificationDataModule({**config["data"], **overrides}, tokenizer=loaded.tokenizer,
-                                              seed=int(config.get("seed", 0)))
+        datamodule = ClassificationDataModule(
+            {**config["data"], **overrides}, tokenizer=loaded.tokenizer, seed=int(config.get("seed", 0))
+        )
         kind = str(config["model"].get("architecture", "rnn")) + " classifier"
     member = MemberScores(str(checkpoint), kind, list(labels))
     corpus = datamodule.prepare_corpus()
     for split in splits:
         rows = corpus[split]
         if not rows:
-            raise ValueError(f"{checkpoint}: its {split} split is empty (data.split); an ensemble needs "
-                             f"labelled {split} texts")
+            raise ValueError(
+                f"{checkpoint}: its {split} split is empty (data.split); an ensemble needs labelled {split} texts"
+            )
         member.gold[split] = torch.tensor([y for _, y in rows], dtype=torch.long)
         member.fingerprints[split] = fingerprint(rows)
         if task == BASELINE_TASK:
@@ -134,21 +136,25 @@ def check_members_agree(members: Sequence[MemberScores]) -> None:
     first = members[0]
     for other in members[1:]:
         if other.labels != first.labels:
-            raise ValueError(f"{other.checkpoint} predicts labels {other.labels}, {first.checkpoint} "
-                             f"{first.labels}: ensemble checkpoints of one dataset")
+            raise ValueError(
+                f"{other.checkpoint} predicts labels {other.labels}, {first.checkpoint} "
+                f"{first.labels}: ensemble checkpoints of one dataset"
+            )
         for split, digest in first.fingerprints.items():
             if other.fingerprints[split] != digest:
                 raise ValueError(
                     f"{other.checkpoint} and {first.checkpoint} have different {split} texts "
                     f"({len(other.gold[split])} and {len(first.gold[split])}): train the members on the same "
-                    "corpus with the same data.split, data.split_seed and data.limit")
+                    "corpus with the same data.split, data.split_seed and data.limit"
+                )
 
 
 def stack_features(members: Sequence[MemberScores], split: str) -> np.ndarray:
     """(texts, members * num_classes) the members' scores side by side, log-probabilities
     floored at :data:`LOG_PROBABILITY_FLOOR` (NB-SVM margins as they are)."""
-    columns = [m.scores[split] if m.kind == "nbsvm" else m.scores[split].clamp(min=LOG_PROBABILITY_FLOOR)
-               for m in members]
+    columns = [
+        m.scores[split] if m.kind == "nbsvm" else m.scores[split].clamp(min=LOG_PROBABILITY_FLOOR) for m in members
+    ]
     return torch.cat(columns, dim=-1).numpy()
 
 
@@ -176,8 +182,9 @@ class StackedEnsemble:
         return torch.from_numpy(np.asarray(self.pipeline.predict(features), dtype=np.int64))
 
 
-def fit_stacker(features: np.ndarray, gold: torch.Tensor, folds: int = 5, c_grid: Sequence[float] = STACKER_C_GRID,
-                seed: int = 0) -> StackedEnsemble:
+def fit_stacker(
+    features: np.ndarray, gold: torch.Tensor, folds: int = 5, c_grid: Sequence[float] = STACKER_C_GRID, seed: int = 0
+) -> StackedEnsemble:
     """Choose the penalty by stratified ``folds``-fold accuracy on (features, gold), then refit on all of it."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
@@ -185,12 +192,13 @@ def fit_stacker(features: np.ndarray, gold: torch.Tensor, folds: int = 5, c_grid
     present = np.bincount(labels)
     smallest = int(present[present > 0].min()) if len(labels) else 0
     if smallest < 2:
-        raise ValueError(f"the fitting split has a class with {smallest} text(s): cross-validation needs >= 2 "
-                         "of each (use a larger dev split)")
+        raise ValueError(
+            f"the fitting split has a class with {smallest} text(s): cross-validation needs >= 2 "
+            "of each (use a larger dev split)"
+        )
     folds = max(2, min(folds, smallest))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    results = [(float(cross_val_score(_stacker(c, seed), features, labels, cv=splitter).mean()), -c, c)
-               for c in c_grid]
+    results = [(float(cross_val_score(_stacker(c, seed), features, labels, cv=splitter).mean()), -c, c) for c in c_grid]
     cv_accuracy, _, best_c = max(results)  # ties: the strongest penalty
     pipeline = _stacker(best_c, seed).fit(features, labels)
     return StackedEnsemble(pipeline, best_c, cv_accuracy)

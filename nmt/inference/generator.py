@@ -31,13 +31,13 @@ TASK = "lm"
 class GenerationOptions:
     """How to continue a prompt; invalid values raise ``ValueError`` when the object is made."""
 
-    max_tokens: int = 100       # new tokens at most (characters for a character-level model)
-    strategy: str = "sample"    # sample | greedy
-    temperature: float = 1.0    # sample: divides the log-probabilities, before top-k / top-p
-    top_k: int = 0              # sample: only the k most probable tokens; 0 = all
-    top_p: float = 1.0          # sample: smallest set of tokens with this tempered probability; 1 = all
-    seed: int = 0               # sample: the same seed gives the same text
-    num_samples: int = 1        # sample: continuations per prompt
+    max_tokens: int = 100  # new tokens at most (characters for a character-level model)
+    strategy: str = "sample"  # sample | greedy
+    temperature: float = 1.0  # sample: divides the log-probabilities, before top-k / top-p
+    top_k: int = 0  # sample: only the k most probable tokens; 0 = all
+    top_p: float = 1.0  # sample: smallest set of tokens with this tempered probability; 1 = all
+    seed: int = 0  # sample: the same seed gives the same text
+    num_samples: int = 1  # sample: continuations per prompt
 
     def __post_init__(self) -> None:
         problems = []

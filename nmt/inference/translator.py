@@ -156,9 +156,7 @@ class Translator:
         self.source_limit = SOURCE_LIMIT_FACTOR * int(max_length) if max_length else DEFAULT_SOURCE_LIMIT
 
     @classmethod
-    def from_checkpoint(
-        cls, path: str | Path, device: str | torch.device = "auto", **kwargs: Any
-    ) -> Translator:
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto", **kwargs: Any) -> Translator:
         """Load a translation checkpoint safely (``weights_only``); needs nothing else.
 
         :raises CheckpointError: missing, unreadable or not a translation checkpoint.
@@ -229,9 +227,14 @@ class Translator:
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 src, lengths = pad_sequences([ids[i] for i in batch])
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                with torch.autocast(
+                    self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+                ):
                     hypotheses = decode(
-                        self.model, src.to(self.device), lengths.to(self.device), options,
+                        self.model,
+                        src.to(self.device),
+                        lengths.to(self.device),
+                        options,
                         return_attention=return_attention,
                     )
                 texts = iter(self.target_tokenizer.decode_batch([h.tokens for hyps in hypotheses for h in hyps]))

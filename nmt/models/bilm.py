@@ -134,7 +134,9 @@ class BidirectionalLanguageModel(nn.Module):
         :param lengths: (batch,) real lengths, each >= 1.
         """
         if ids.dim() != 2 or lengths.shape != ids.shape[:1]:
-            raise ValueError(f"expected ids (batch, len) and lengths (batch,), got {tuple(ids.shape)} and {tuple(lengths.shape)}")
+            raise ValueError(
+                f"expected ids (batch, len) and lengths (batch,), got {tuple(ids.shape)} and {tuple(lengths.shape)}"
+            )
         embedded = self.embed(ids)
         forward = self._run_stack(self.forward_layers, embedded, lengths)
         backward = self._run_stack(self.backward_layers, reverse_padded(embedded, lengths), lengths)

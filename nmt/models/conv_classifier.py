@@ -93,8 +93,9 @@ class ConvLSTMClassifier(nn.Module):
         features = torch.relu(self.conv(embedded.transpose(1, 2)))  # (batch, filters, len)
         features = features * padding_mask(lengths, src.size(1)).unsqueeze(1).to(features.dtype)
         pooled = self.pool(features).transpose(1, 2)  # (batch, ceil(len / pool), filters)
-        packed = pack_padded_sequence(pooled, self.pooled_lengths(src_lengths).cpu(), batch_first=True,
-                                      enforce_sorted=False)
+        packed = pack_padded_sequence(
+            pooled, self.pooled_lengths(src_lengths).cpu(), batch_first=True, enforce_sorted=False
+        )
         _, final = self.rnn(packed)
         hidden = final[0] if isinstance(final, tuple) else final  # (1, batch, hidden)
         return ClassifierOutput(self.output_layer(self.output_dropout(hidden[-1])), None)

@@ -62,11 +62,10 @@ class Seq2Seq(nn.Module):
         self.src_embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD_ID)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size, padding_idx=PAD_ID)
         self.embed_dropout = nn.Dropout(dropout)
-        self.encoder = RNNEncoder(
-            embed_size, hidden_size, encoder_layers, cell, bidirectional, dropout
-        )
+        self.encoder = RNNEncoder(embed_size, hidden_size, encoder_layers, cell, bidirectional, dropout)
         scorer = (
-            None if attention == NO_ATTENTION
+            None
+            if attention == NO_ATTENTION
             else build_attention(attention, hidden_size, self.encoder.output_size, attention_size)
         )
         self.decoder: AttentionDecoder
@@ -77,8 +76,13 @@ class Seq2Seq(nn.Module):
                     "input feeding does not apply: set model.input_feeding=false"
                 )
             self.decoder = BahdanauDecoder(
-                embed_size, hidden_size, self.encoder.output_size, scorer,
-                num_layers=decoder_layers, cell=cell, dropout=dropout,
+                embed_size,
+                hidden_size,
+                self.encoder.output_size,
+                scorer,
+                num_layers=decoder_layers,
+                cell=cell,
+                dropout=dropout,
             )
         else:
             self.decoder = AttentionDecoder(
@@ -135,9 +139,7 @@ class Seq2Seq(nn.Module):
         """False for the plain encoder-decoder (``attention=none``): no weights to return."""
         return self.decoder.attention is not None
 
-    def encode(
-        self, src: torch.Tensor, src_lengths: torch.Tensor
-    ) -> tuple[EncodedSource, DecoderState]:
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[EncodedSource, DecoderState]:
         """:param src: (batch, src_len) token ids, PAD_ID-padded. :param src_lengths: (batch,).
         :return: the encoded source and the decoder's initial state."""
         memory, final = self.encoder(self.embed_dropout(self.src_embed(src)), src_lengths)

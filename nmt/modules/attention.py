@@ -104,7 +104,9 @@ class BahdanauAttention(Attention):
         batch, queries, size = projected.shape
         chunk = max(1, self.MAX_ENERGY_ELEMENTS // max(1, batch * keys.size(1) * size))
         scores = [
-            self.energy_layer(torch.tanh(keys.unsqueeze(1) + projected[:, start : start + chunk].unsqueeze(2))).squeeze(-1)
+            self.energy_layer(torch.tanh(keys.unsqueeze(1) + projected[:, start : start + chunk].unsqueeze(2))).squeeze(
+                -1
+            )
             for start in range(0, queries, chunk)
         ]
         return scores[0] if len(scores) == 1 else torch.cat(scores, dim=1)
@@ -143,9 +145,7 @@ class GeneralAttention(DotAttention):
         return self.key_layer(memory)
 
 
-def build_attention(
-    kind: str, query_size: int, memory_size: int, attention_size: int | None = None
-) -> Attention:
+def build_attention(kind: str, query_size: int, memory_size: int, attention_size: int | None = None) -> Attention:
     """Make the attention named ``kind`` (one of :data:`ATTENTION_TYPES`)."""
     if kind == "bahdanau":
         return BahdanauAttention(query_size, memory_size, attention_size or query_size)
@@ -153,6 +153,4 @@ def build_attention(
         return DotAttention(query_size, memory_size)
     if kind == "general":
         return GeneralAttention(query_size, memory_size)
-    raise ValueError(
-        f"unknown attention {kind!r}: use attention=bahdanau, attention=dot or attention=general"
-    )
+    raise ValueError(f"unknown attention {kind!r}: use attention=bahdanau, attention=dot or attention=general")

@@ -48,7 +48,9 @@ class BahdanauDecoder(AttentionDecoder):
         dropout: float = 0.0,
     ) -> None:
         if attention is None:
-            raise ValueError("Bahdanau's decoder is defined by its attention: use model.decoder_style=luong with attention=none")
+            raise ValueError(
+                "Bahdanau's decoder is defined by its attention: use model.decoder_style=luong with attention=none"
+            )
         super().__init__(embed_size, hidden_size, memory_size, attention, num_layers, cell, dropout, input_feeding=True)
         self.input_feeding = False
         self.memory_size = memory_size

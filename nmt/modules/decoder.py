@@ -72,7 +72,9 @@ def lstm_gates(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torc
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
-def gru_cell(input_gates: torch.Tensor, h: torch.Tensor, weight_hh: torch.Tensor, bias_hh: torch.Tensor) -> torch.Tensor:
+def gru_cell(
+    input_gates: torch.Tensor, h: torch.Tensor, weight_hh: torch.Tensor, bias_hh: torch.Tensor
+) -> torch.Tensor:
     """One GRU step (gate order r, z, n) with a float32 state; equals ``nn.GRUCell``.
 
     :param input_gates: (batch, 3 * hidden) ``x W_ih^T + b_ih``. :param h: (batch, hidden).
@@ -102,8 +104,9 @@ class EncodedSource:
         """Rows ``index`` (1-D LongTensor) of the batch, e.g. to repeat sentences for a beam.
         (``index_select``: on a CPU several times faster than indexing with a tensor,
         docs/results.md.)"""
-        return EncodedSource(self.memory.index_select(0, index), self.keys.index_select(0, index),
-                             self.mask.index_select(0, index))
+        return EncodedSource(
+            self.memory.index_select(0, index), self.keys.index_select(0, index), self.mask.index_select(0, index)
+        )
 
 
 @dataclass
@@ -170,7 +173,10 @@ class AttentionDecoder(nn.Module):
         else:
             self.cells = None
             self.rnn = RNN_CELLS[self.cell_type](
-                embed_size, hidden_size, num_layers=num_layers, batch_first=True,
+                embed_size,
+                hidden_size,
+                num_layers=num_layers,
+                batch_first=True,
                 dropout=dropout if num_layers > 1 else 0.0,
             )
             self._register_load_state_dict_pre_hook(_cells_to_rnn_keys)
@@ -178,11 +184,13 @@ class AttentionDecoder(nn.Module):
         self.bridge_hidden = nn.Linear(memory_size, num_layers * hidden_size) if memory_size is not None else None
         self.bridge_cell = (
             nn.Linear(memory_size, num_layers * hidden_size)
-            if memory_size is not None and self.cell_type == "lstm" else None
+            if memory_size is not None and self.cell_type == "lstm"
+            else None
         )
         self.combine = (  # attention implies memory_size (checked above)
             nn.Linear(hidden_size + memory_size, hidden_size, bias=False)
-            if attention is not None and memory_size is not None else None
+            if attention is not None and memory_size is not None
+            else None
         )
         self.dropout = nn.Dropout(dropout)
         self._gate_table: tuple | None = None
@@ -198,7 +206,9 @@ class AttentionDecoder(nn.Module):
     def layer_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``weight_ih, weight_hh, bias_ih, bias_hh`` of ``layer``, whichever module holds them."""
         if self.rnn is not None:
-            return tuple(getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            return tuple(
+                getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            )
         assert self.cells is not None  # without an rnn, the decoder has cells
         cell = cast(nn.LSTMCell | nn.GRUCell, self.cells[layer])
         return cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh

@@ -65,9 +65,7 @@ class RNNEncoder(nn.Module):
     def output_size(self) -> int:
         return self.hidden_size
 
-    def forward(
-        self, embedded: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode a padded batch.
 
         :param embedded: (batch, src_len, input_size) source embeddings.
@@ -133,7 +131,7 @@ class RNNEncoder(nn.Module):
             layer_input = torch.cat(outputs, dim=-1)
             if layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.rnn.dropout, self.training)
-        return layer_input.masked_fill(~real.unsqueeze(-1), 0.0), torch.cat(finals[-self.num_directions:], dim=-1)
+        return layer_input.masked_fill(~real.unsqueeze(-1), 0.0), torch.cat(finals[-self.num_directions :], dim=-1)
 
     def _one_direction_rnn(self, layer: int) -> nn.GRU:
         """A one-layer, one-direction GRU shaped like ``self.rnn``'s layer ``layer``, kept out
@@ -144,8 +142,9 @@ class RNNEncoder(nn.Module):
             # Its own (unused) initial weights must not draw from the global RNG: a resumed
             # run makes it anew, and would shift every later dropout mask.
             with torch.random.fork_rng(devices=[]):
-                cache[layer] = RNN_CELLS[self.cell](input_size, self.rnn.hidden_size, batch_first=True,
-                                                    bias=self.rnn.bias)
+                cache[layer] = RNN_CELLS[self.cell](
+                    input_size, self.rnn.hidden_size, batch_first=True, bias=self.rnn.bias
+                )
         return cache[layer]
 
 

@@ -91,8 +91,18 @@ def input_feeding_loop(
     else:
         scorer = (None, None, None)
     return _InputFeedingLoop.apply(
-        embedding_gates, hidden, cell, feed, keys, memory, mask,
-        weight_ih[:, decoder.embed_size :], weight_hh, bias_hh, decoder.combine.weight, *scorer,
+        embedding_gates,
+        hidden,
+        cell,
+        feed,
+        keys,
+        memory,
+        mask,
+        weight_ih[:, decoder.embed_size :],
+        weight_hh,
+        bias_hh,
+        decoder.combine.weight,
+        *scorer,
     )
 
 
@@ -108,8 +118,23 @@ class _InputFeedingLoop(torch.autograd.Function):
     GRU's ``u_n`` (T, batch, H)."""
 
     @staticmethod
-    def forward(ctx, gates_in, h0, c0, feed0, keys, memory, mask,
-                weight_feed, weight_hh, bias_hh, weight_combine, weight_query, bias_query, weight_energy):
+    def forward(
+        ctx,
+        gates_in,
+        h0,
+        c0,
+        feed0,
+        keys,
+        memory,
+        mask,
+        weight_feed,
+        weight_hh,
+        bias_hh,
+        weight_combine,
+        weight_query,
+        bias_query,
+        weight_energy,
+    ):
         lstm, additive = c0 is not None, weight_query is not None
         batch, steps, gate_size = gates_in.shape
         size = h0.size(-1)
@@ -159,8 +184,22 @@ class _InputFeedingLoop(torch.autograd.Function):
             context = contexts[t].copy_(torch.bmm(alpha.unsqueeze(1), memory).squeeze(1))
             torch.tanh(torch.cat([h, context], dim=1) @ weight_combine.t(), out=feeds[t + 1])
         ctx.lstm = lstm
-        ctx.save_for_backward(activations, hiddens, recurrent, feeds, contexts, weights, queries, keys, memory,
-                              weight_feed, weight_hh, weight_combine, weight_query, weight_energy)
+        ctx.save_for_backward(
+            activations,
+            hiddens,
+            recurrent,
+            feeds,
+            contexts,
+            weights,
+            queries,
+            keys,
+            memory,
+            weight_feed,
+            weight_hh,
+            weight_combine,
+            weight_query,
+            weight_energy,
+        )
         outputs = feeds[1:].transpose(0, 1)
         attention = weights.transpose(0, 1)
         ctx.mark_non_differentiable(attention)
@@ -168,8 +207,22 @@ class _InputFeedingLoop(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_outputs, _grad_attention):
-        (activations, hiddens, recurrent, feeds, contexts, weights, queries, keys, memory,
-         weight_feed, weight_hh, weight_combine, weight_query, weight_energy) = ctx.saved_tensors
+        (
+            activations,
+            hiddens,
+            recurrent,
+            feeds,
+            contexts,
+            weights,
+            queries,
+            keys,
+            memory,
+            weight_feed,
+            weight_hh,
+            weight_combine,
+            weight_query,
+            weight_energy,
+        ) = ctx.saved_tensors
         lstm, additive = ctx.lstm, weight_query is not None
         steps, batch, gate_size = activations.shape
         size = hiddens.size(-1)
@@ -205,20 +258,27 @@ class _InputFeedingLoop(torch.autograd.Function):
                 grad_weight_energy.addmv_(energy.view(-1, energy.size(-1)).t(), grad_score.view(-1))
                 squared = energy.mul_(energy)
                 grad_keys_scaled.addcmul_(squared, grad_score.unsqueeze(2), value=-1)
-                grad_query = torch.baddbmm(grad_score.sum(dim=1, keepdim=True).unsqueeze(2), grad_score.unsqueeze(1),
-                                           squared, alpha=-1).squeeze(1).mul_(weight_energy[0])
+                grad_query = (
+                    torch.baddbmm(
+                        grad_score.sum(dim=1, keepdim=True).unsqueeze(2), grad_score.unsqueeze(1), squared, alpha=-1
+                    )
+                    .squeeze(1)
+                    .mul_(weight_energy[0])
+                )
                 grad_queries[t] = grad_query
                 grad_h = grad_h.addmm_(grad_query, weight_query)
             else:
                 grad_h = grad_h + torch.bmm(grad_score.unsqueeze(1), keys).squeeze(1)
             if lstm:
-                grad_cell = _lstm_step_backward(grad_h, grad_cell, activations[t], recurrent[t], recurrent[t + 1],
-                                                grad_gates[t])
+                grad_cell = _lstm_step_backward(
+                    grad_h, grad_cell, activations[t], recurrent[t], recurrent[t + 1], grad_gates[t]
+                )
                 grad_feed_hidden = grad_gates[t] @ recurrent_weight  # (batch, 2H)
                 grad_feed, grad_hidden = grad_feed_hidden[:, :size], grad_feed_hidden[:, size:]
             else:
-                grad_hidden = _gru_step_backward(grad_h, activations[t], recurrent[t], hiddens[t],
-                                                 grad_gates[t], grad_recurrent_gates[t])
+                grad_hidden = _gru_step_backward(
+                    grad_h, activations[t], recurrent[t], hiddens[t], grad_gates[t], grad_recurrent_gates[t]
+                )
                 grad_feed = grad_gates[t] @ weight_feed
                 grad_hidden = grad_hidden.addmm_(grad_recurrent_gates[t], weight_hh)
 
@@ -245,9 +305,20 @@ class _InputFeedingLoop(torch.autograd.Function):
             # (batch, src, T) x (batch, T, H)
             grad_keys = torch.bmm(grad_scores.permute(1, 2, 0), hiddens[1:].transpose(0, 1))
         return (
-            grad_gates.transpose(0, 1), grad_hidden, grad_cell, grad_feed, grad_keys, grad_memory, None,
-            grad_weight_feed, grad_weight_hh, grad_bias_hh, grad_weight_combine,
-            grad_weight_query, grad_bias_query, grad_weight_energy,
+            grad_gates.transpose(0, 1),
+            grad_hidden,
+            grad_cell,
+            grad_feed,
+            grad_keys,
+            grad_memory,
+            None,
+            grad_weight_feed,
+            grad_weight_hh,
+            grad_bias_hh,
+            grad_weight_combine,
+            grad_weight_query,
+            grad_bias_query,
+            grad_weight_energy,
         )
 
 

@@ -171,8 +171,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
                         grad_logits = _softmax_minus_target(shifted, normaliser, chunk_targets, smoothing)
                 if needs_grad:
                     assert grad_states is not None and grad_weight is not None
-                    _accumulate_gradients(grad_logits, chunk, gemm_weight,
-                                          grad_states[start : start + rows], grad_weight, grad_bias)
+                    _accumulate_gradients(
+                        grad_logits, chunk, gemm_weight, grad_states[start : start + rows], grad_weight, grad_bias
+                    )
         ctx.save_for_backward(*(t for t in (grad_states, grad_weight, grad_bias) if t is not None))
         ctx.has_bias = grad_bias is not None
         ctx.dtypes = (states.dtype, weight.dtype, None if bias is None else bias.dtype)

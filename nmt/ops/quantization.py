@@ -91,14 +91,29 @@ class Int8Linear(nn.Module):
 
 
 def _int8_product(
-    codes: torch.Tensor, bound: float, packed: torch.Tensor, weight_scales: torch.Tensor,
-    weight_zero_points: torch.Tensor, bias: torch.Tensor | None,
+    codes: torch.Tensor,
+    bound: float,
+    packed: torch.Tensor,
+    weight_scales: torch.Tensor,
+    weight_zero_points: torch.Tensor,
+    bias: torch.Tensor | None,
 ) -> torch.Tensor:
     """oneDNN's u8s8 product: (rows, in) uint8 input codes (:func:`quantize_input` over
     ``[-bound, bound]``) times a prepacked int8 weight, rescaled to float32 (rows, out), bias added."""
     return torch.ops.onednn.qlinear_pointwise(
-        codes, bound / INT8_MAX, ZERO_POINT, packed, weight_scales, weight_zero_points,
-        bias, 1.0, 0, torch.float32, "none", [], "",
+        codes,
+        bound / INT8_MAX,
+        ZERO_POINT,
+        packed,
+        weight_scales,
+        weight_zero_points,
+        bias,
+        1.0,
+        0,
+        torch.float32,
+        "none",
+        [],
+        "",
     )
 
 
@@ -113,8 +128,9 @@ def int8_supported() -> bool:
         try:
             weight, scales = quantize_weight(torch.ones(2, 4))
             packed = torch.ops.onednn.qlinear_prepack(weight, None)
-            out = _int8_product(quantize_input(torch.ones(1, 4), 1.0), 1.0, packed, scales,
-                                torch.zeros(2, dtype=torch.long), None)
+            out = _int8_product(
+                quantize_input(torch.ones(1, 4), 1.0), 1.0, packed, scales, torch.zeros(2, dtype=torch.long), None
+            )
             _SUPPORT = bool(torch.allclose(out, torch.full((1, 2), 4.0)))
         except (AttributeError, RuntimeError, NotImplementedError):
             _SUPPORT = False

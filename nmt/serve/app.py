@@ -58,8 +58,10 @@ class BodyLimit:
 
     def _too_large(self) -> JSONResponse:
         return JSONResponse(
-            {"detail": f"the request body is larger than {self.max_bytes:,} bytes (--max-body-bytes): "
-                       "send fewer or shorter texts per request"},
+            {
+                "detail": f"the request body is larger than {self.max_bytes:,} bytes (--max-body-bytes): "
+                "send fewer or shorter texts per request"
+            },
             status_code=413,
         )
 
@@ -113,7 +115,11 @@ def _one_line(errors: list[dict[str, Any]]) -> tuple[int, str, list[dict[str, st
         if error.get("type") == "extra_forbidden":
             message = "unknown field (see GET /openapi.json for the fields)"
         elif error.get("type") == "missing":
-            message = "required field is missing" if parts else f"the request body is empty: send a JSON object such as {EXAMPLE}"
+            message = (
+                "required field is missing"
+                if parts
+                else f"the request body is empty: send a JSON object such as {EXAMPLE}"
+            )
         elif not parts:
             message = f"the body must be a JSON object such as {EXAMPLE}"
         elif parts[0] == "text" and len(parts) > 1 and parts[1] in UNION_TAGS:
@@ -172,7 +178,9 @@ def create_app(
                 if isinstance(model, kind):
                     return model
             loaded = ", ".join(f"{m.name} ({m.task})" for m in models.values()) or "none"
-            raise HTTPException(404, f"no {task} model is loaded (loaded: {loaded}): start the server with a {task} checkpoint")
+            raise HTTPException(
+                404, f"no {task} model is loaded (loaded: {loaded}): start the server with a {task} checkpoint"
+            )
         named = models.get(name)
         if named is None:
             raise HTTPException(404, f"unknown model {name!r}: the loaded models are {', '.join(models)} (GET /models)")
@@ -231,7 +239,9 @@ def create_app(
         model: ServedTranslator = pick(request.model, ServedTranslator, "translation")
         texts = check_texts(request.text)
         if request.strategy == "beam" and request.beam_size > limits.max_beam:
-            raise HTTPException(422, f"beam_size {request.beam_size} is above the limit of {limits.max_beam} (--max-beam)")
+            raise HTTPException(
+                422, f"beam_size {request.beam_size} is above the limit of {limits.max_beam} (--max-beam)"
+            )
         if request.n_best > limits.max_beam:
             raise HTTPException(422, f"n_best {request.n_best} is above the limit of {limits.max_beam} (--max-beam)")
         try:
@@ -309,4 +319,3 @@ def _translation(translation, attention: bool) -> dict[str, Any]:
     if attention:
         result["source_tokens"] = translation.source_pieces
     return result
-

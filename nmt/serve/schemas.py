@@ -23,9 +23,9 @@ _DEFAULTS = DecodingOptions()  # the server decodes as nmt.translate does unless
 class Limits:
     """Caps on what one request may ask (``python -m nmt.serve --max-chars ...``)."""
 
-    max_chars: int = 2000           # characters in one text
-    max_texts: int = 64             # texts in one request
-    max_beam: int = 16              # beam size, and n-best for beam search and sampling
+    max_chars: int = 2000  # characters in one text
+    max_texts: int = 64  # texts in one request
+    max_beam: int = 16  # beam size, and n-best for beam search and sampling
     max_body_bytes: int = 1_000_000  # request body
 
     def as_dict(self) -> dict[str, int]:
@@ -52,8 +52,9 @@ class TranslateRequest(BaseModel):
     top_k: int = Field(_DEFAULTS.top_k, ge=0, description="sample: keep the k most probable tokens; 0 = all")
     top_p: FiniteFloat = Field(_DEFAULTS.top_p, gt=0, le=1, description="sample: nucleus mass; 1 = all")
     seed: int = Field(_DEFAULTS.seed, ge=0, le=2**32 - 1, description="sample: the same seed gives the same samples")
-    max_len_ratio: FiniteFloat = Field(_DEFAULTS.max_len_ratio, gt=0, le=10,
-                                       description="output limit: ratio x source tokens + 10")
+    max_len_ratio: FiniteFloat = Field(
+        _DEFAULTS.max_len_ratio, gt=0, le=10, description="output limit: ratio x source tokens + 10"
+    )
     attention: bool = Field(False, description="return tokens and attention weights for every hypothesis")
 
 
@@ -115,19 +116,25 @@ def text_problems(texts: Texts, limits: Limits) -> list[str]:
     if not items:
         return ["text is an empty list: send one text or a list of at least one"]
     if len(items) > limits.max_texts:
-        return [f"text holds {len(items)} texts; the limit is {limits.max_texts} per request (--max-texts): "
-                "split the list over several requests"]
+        return [
+            f"text holds {len(items)} texts; the limit is {limits.max_texts} per request (--max-texts): "
+            "split the list over several requests"
+        ]
     problems = []
     for index, text in enumerate(items):
         where = "text" if single else f"text[{index}]"
         if len(text) > limits.max_chars:
-            problems.append(f"{where} has {len(text):,} characters; the limit is {limits.max_chars:,} (--max-chars): "
-                            "send shorter texts, e.g. one sentence each")
+            problems.append(
+                f"{where} has {len(text):,} characters; the limit is {limits.max_chars:,} (--max-chars): "
+                "send shorter texts, e.g. one sentence each"
+            )
         elif (bad := _FORBIDDEN.search(text)) is not None:
             char = bad.group()
             kind = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "the control character"
-            problems.append(f"{where} contains {kind} U+{ord(char):04X} at position {bad.start()}: "
-                            "remove it (tab, newline and carriage return are allowed)")
+            problems.append(
+                f"{where} contains {kind} U+{ord(char):04X} at position {bad.start()}: "
+                "remove it (tab, newline and carriage return are allowed)"
+            )
         elif not normalize_text(text).strip():
             problems.append(f"{where} is empty: send at least one character that is not a space")
     return problems

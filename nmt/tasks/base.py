@@ -106,7 +106,9 @@ class TrainingTask(L.LightningModule):
         norm = gradient_norm(parameters, gradient_clip_val, algorithm)
         loss = self._step_loss if self._step_loss is not None else torch.zeros(())
         # One device-to-host copy for both values: the only sync this adds to a step.
-        loss_value, norm_value = torch.stack([loss.float().reshape(()), norm.float().to(loss.device).reshape(())]).tolist()
+        loss_value, norm_value = torch.stack(
+            [loss.float().reshape(()), norm.float().to(loss.device).reshape(())]
+        ).tolist()
         self.log("train/grad_norm", norm_value, batch_size=1)
         bad = not (math.isfinite(loss_value) and math.isfinite(norm_value))
         if scaler is not None and math.isfinite(loss_value) and scaler.get_scale() >= 1.0:

@@ -66,7 +66,9 @@ class BidirectionalLanguageModelTask(TrainingTask):
     def uniform_loss(self) -> float:
         return 2 * math.log(self.tokenizer.vocab_size)  # the training loss adds both directions
 
-    def summed_losses(self, batch: LanguageModelBatch, label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def summed_losses(
+        self, batch: LanguageModelBatch, label_smoothing: float
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Summed cross-entropy of the forward and of the backward direction (the shared
         output layer fused with the loss, on scored positions only) and their token count."""
         ids, lengths, scored = window_sequences(batch)
@@ -74,8 +76,9 @@ class BidirectionalLanguageModelTask(TrainingTask):
         output = self.model.output_layer
 
         def nll(top: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            return linear_cross_entropy(self.model.dropout(top[scored]), output.weight, output.bias,
-                                        targets[scored], label_smoothing)
+            return linear_cross_entropy(
+                self.model.dropout(top[scored]), output.weight, output.bias, targets[scored], label_smoothing
+            )
 
         forward = nll(states.forward[-1][:, :-1], ids[:, 1:])
         backward = nll(states.backward[-1][:, 1:], ids[:, :-1])

@@ -61,7 +61,7 @@ class ClassificationTask(TrainingTask):
             if bilm.tokenizer.to_state() != tokenizer.to_state():
                 raise ValueError(
                     f"the classifier's tokenizer is not the tokenizer of {bilm.path}: "
-                    "build the datamodule with nmt.tasks.registry.get(\"classification\").datamodule"
+                    'build the datamodule with nmt.tasks.registry.get("classification").datamodule'
                 )
             config = with_bilm_model(config, bilm)
         super().__init__(config)
@@ -84,7 +84,7 @@ class ClassificationTask(TrainingTask):
                 if source.tokenizer.to_state() != tokenizer.to_state():
                     raise ValueError(
                         f"the classifier's tokenizer is not the source tokenizer of {source.path}: "
-                        "build the datamodule with nmt.tasks.registry.get(\"classification\").datamodule"
+                        'build the datamodule with nmt.tasks.registry.get("classification").datamodule'
                     )
             if transfer.get("freeze"):
                 freeze_encoder(self.model)
@@ -158,10 +158,14 @@ class ClassificationTask(TrainingTask):
         Frozen parameters are left out."""
         lr = float(self.config["optim"]["lr"])
         model_cfg = self.config["model"]
-        scales = {"encoder": float((model_cfg.get("encoder") or {}).get("lr_scale", 1.0)),
-                  "contextual": float((model_cfg.get("contextual") or {}).get("lr_scale", 1.0))}
-        members = {"encoder": self.model.transferable_parameters(),
-                   "contextual": getattr(self.model, "contextual_parameters", list)()}
+        scales = {
+            "encoder": float((model_cfg.get("encoder") or {}).get("lr_scale", 1.0)),
+            "contextual": float((model_cfg.get("contextual") or {}).get("lr_scale", 1.0)),
+        }
+        members = {
+            "encoder": self.model.transferable_parameters(),
+            "contextual": getattr(self.model, "contextual_parameters", list)(),
+        }
         grouped = {id(p) for params in members.values() for p in params}
         head = [p for p in self.model.parameters() if id(p) not in grouped and p.requires_grad]
         groups: list[dict[str, Any]] = [{"params": head, "name": "head"}]

@@ -67,8 +67,11 @@ def tokenizer_conflicts(tokenizer_cfg: Mapping[str, Any] | None, bilm: Pretraine
     """``tokenizer.*`` settings of the classifier that differ from the biLM's (which is used)."""
     theirs = bilm.config.get("tokenizer") or {}
     mine = tokenizer_cfg or {}
-    return [f"tokenizer.{key}={mine[key]!r} (biLM: {theirs[key]!r})"
-            for key in sorted(set(mine) & set(theirs)) if key != "joint" and mine[key] != theirs[key]]
+    return [
+        f"tokenizer.{key}={mine[key]!r} (biLM: {theirs[key]!r})"
+        for key in sorted(set(mine) & set(theirs))
+        if key != "joint" and mine[key] != theirs[key]
+    ]
 
 
 def split_conflicts(data_cfg: Mapping[str, Any], bilm: PretrainedBiLM) -> list[str]:
@@ -77,8 +80,11 @@ def split_conflicts(data_cfg: Mapping[str, Any], bilm: PretrainedBiLM) -> list[s
     theirs = bilm.config.get("data") or {}
     if theirs.get("name") != data_cfg.get("name"):
         return []
-    return [f"data.{key}={data_cfg.get(key)!r} (biLM: {theirs.get(key)!r})"
-            for key in SPLIT_KEYS if _plain(data_cfg.get(key)) != _plain(theirs.get(key))]
+    return [
+        f"data.{key}={data_cfg.get(key)!r} (biLM: {theirs.get(key)!r})"
+        for key in SPLIT_KEYS
+        if _plain(data_cfg.get(key)) != _plain(theirs.get(key))
+    ]
 
 
 def _plain(value: Any) -> Any:

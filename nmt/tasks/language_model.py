@@ -91,14 +91,16 @@ class LanguageModelTask(TrainingTask):
         if characters:
             self.log(f"{stage}/bpc", nll / math.log(2) / characters, prog_bar=True)
 
-    def sample_text(self, prompt: str = "", max_tokens: int = SAMPLE_TOKENS, temperature: float = SAMPLE_TEMPERATURE,
-                    seed: int = 0) -> str:
+    def sample_text(
+        self, prompt: str = "", max_tokens: int = SAMPLE_TOKENS, temperature: float = SAMPLE_TEMPERATURE, seed: int = 0
+    ) -> str:
         """A continuation of ``prompt`` by the current weights (for the log)."""
         was_training = self.model.training
         self.model.eval()
         try:
-            [[hypothesis]] = generate(self.model, [self.tokenizer.encode(prompt)], max_tokens=max_tokens,
-                                      temperature=temperature, seed=seed)
+            [[hypothesis]] = generate(
+                self.model, [self.tokenizer.encode(prompt)], max_tokens=max_tokens, temperature=temperature, seed=seed
+            )
         finally:
             self.model.train(was_training)
         return self.tokenizer.decode(hypothesis.tokens)

@@ -52,18 +52,24 @@ def _check_bilm(cfg: DictConfig) -> None:
     if cfg.get("ckpt_path"):
         return  # resuming: the checkpoint holds the biLM's weights and model config
     if not Path(path).is_file():
-        raise ConfigError(f"model.contextual.bilm={path}: no such file (give a biLM checkpoint: "
-                          "outputs/<data>_bilm/<run>/checkpoints/best.ckpt)")
+        raise ConfigError(
+            f"model.contextual.bilm={path}: no such file (give a biLM checkpoint: "
+            "outputs/<data>_bilm/<run>/checkpoints/best.ckpt)"
+        )
     try:
         bilm = read_bilm(path)
     except (CheckpointError, ContextualTransferError) as error:
         raise ConfigError(str(error)) from error
     conflicts = tokenizer_conflicts(cfg.get("tokenizer"), bilm)
     if conflicts:
-        raise ConfigError(f"the classifier uses the tokenizer of model.contextual.bilm={path}, but "
-                          f"{', '.join(conflicts)}: drop these tokenizer overrides or set them to the biLM's")
+        raise ConfigError(
+            f"the classifier uses the tokenizer of model.contextual.bilm={path}, but "
+            f"{', '.join(conflicts)}: drop these tokenizer overrides or set them to the biLM's"
+        )
     conflicts = split_conflicts(cfg.data, bilm)
     if conflicts:
-        raise ConfigError(f"the biLM {path} was pretrained on another split of data={cfg.data.name} "
-                          f"({', '.join(conflicts)}), so its training texts may include this run's dev or test "
-                          "texts: use the biLM's split settings")
+        raise ConfigError(
+            f"the biLM {path} was pretrained on another split of data={cfg.data.name} "
+            f"({', '.join(conflicts)}), so its training texts may include this run's dev or test "
+            "texts: use the biLM's split settings"
+        )

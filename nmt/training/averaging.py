@@ -59,5 +59,7 @@ class WeightAverage(L.Callback):
         payload["inference_only"] = True
         payload["averaged_steps"] = steps
         path = self.dirpath / AVERAGE_FILE
-        save_checkpoint_file({PAYLOAD_KEY: payload, "state_dict": checkpoint["state_dict"], "global_step": steps[-1]}, path)
+        save_checkpoint_file(
+            {PAYLOAD_KEY: payload, "state_dict": checkpoint["state_dict"], "global_step": steps[-1]}, path
+        )
         log.info("wrote %s: the average of the weights at steps %s", path, ", ".join(map(str, steps)))

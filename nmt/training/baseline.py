@@ -42,14 +42,30 @@ def train_baseline(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     start = time.process_time()
     train_texts = [t for t, _ in splits["train"]]
     counts, vocabulary = fit_vocabulary(train_texts, model_cfg)
-    log.info("%d training texts, %d n-grams (%s %s-grams, min_df %s)", len(train_texts), len(vocabulary),
-             model_cfg["analyzer"], "-".join(map(str, model_cfg["ngram_range"])), model_cfg["min_df"])
+    log.info(
+        "%d training texts, %d n-grams (%s %s-grams, min_df %s)",
+        len(train_texts),
+        len(vocabulary),
+        model_cfg["analyzer"],
+        "-".join(map(str, model_cfg["ngram_range"])),
+        model_cfg["min_df"],
+    )
     best: tuple[float, Any, Any, dict] | None = None
     for setting in candidates(model_cfg):
-        model = fit(train_texts, [y for _, y in splits["train"]], len(labels), model_cfg, setting,
-                    seed=int(cfg.seed), counts=counts, vocabulary=vocabulary)
+        model = fit(
+            train_texts,
+            [y for _, y in splits["train"]],
+            len(labels),
+            model_cfg,
+            setting,
+            seed=int(cfg.seed),
+            counts=counts,
+            vocabulary=vocabulary,
+        )
         dev = evaluate_model(model, splits["dev"], labels)
-        log.info("%s %s: dev accuracy %.4f, macro-F1 %.4f", model_cfg["type"], setting, dev["accuracy"], dev["macro_f1"])
+        log.info(
+            "%s %s: dev accuracy %.4f, macro-F1 %.4f", model_cfg["type"], setting, dev["accuracy"], dev["macro_f1"]
+        )
         if best is None or dev[MONITOR] > best[0]:
             best = (dev[MONITOR], setting, model, dev)
     assert best is not None, "candidates() gives at least one setting"
@@ -60,9 +76,20 @@ def train_baseline(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     atomic_save(baseline_checkpoint(model, config, labels, setting), checkpoint_path)
     for split, report in (("dev", dev), ("test", test)):
         report = {"checkpoint": str(checkpoint_path), "dataset": config["data"]["name"], "split": split, **report}
-        (run_dir / f"report_{split}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-                                                      encoding="utf-8")
-    log.info("chosen %s on dev; test accuracy %.4f, macro-F1 %.4f (%.1f s of CPU time)", setting,
-             test["accuracy"], test["macro_f1"], seconds)
+        (run_dir / f"report_{split}.json").write_text(
+            json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    log.info(
+        "chosen %s on dev; test accuracy %.4f, macro-F1 %.4f (%.1f s of CPU time)",
+        setting,
+        test["accuracy"],
+        test["macro_f1"],
+        seconds,
+    )
     log.info("run directory: %s", run_dir)
-    return {"val/acc": dev["accuracy"], MONITORED_METRIC: dev[MONITOR], "test/acc": test["accuracy"], "test/f1": test["macro_f1"]}
+    return {
+        "val/acc": dev["accuracy"],
+        MONITORED_METRIC: dev[MONITOR],
+        "test/acc": test["accuracy"],
+        "test/f1": test["macro_f1"],
+    }

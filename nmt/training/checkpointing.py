@@ -29,7 +29,10 @@ from nmt.training.validation import validation_follows
 log = logging.getLogger("nmt.train")
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left; disk quota exceeded
-RESUMABLE = ("last.ckpt", "best.ckpt")  # full training states, in the order to resume from; average.ckpt holds weights only
+RESUMABLE = (
+    "last.ckpt",
+    "best.ckpt",
+)  # full training states, in the order to resume from; average.ckpt holds weights only
 
 
 class CheckpointDiskFull(RuntimeError):
@@ -59,8 +62,10 @@ def disk_full_message(path: Path, step: int | None, error: OSError) -> str:
     if resumable is None:
         return f"{what}; no complete checkpoint to resume from yet: free some space and start the run again"
     intact = ", ".join(f"{p.name} ({describe_step(p)})" for p in sorted(directory.glob("*.ckpt")))
-    return (f"{what}. Intact in {directory}: {intact}. "
-            f"Free some space, then resume with: python -m nmt.train ckpt_path={resumable}")
+    return (
+        f"{what}. Intact in {directory}: {intact}. "
+        f"Free some space, then resume with: python -m nmt.train ckpt_path={resumable}"
+    )
 
 
 def describe_step(path: Path) -> str:
@@ -141,4 +146,3 @@ class LatestCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer, pl_module) -> None:
         if trainer.global_step and self._last_global_step_saved != trainer.global_step:
             self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
-

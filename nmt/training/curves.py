@@ -30,8 +30,12 @@ CURVES_FILE = "curves.jsonl"
 PLOT_FILE = "curves.png"
 # The dev metric drawn, the first one a run has (translation, classification, language model).
 DEV_METRICS = ("val/bleu", "val/acc", "val/ppl", "val/loss")
-AXIS_LABELS = {"val/bleu": "dev BLEU (greedy)", "val/acc": "dev accuracy", "val/ppl": "dev perplexity",
-               "val/loss": "dev loss"}
+AXIS_LABELS = {
+    "val/bleu": "dev BLEU (greedy)",
+    "val/acc": "dev accuracy",
+    "val/ppl": "dev perplexity",
+    "val/loss": "dev loss",
+}
 
 
 class LearningCurves(L.Callback):
@@ -65,8 +69,9 @@ class LearningCurves(L.Callback):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text("".join(json.dumps(p) + "\n" for p in kept), encoding="utf-8")
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         if isinstance(loss, torch.Tensor):
             loss = loss.detach().float()
@@ -85,8 +90,11 @@ class LearningCurves(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        metrics = {name: float(value) for name, value in trainer.callback_metrics.items()
-                   if name.startswith("val/") and torch.as_tensor(value).numel() == 1}
+        metrics = {
+            name: float(value)
+            for name, value in trainer.callback_metrics.items()
+            if name.startswith("val/") and torch.as_tensor(value).numel() == 1
+        }
         if not metrics:
             return
         self._append({"kind": "val", "step": trainer.global_step, "time_s": round(self.elapsed_s(), 2), **metrics})
@@ -161,10 +169,17 @@ def plot_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str | Pat
         dev = [p for p in points if p.get("kind") == "val" and metric_key in p]
         for column, x in enumerate(("time_s", "step")):
             scale = 60.0 if x == "time_s" else 1.0
-            axes[0][column].plot([p[x] / scale for p in train], [p["train/loss"] for p in train], label=label,
-                                 linewidth=1)
-            axes[1][column].plot([p[x] / scale for p in dev], [p[metric_key] for p in dev], marker="o", markersize=3,
-                                 label=label, linewidth=1.2)
+            axes[0][column].plot(
+                [p[x] / scale for p in train], [p["train/loss"] for p in train], label=label, linewidth=1
+            )
+            axes[1][column].plot(
+                [p[x] / scale for p in dev],
+                [p[metric_key] for p in dev],
+                marker="o",
+                markersize=3,
+                label=label,
+                linewidth=1.2,
+            )
     for column, xlabel in enumerate(("wall-clock minutes (training + validation)", "optimiser steps")):
         axes[0][column].set_ylabel("train loss (label-smoothed)")
         axes[1][column].set_ylabel(AXIS_LABELS.get(metric_key, metric or "dev metric"))

@@ -51,11 +51,13 @@ class NonFiniteSteps:
         if self.consecutive == 1:
             self.first_of_streak = step
         log.warning(
-            "step %d: non-finite %s (loss %s, gradient norm %s): update skipped "
-            "(%d in a row, %d in all)",
+            "step %d: non-finite %s (loss %s, gradient norm %s): update skipped (%d in a row, %d in all)",
             step,
             "loss" if not math.isfinite(loss) else "gradient",
-            loss, grad_norm, self.consecutive, self.skipped,
+            loss,
+            grad_norm,
+            self.consecutive,
+            self.skipped,
         )
         return bool(self.patience) and self.consecutive >= self.patience
 
@@ -66,8 +68,7 @@ class NonFiniteSteps:
     def message(self, step: int, lr: float) -> str:
         return (
             f"training diverged: {self.consecutive} consecutive steps with a non-finite loss or "
-            f"gradient, from step {self.first_of_streak} to step {step}, were skipped. "
-            + ADVICE.format(lr=lr)
+            f"gradient, from step {self.first_of_streak} to step {step}, were skipped. " + ADVICE.format(lr=lr)
         )
 
 
@@ -126,8 +127,14 @@ class ExplodingLoss:
         self.consecutive += 1
         if self.consecutive == 1:
             self.first_of_streak = step
-            log.warning("step %d: training loss %.4g is above %.4g (%g x the loss of a uniform guess, %.4g)",
-                        step, loss, self.threshold, self.factor, self.uniform_loss)
+            log.warning(
+                "step %d: training loss %.4g is above %.4g (%g x the loss of a uniform guess, %.4g)",
+                step,
+                loss,
+                self.threshold,
+                self.factor,
+                self.uniform_loss,
+            )
         return self.consecutive >= self.patience
 
     def message(self, step: int, loss: float, lr: float) -> str:

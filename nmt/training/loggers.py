@@ -28,12 +28,19 @@ def build_loggers(logger_cfg: Mapping[str, Any], run_dir: Path, run_name: str) -
     elif kind == "wandb":
         from lightning.pytorch.loggers import WandbLogger
 
-        loggers.append(WandbLogger(name=run_name, project=project, save_dir=str(run_dir), offline=logger_cfg["offline"]))
+        loggers.append(
+            WandbLogger(name=run_name, project=project, save_dir=str(run_dir), offline=logger_cfg["offline"])
+        )
     elif kind == "mlflow":
         from lightning.pytorch.loggers import MLFlowLogger
 
-        loggers.append(MLFlowLogger(experiment_name=project, run_name=run_name,
-                                    tracking_uri=logger_cfg["tracking_uri"] or (run_dir / "mlruns").resolve().as_uri()))
+        loggers.append(
+            MLFlowLogger(
+                experiment_name=project,
+                run_name=run_name,
+                tracking_uri=logger_cfg["tracking_uri"] or (run_dir / "mlruns").resolve().as_uri(),
+            )
+        )
     if logger_cfg["csv"] or kind == "csv":
         loggers.append(CSVLogger(str(run_dir), name="csv", version=""))
     return loggers

@@ -149,7 +149,8 @@ class ResumeState(L.Callback):
             log.warning(
                 "the checkpoint holds random generator states of %d processes but this run has %d: "
                 "dropout after the resume will differ from an uninterrupted run",
-                len(states), trainer.world_size,
+                len(states),
+                trainer.world_size,
             )
         if states:
             restore_rng_states(states[rank] if rank < len(states) else states[0])

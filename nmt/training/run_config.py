@@ -217,4 +217,3 @@ def run_dir_resolver(ckpt_path: Any, fresh: str) -> str:
     """Hydra's ``hydra.run.dir``: a resumed run keeps writing into its own directory."""
     run = checkpoint_run_directory(ckpt_path)
     return str(run) if run is not None else fresh
-

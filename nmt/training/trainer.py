@@ -51,7 +51,9 @@ def precision_arguments(trainer_cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {"precision": precision}
 
 
-def build_callbacks(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: str, progress_bar: bool) -> list[L.Callback]:
+def build_callbacks(
+    cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: str, progress_bar: bool
+) -> list[L.Callback]:
     trainer_cfg, training = cfg["trainer"], cfg["training"]
     checkpoints = Path(run_dir) / "checkpoints"
     callbacks: list[L.Callback] = [
@@ -103,4 +105,3 @@ def build_trainer(cfg: Mapping[str, Any], run_dir: Path, monitor: str, mode: str
 def find_callback(trainer: L.Trainer, kind: type) -> Any:
     callbacks = trainer.callbacks  # type: ignore[attr-defined]  # set in Trainer.__init__, unseen by mypy
     return next((cb for cb in callbacks if isinstance(cb, kind)), None)
-

@@ -85,9 +85,16 @@ def test_imdb_keeps_the_official_test_set_and_truncates_head_tail(monkeypatch, t
 def test_imdb_learns_sentiment_in_300_steps(monkeypatch, tmp_path):
     """3,000 reviews cut to 128 tokens: reached 71.1-76.2% dev accuracy in ~25 s."""
     monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
-    metrics = quick_train("imdb_bilstm_attn", tmp_path, "data.limit=3000", "data.max_tokens=128",
-                          "data.batch_size=4000", "tokenizer.vocab_size=2000", "tokenizer.max_sentences=3000",
-                          "test_after_training=false")
+    metrics = quick_train(
+        "imdb_bilstm_attn",
+        tmp_path,
+        "data.limit=3000",
+        "data.max_tokens=128",
+        "data.batch_size=4000",
+        "tokenizer.vocab_size=2000",
+        "tokenizer.max_sentences=3000",
+        "test_after_training=false",
+    )
     assert metrics["val/acc"] > 0.65 and metrics["val/f1"] > 0.6
 
 
@@ -107,7 +114,6 @@ def test_sms_stacked_ensemble_of_naive_bayes_and_a_bilstm(monkeypatch, tmp_path)
     0.980, when written."""
     import json
 
-
     monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
     quick_train("sms_bilstm_attn", tmp_path / "bilstm", "tokenizer.vocab_size=500", "trainer.val_check_interval=50")
     from nmt.cli.train import train
@@ -117,8 +123,17 @@ def test_sms_stacked_ensemble_of_naive_bayes_and_a_bilstm(monkeypatch, tmp_path)
 
     script = importlib.import_module("nmt.cli.ensemble_classifiers")
     output = tmp_path / "ensemble.json"
-    assert script.main([str(tmp_path / "bilstm" / "checkpoints" / "best.ckpt"),
-                        str(tmp_path / "nb" / "checkpoints" / "best.ckpt"), "--output", str(output)]) == 0
+    assert (
+        script.main(
+            [
+                str(tmp_path / "bilstm" / "checkpoints" / "best.ckpt"),
+                str(tmp_path / "nb" / "checkpoints" / "best.ckpt"),
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
     report = json.loads(output.read_text())
     assert report["n"] == 558 and report["labels"] == ["ham", "spam"]
     assert report["accuracy"] > 0.98 and report["per_class"]["spam"]["f1"] > 0.93

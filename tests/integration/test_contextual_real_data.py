@@ -17,8 +17,13 @@ SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 if not SHARED_DATA.is_dir():
     pytest.skip(f"real datasets not found at {SHARED_DATA}", allow_module_level=True)
 
-QUIET = ["data.download=false", "trainer.max_time=null", "trainer.enable_progress_bar=false",
-         "trainer.num_sanity_val_steps=0", "early_stopping.patience=null"]
+QUIET = [
+    "data.download=false",
+    "trainer.max_time=null",
+    "trainer.enable_progress_bar=false",
+    "trainer.num_sanity_val_steps=0",
+    "early_stopping.patience=null",
+]
 
 
 def test_sms_bilm_features_reach_the_classifier(monkeypatch, tmp_path):
@@ -31,15 +36,37 @@ def test_sms_bilm_features_reach_the_classifier(monkeypatch, tmp_path):
 
     monkeypatch.setenv("NMT_DATA_DIR", str(SHARED_DATA))
     bilm_dir = tmp_path / "bilm"
-    bilm = train(compose_config([
-        "experiment=sms_bilm", *QUIET, "model.embed_size=64", "model.hidden_size=64", "trainer.max_steps=120",
-        "trainer.val_check_interval=60", "optim.lr=0.005", f"+run_dir={bilm_dir}"]))
+    bilm = train(
+        compose_config(
+            [
+                "experiment=sms_bilm",
+                *QUIET,
+                "model.embed_size=64",
+                "model.hidden_size=64",
+                "trainer.max_steps=120",
+                "trainer.val_check_interval=60",
+                "optim.lr=0.005",
+                f"+run_dir={bilm_dir}",
+            ]
+        )
+    )
     assert bilm["val/ppl_forward"] < 600 and bilm["val/ppl_backward"] < 600
     checkpoint = bilm_dir / "checkpoints" / "best.ckpt"
     assert load_checkpoint(checkpoint)["nmt"]["task"] == "bilm"
 
-    metrics = train(compose_config([
-        "experiment=sms_elmo", *QUIET, f"model.contextual.bilm={checkpoint}", "model.embed_size=32",
-        "model.hidden_size=32", "optim.lr=0.005", "trainer.max_steps=300", "trainer.val_check_interval=100",
-        f"+run_dir={tmp_path / 'classifier'}"]))
+    metrics = train(
+        compose_config(
+            [
+                "experiment=sms_elmo",
+                *QUIET,
+                f"model.contextual.bilm={checkpoint}",
+                "model.embed_size=32",
+                "model.hidden_size=32",
+                "optim.lr=0.005",
+                "trainer.max_steps=300",
+                "trainer.val_check_interval=100",
+                f"+run_dir={tmp_path / 'classifier'}",
+            ]
+        )
+    )
     assert metrics["test/acc"] >= 0.96 and metrics["test/f1_spam"] >= 0.85

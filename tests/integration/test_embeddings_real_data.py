@@ -30,8 +30,17 @@ def test_word2vec_on_sms_then_a_classifier_uses_it(tmp_path):
     from nmt.cli.embeddings import run
 
     corpus = need("SMSSpamCollection.gz")
-    report = run(embeddings_config("data=sms", f"data.path={corpus}", "method.dim=32", "method.epochs=3",
-                                   "threads=1", "evaluate.plot=null", f"+run_dir={tmp_path / 'vectors'}"))
+    report = run(
+        embeddings_config(
+            "data=sms",
+            f"data.path={corpus}",
+            "method.dim=32",
+            "method.epochs=3",
+            "threads=1",
+            "evaluate.plot=null",
+            f"+run_dir={tmp_path / 'vectors'}",
+        )
+    )
     assert report["texts"] > 4400 and report["vocabulary"] > 3000  # train + dev of 5,574 messages
     assert report["evaluation"]["wordsim353"]["pairs"] > 50
     neighbours = dict(report["evaluation"]["neighbours"])
@@ -41,12 +50,24 @@ def test_word2vec_on_sms_then_a_classifier_uses_it(tmp_path):
     from nmt.cli.train import train
 
     run_dir = tmp_path / "classifier"
-    train(compose_config([
-        "experiment=sms_bilstm_attn", f"data.path={corpus}", "tokenizer=word", "model.embed_size=32",
-        "model.hidden_size=32", f"model.embeddings.pretrained={report['files']['word2vec_binary']}",
-        "trainer.max_steps=30", "trainer.max_time=null", "trainer.val_check_interval=30",
-        "test_after_training=false", "threads=1", f"+run_dir={run_dir}",
-    ]))
+    train(
+        compose_config(
+            [
+                "experiment=sms_bilstm_attn",
+                f"data.path={corpus}",
+                "tokenizer=word",
+                "model.embed_size=32",
+                "model.hidden_size=32",
+                f"model.embeddings.pretrained={report['files']['word2vec_binary']}",
+                "trainer.max_steps=30",
+                "trainer.max_time=null",
+                "trainer.val_check_interval=30",
+                "test_after_training=false",
+                "threads=1",
+                f"+run_dir={run_dir}",
+            ]
+        )
+    )
     coverage = json.loads((run_dir / "pretrained_embeddings.json").read_text(encoding="utf-8"))["source"]
     # the classifier's vocabulary (train split, min_freq 2) lies inside the vectors' (train + dev)
     assert coverage["vocabulary_coverage"] > 0.99 and coverage["token_coverage"] > 0.9
@@ -57,11 +78,22 @@ def test_korean_vectors_and_their_picture(tmp_path):
 
     need("nsmc_ratings_train.txt.xz")
     need("nsmc_ratings_test.txt.xz")
-    report = run(embeddings_config(
-        "data=nsmc", f"data.path={SHARED_DATA / 'nsmc_ratings_train.txt.xz'}",
-        f"data.test_path={SHARED_DATA / 'nsmc_ratings_test.txt.xz'}", "data.limit=20000", "method=fasttext",
-        "method.dim=32", "method.epochs=1", "method.bucket=100000", "threads=1", "evaluate.plot=pca",
-        "evaluate.plot_words=100", "evaluate.neighbours=['영화','재미']", f"+run_dir={tmp_path}",
-    ))
+    report = run(
+        embeddings_config(
+            "data=nsmc",
+            f"data.path={SHARED_DATA / 'nsmc_ratings_train.txt.xz'}",
+            f"data.test_path={SHARED_DATA / 'nsmc_ratings_test.txt.xz'}",
+            "data.limit=20000",
+            "method=fasttext",
+            "method.dim=32",
+            "method.epochs=1",
+            "method.bucket=100000",
+            "threads=1",
+            "evaluate.plot=pca",
+            "evaluate.plot_words=100",
+            "evaluate.neighbours=['영화','재미']",
+            f"+run_dir={tmp_path}",
+        )
+    )
     assert (tmp_path / "plot.png").stat().st_size > 10000
     assert "영화" in report["evaluation"]["neighbours"]

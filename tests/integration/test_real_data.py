@@ -65,9 +65,7 @@ def test_sms_has_5574_messages_747_spam():
 
 
 def test_nsmc_has_150k_50k_rows_and_keeps_empty_documents():
-    splits, report = read_nsmc(
-        SHARED_DATA / "nsmc_ratings_train.txt.xz", SHARED_DATA / "nsmc_ratings_test.txt.xz"
-    )
+    splits, report = read_nsmc(SHARED_DATA / "nsmc_ratings_train.txt.xz", SHARED_DATA / "nsmc_ratings_test.txt.xz")
     assert report.n_malformed == 0
     assert len(splits["train"]) == 150_000 and len(splits["test"]) == 50_000
     assert sum(text == "" for text, _ in splits["train"]) == 5

@@ -19,21 +19,24 @@ def test_a_few_hundred_steps_on_fra_txt_reduce_dev_loss(shared_data, tmp_path, e
     corpus = shared_data / "fra.txt.xz"
     if not corpus.is_file():
         pytest.skip(f"{corpus} not found")
-    cfg = compose_config([
-        f"experiment={experiment}",
-        f"data.path={corpus}",
-        f"data.split_cache={tmp_path / 'splits'}",
-        "data.bleu_sentences=200",
-        "model.hidden_size=128",
-        "model.embed_size=128",
-        "trainer.max_steps=300",
-        "trainer.val_check_interval=150",
-        "trainer.num_sanity_val_steps=0",
-        "trainer.enable_progress_bar=false",
-        "trainer.limit_val_batches=5",
-        "test_after_training=false",
-        f"+run_dir={tmp_path / 'run'}",
-    ] + (["tokenizer.max_sentences=50000"] if experiment.startswith("spm") else []))
+    cfg = compose_config(
+        [
+            f"experiment={experiment}",
+            f"data.path={corpus}",
+            f"data.split_cache={tmp_path / 'splits'}",
+            "data.bleu_sentences=200",
+            "model.hidden_size=128",
+            "model.embed_size=128",
+            "trainer.max_steps=300",
+            "trainer.val_check_interval=150",
+            "trainer.num_sanity_val_steps=0",
+            "trainer.enable_progress_bar=false",
+            "trainer.limit_val_batches=5",
+            "test_after_training=false",
+            f"+run_dir={tmp_path / 'run'}",
+        ]
+        + (["tokenizer.max_sentences=50000"] if experiment.startswith("spm") else [])
+    )
     torch.manual_seed(0)
     train(cfg)
     with open(tmp_path / "run" / "csv" / "metrics.csv") as metrics:

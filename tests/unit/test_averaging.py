@@ -41,9 +41,18 @@ def test_training_writes_the_average_of_the_last_validations(tiny_corpus, tmp_pa
     spy = ValidationWeights()
     build = trainer_module.build_callbacks
     monkeypatch.setattr(trainer_module, "build_callbacks", lambda *a, **k: build(*a, **k) + [spy])
-    train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=50",
-                                        "trainer.val_check_interval=10", "training.average_last=3",
-                                        "test_after_training=false")))
+    train(
+        compose_config(
+            tiny_overrides(
+                tiny_corpus,
+                tmp_path,
+                "trainer.max_steps=50",
+                "trainer.val_check_interval=10",
+                "training.average_last=3",
+                "test_after_training=false",
+            )
+        )
+    )
     path = tmp_path / "checkpoints" / "average.ckpt"
     checkpoint = load_checkpoint(path)
     assert checkpoint["nmt"]["averaged_steps"] == [30, 40, 50]
@@ -57,8 +66,12 @@ def test_training_writes_the_average_of_the_last_validations(tiny_corpus, tmp_pa
 def test_average_checkpoints_script_averages_files_and_refuses_other_networks(tiny_translation_checkpoint, tmp_path):
     last = tiny_translation_checkpoint.parent / "last.ckpt"
     output = tmp_path / "avg.ckpt"
-    result = subprocess.run([sys.executable, "-m", "nmt.cli.average", str(tiny_translation_checkpoint),
-                             str(last), "--output", str(output)], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "nmt.cli.average", str(tiny_translation_checkpoint), str(last), "--output", str(output)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     expected = average_weights([model_state_dict(load_checkpoint(p)) for p in (tiny_translation_checkpoint, last)])
     for key, value in model_state_dict(load_checkpoint(output)).items():
@@ -67,8 +80,12 @@ def test_average_checkpoints_script_averages_files_and_refuses_other_networks(ti
     checkpoint = torch.load(last, weights_only=True)
     checkpoint["nmt"]["config"]["model"]["hidden_size"] = 999
     torch.save(checkpoint, other)
-    result = subprocess.run([sys.executable, "-m", "nmt.cli.average", str(last), str(other),
-                             "--output", str(tmp_path / "x.ckpt")], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "nmt.cli.average", str(last), str(other), "--output", str(tmp_path / "x.ckpt")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "model" in result.stderr
 
 
@@ -77,10 +94,19 @@ def test_the_default_recipes_tied_output_layer_stays_tied_in_every_checkpoint(ti
     best/last/average checkpoints agree, and every loaded model shares one tensor again."""
     from nmt.cli.train import train
 
-    cfg = compose_config(tiny_overrides(tiny_corpus, tmp_path, "model.tie_embeddings=true", "model.embed_size=32",
-                                        "model.hidden_size=32", "trainer.max_steps=30",
-                                        "trainer.val_check_interval=10", "training.average_last=2",
-                                        "test_after_training=false"))
+    cfg = compose_config(
+        tiny_overrides(
+            tiny_corpus,
+            tmp_path,
+            "model.tie_embeddings=true",
+            "model.embed_size=32",
+            "model.hidden_size=32",
+            "trainer.max_steps=30",
+            "trainer.val_check_interval=10",
+            "training.average_last=2",
+            "test_after_training=false",
+        )
+    )
     assert cfg.model.init.scheme == "xavier"  # the default recipe's, which scales the tied weights
     train(cfg)
     for name in ("best", "last", "average"):

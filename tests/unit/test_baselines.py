@@ -25,12 +25,31 @@ from nmt.inference.baseline import baseline_checkpoint  # noqa: E402
 from nmt.inference.checkpoint import CheckpointError, atomic_save  # noqa: E402
 from nmt.inference.loading import load_model  # noqa: E402
 
-TEXTS = ["free prize call now", "win a free prize", "call me at lunch", "see you at lunch", "free lunch now",
-         "prize draw win now", "are you coming home", "home at six see you"]
+TEXTS = [
+    "free prize call now",
+    "win a free prize",
+    "call me at lunch",
+    "see you at lunch",
+    "free lunch now",
+    "prize draw win now",
+    "are you coming home",
+    "home at six see you",
+]
 LABELS = [1, 1, 0, 0, 0, 1, 0, 0]
-MODEL = {"type": "multinomial_nb", "features": "counts", "analyzer": "word", "ngram_range": [1, 2],
-         "lowercase": True, "token_pattern": r"(?u)\b\w+\b", "min_df": 1, "max_features": None,
-         "sublinear_tf": False, "alpha": [1.0], "C": [1.0], "beta": 0.25}
+MODEL = {
+    "type": "multinomial_nb",
+    "features": "counts",
+    "analyzer": "word",
+    "ngram_range": [1, 2],
+    "lowercase": True,
+    "token_pattern": r"(?u)\b\w+\b",
+    "min_df": 1,
+    "max_features": None,
+    "sublinear_tf": False,
+    "alpha": [1.0],
+    "C": [1.0],
+    "beta": 0.25,
+}
 
 
 @pytest.mark.parametrize("features", ["counts", "binary", "tfidf"])
@@ -48,7 +67,8 @@ def test_multinomial_nb_scores_are_sklearns_joint_log_likelihoods(features):
     queries = ["free prize now", "see you at home", "an unseen text"]
     if features == "tfidf":
         expected = reference.predict_joint_log_proba(
-            TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b").fit(TEXTS).transform(queries))
+            TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b").fit(TEXTS).transform(queries)
+        )
     else:
         expected = reference.predict_joint_log_proba(transform_counts(model._counts(queries), features))
     np.testing.assert_allclose(model.scores(queries).numpy(), expected, rtol=1e-5, atol=1e-4)
@@ -113,8 +133,9 @@ def test_nmt_train_fits_the_baseline_on_the_classifiers_split_and_the_evaluator_
 
     corpus = write_sms(tmp_path / "SMSSpamCollection")
     run_dir = tmp_path / "run"
-    cfg = compose_config(["experiment=sms_naive_bayes", f"data.path={corpus}", f"+run_dir={run_dir}",
-                          "model.alpha=[0.1,1.0]"])
+    cfg = compose_config(
+        ["experiment=sms_naive_bayes", f"data.path={corpus}", f"+run_dir={run_dir}", "model.alpha=[0.1,1.0]"]
+    )
     metrics = train(cfg)
     assert metrics["test/acc"] == 1.0 and metrics["val/f1"] == 1.0
     report = json.loads((run_dir / "report_test.json").read_text())
@@ -123,18 +144,21 @@ def test_nmt_train_fits_the_baseline_on_the_classifiers_split_and_the_evaluator_
 
     evaluator = importlib.import_module("nmt.cli.evaluate_classifier")
     again = evaluator.evaluate(str(run_dir / "checkpoints" / "best.ckpt"), "test", {}, None)
-    assert {k: again[k] for k in ("accuracy", "macro_f1", "confusion_matrix")} == \
-        {k: report[k] for k in ("accuracy", "macro_f1", "confusion_matrix")}
+    assert {k: again[k] for k in ("accuracy", "macro_f1", "confusion_matrix")} == {
+        k: report[k] for k in ("accuracy", "macro_f1", "confusion_matrix")
+    }
 
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [(["model.type=svm"], "model.type"),
-     (["model.ngram_range=[2,1]"], "model.ngram_range"),
-     (["model.alpha=[0.5,0]"], "model.alpha"),
-     (["model.features=words"], "model.features"),
-     (["data=fra"], "data=fra"),
-     (["model.beta=2"], "model.beta")],
+    [
+        (["model.type=svm"], "model.type"),
+        (["model.ngram_range=[2,1]"], "model.ngram_range"),
+        (["model.alpha=[0.5,0]"], "model.alpha"),
+        (["model.features=words"], "model.features"),
+        (["data=fra"], "data=fra"),
+        (["model.beta=2"], "model.beta"),
+    ],
 )
 def test_baseline_configs_are_checked_before_any_data_is_read(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -65,8 +65,12 @@ def sms_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
 def transfer_overrides(corpus: Path, run_dir: Path, checkpoint: Path, *extra: str) -> list[str]:
     """Classifier sized like the tiny translation model (embed 32, BiLSTM 64), initialised from it."""
     return sms_overrides(
-        corpus, run_dir, "model.embed_size=32", "model.hidden_size=64",
-        f"model.encoder.init_from={checkpoint}", *extra,
+        corpus,
+        run_dir,
+        "model.embed_size=32",
+        "model.hidden_size=64",
+        f"model.encoder.init_from={checkpoint}",
+        *extra,
     )
 
 
@@ -139,7 +143,9 @@ def test_transfer_loads_identical_weights_and_tokenizer(tiny_translation_checkpo
 
 
 def test_freeze_keeps_transferred_weights_fixed_during_training(tiny_translation_checkpoint, tiny_sms, tmp_path):
-    cfg = compose_config(transfer_overrides(tiny_sms, tmp_path, tiny_translation_checkpoint, "model.encoder.freeze=true"))
+    cfg = compose_config(
+        transfer_overrides(tiny_sms, tmp_path, tiny_translation_checkpoint, "model.encoder.freeze=true")
+    )
     datamodule, task = build(cfg)
     frozen = task.model.transferable_parameters()
     assert frozen and not any(p.requires_grad for p in frozen)
@@ -160,9 +166,11 @@ def test_freeze_keeps_transferred_weights_fixed_during_training(tiny_translation
 
 
 def test_encoder_learning_rate_is_scaled(tiny_translation_checkpoint, tiny_sms, tmp_path):
-    cfg = compose_config(transfer_overrides(
-        tiny_sms, tmp_path, tiny_translation_checkpoint, "model.encoder.lr_scale=0.1", "optim.lr=0.01"
-    ))
+    cfg = compose_config(
+        transfer_overrides(
+            tiny_sms, tmp_path, tiny_translation_checkpoint, "model.encoder.lr_scale=0.1", "optim.lr=0.01"
+        )
+    )
     _, task = build(cfg)
     groups = {group["name"]: group for group in task.configure_optimizers().param_groups}
     assert groups["head"]["lr"] == pytest.approx(0.01)
@@ -243,8 +251,9 @@ def test_resume_from_last_checkpoint_continues(trained_sms_run, tiny_sms, tmp_pa
     from nmt.cli.train import train
 
     last = trained_sms_run / "checkpoints" / "last.ckpt"
-    cfg = compose_config(sms_overrides(tiny_sms, tmp_path, f"ckpt_path={last}", "trainer.max_steps=70",
-                                       "test_after_training=false"))
+    cfg = compose_config(
+        sms_overrides(tiny_sms, tmp_path, f"ckpt_path={last}", "trainer.max_steps=70", "test_after_training=false")
+    )
     train(cfg)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 70
 
@@ -255,5 +264,14 @@ def test_a_huge_learning_rate_stops_a_classification_run_against_ln_of_the_class
 
     # Two classes: a uniform guess loses ln 2 = 0.6931 per message.
     with pytest.raises(TrainingDiverged, match=r"training exploded: .*10 x 0\.6931"):
-        train(compose_config(sms_overrides(tiny_sms, tmp_path, "optim.lr=1e6", "test_after_training=false",
-                                           "training.exploding_loss_patience=5")))
+        train(
+            compose_config(
+                sms_overrides(
+                    tiny_sms,
+                    tmp_path,
+                    "optim.lr=1e6",
+                    "test_after_training=false",
+                    "training.exploding_loss_patience=5",
+                )
+            )
+        )

@@ -80,8 +80,14 @@ def write_imdb(path: Path) -> Path:
 
 def test_nsmc_dev_is_carved_from_train_and_empty_documents_batch(tmp_path):
     train_path, test_path = write_nsmc(tmp_path)
-    cfg = data_cfg("nsmc_bilstm_attn", f"data.path={train_path}", f"data.test_path={test_path}",
-                   "tokenizer=char", "data.split.train=0.75", "data.split.dev=0.25")
+    cfg = data_cfg(
+        "nsmc_bilstm_attn",
+        f"data.path={train_path}",
+        f"data.test_path={test_path}",
+        "tokenizer=char",
+        "data.split.train=0.75",
+        "data.split.dev=0.25",
+    )
     datamodule = ClassificationDataModule.from_config(cfg)
     splits = datamodule.prepare_corpus()
     assert (len(splits["train"]) + len(splits["dev"]), len(splits["test"])) == (40, 20)
@@ -100,9 +106,16 @@ def test_empty_text_becomes_one_padding_token():
 
 def test_imdb_uses_the_official_test_split_and_truncates(tmp_path):
     path = write_imdb(tmp_path / "imdb_reviews.csv")
-    cfg = data_cfg("imdb_bilstm_attn", f"data.path={path}", "tokenizer=char", "data.max_tokens=20",
-                   "data.truncation=head", "data.batch_unit=sentences", "data.batch_size=8",
-                   "data.eval_batch_size=8")
+    cfg = data_cfg(
+        "imdb_bilstm_attn",
+        f"data.path={path}",
+        "tokenizer=char",
+        "data.max_tokens=20",
+        "data.truncation=head",
+        "data.batch_unit=sentences",
+        "data.batch_size=8",
+        "data.eval_batch_size=8",
+    )
     datamodule = ClassificationDataModule.from_config(cfg)
     splits = datamodule.prepare_corpus()
     assert len(splits["test"]) == 40 and len(splits["train"]) + len(splits["dev"]) == 40

@@ -18,8 +18,17 @@ VOCAB = 30
 
 def conv_lstm(num_classes=2, cell="lstm", pool=4) -> ConvLSTMClassifier:
     torch.manual_seed(0)
-    model = ConvLSTMClassifier(VOCAB, num_classes, embed_size=8, conv_filters=6, conv_kernel=3, pool_size=pool,
-                               hidden_size=5, cell=cell, dropout=0.0)
+    model = ConvLSTMClassifier(
+        VOCAB,
+        num_classes,
+        embed_size=8,
+        conv_filters=6,
+        conv_kernel=3,
+        pool_size=pool,
+        hidden_size=5,
+        cell=cell,
+        dropout=0.0,
+    )
     return model.double().eval()
 
 
@@ -60,10 +69,12 @@ def test_the_model_group_picks_the_network():
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [(["model.conv_kernel=4"], "must be odd"),
-     (["model.architecture=cnn"], "model.architecture"),
-     (["model.pool_size=0"], "model.pool_size"),
-     (["model.encoder.init_from=x.ckpt"], "no translation encoder")],
+    [
+        (["model.conv_kernel=4"], "must be odd"),
+        (["model.architecture=cnn"], "model.architecture"),
+        (["model.pool_size=0"], "model.pool_size"),
+        (["model.encoder.init_from=x.ckpt"], "no translation encoder"),
+    ],
 )
 def test_conv_lstm_configs_are_checked_before_any_data_is_read(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -71,14 +82,19 @@ def test_conv_lstm_configs_are_checked_before_any_data_is_read(overrides, messag
 
 
 def test_conv_lstm_architecture_on_an_rnn_model_names_the_missing_keys():
-    with pytest.raises(ConfigError, match=r"needs model.conv_filters, model.conv_kernel, model.pool_size: pick the whole model with model=conv_lstm"):
+    with pytest.raises(
+        ConfigError,
+        match=r"needs model.conv_filters, model.conv_kernel, model.pool_size: pick the whole model with model=conv_lstm",
+    ):
         validate_config(compose_config(["experiment=imdb_bilstm_attn", "+model.architecture=conv_lstm"]))
 
 
 @pytest.mark.parametrize(
     "model",
-    [["model=conv_lstm", "model.embed_size=16", "model.conv_filters=8", "model.hidden_size=8"],
-     ["model=bigru_attn", "model.embed_size=16", "model.hidden_size=16"]],
+    [
+        ["model=conv_lstm", "model.embed_size=16", "model.conv_filters=8", "model.hidden_size=8"],
+        ["model=bigru_attn", "model.embed_size=16", "model.hidden_size=16"],
+    ],
     ids=["conv_lstm", "bigru_attn"],
 )
 def test_conv_lstm_and_gru_classifiers_train_through_nmt_train(tmp_path, model):
@@ -90,9 +106,17 @@ def test_conv_lstm_and_gru_classifiers_train_through_nmt_train(tmp_path, model):
     ham = ["see you at lunch {}", "are you home yet {}", "ok call me later {}"]
     rows = [("spam", spam[i % 2].format(i)) for i in range(40)] + [("ham", ham[i % 3].format(i)) for i in range(80)]
     corpus.write_text("".join(f"{label}\t{text}\n" for label, text in rows), encoding="utf-8")
-    overrides = ["experiment=sms_bilstm_attn", f"data.path={corpus}", "tokenizer=char", *model,
-                 "trainer.max_steps=40", "trainer.val_check_interval=20", "optim.lr=0.01", *FAST_TRAINER,
-                 f"+run_dir={tmp_path / 'run'}"]
+    overrides = [
+        "experiment=sms_bilstm_attn",
+        f"data.path={corpus}",
+        "tokenizer=char",
+        *model,
+        "trainer.max_steps=40",
+        "trainer.val_check_interval=20",
+        "optim.lr=0.01",
+        *FAST_TRAINER,
+        f"+run_dir={tmp_path / 'run'}",
+    ]
     metrics = train(compose_config(overrides))
     assert metrics["test/acc"] >= 0.9
     loaded = load_classifier(tmp_path / "run" / "checkpoints" / "best.ckpt")

@@ -26,12 +26,11 @@ from nmt.models.classifier import TextClassifier
 
 HOSTILE = (
     b"free prize, call now\n"
-    b"\n"                                        # empty line
-    b"   \t  \n"                                 # only whitespace
-    b"bad \xff\xfe bytes\r\n"                    # invalid UTF-8 and a CRLF ending
+    b"\n"  # empty line
+    b"   \t  \n"  # only whitespace
+    b"bad \xff\xfe bytes\r\n"  # invalid UTF-8 and a CRLF ending
     b"unicode line\xe2\x80\xa8separator and \x0c form feed \x00 nul\n"
-    b"<script>alert('x')</script> & \"quotes\"\n"
-    + b"very long " * 5000 + b"\n"
+    b"<script>alert('x')</script> & \"quotes\"\n" + b"very long " * 5000 + b"\n"
     b"last line without newline"
 )
 N_HOSTILE_LINES = 8
@@ -43,8 +42,15 @@ def checkpoint(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("clf")
     corpus = directory / "SMSSpamCollection"
     corpus.write_text("".join(f"{'spam' if i % 4 == 0 else 'ham'}\tmessage number {i}\n" for i in range(80)))
-    cfg = compose_config(["experiment=sms_bilstm_attn", f"data.path={corpus}", "data.max_tokens=50",
-                          "model.embed_size=8", "model.hidden_size=8"])
+    cfg = compose_config(
+        [
+            "experiment=sms_bilstm_attn",
+            f"data.path={corpus}",
+            "data.max_tokens=50",
+            "model.embed_size=8",
+            "model.hidden_size=8",
+        ]
+    )
     config = OmegaConf.to_container(cfg, resolve=True)
     tokenizer = CharTokenizer.train(["free prize call now message number 0123456789"])
     torch.manual_seed(0)
@@ -103,7 +109,9 @@ def test_missing_checkpoint_is_a_clear_error_not_a_traceback(tmp_path):
 def test_evaluate_classifier_reports_metrics_as_json(checkpoint):
     result = subprocess.run(
         [sys.executable, "-m", "nmt.cli.evaluate_classifier", str(checkpoint), "--split", "test"],
-        capture_output=True, cwd=REPO, timeout=120,
+        capture_output=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr.decode()
     report = json.loads(result.stdout)
@@ -133,11 +141,14 @@ def test_each_output_line_is_that_line_classified_alone(checkpoint):
         assert together["probability"] == pytest.approx(single["probability"], abs=1e-5)
         assert [t["token"] for t in together["top_tokens"]] == [t["token"] for t in single["top_tokens"]]
         assert [t["weight"] for t in together["top_tokens"]] == pytest.approx(
-            [t["weight"] for t in single["top_tokens"]], abs=1e-5)
+            [t["weight"] for t in single["top_tokens"]], abs=1e-5
+        )
 
 
-@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--batch-size", "-3"), ("--top-k", "-1"),
-                                           ("--threads", "0"), ("--batch-size", "many")])
+@pytest.mark.parametrize(
+    "option, value",
+    [("--batch-size", "0"), ("--batch-size", "-3"), ("--top-k", "-1"), ("--threads", "0"), ("--batch-size", "many")],
+)
 def test_bad_option_values_are_one_line_errors_with_exit_2(option, value, checkpoint, capsys):
     with pytest.raises(SystemExit) as exit:
         parse_args([str(checkpoint), option, value])
@@ -196,14 +207,17 @@ def count_lines(data: bytes) -> int:
 
 line_text = st.one_of(
     st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=40),
-    st.sampled_from(["", " ", "\t", "\r", "\u00a0\u2028", "\ufeff", "\x00", "\x07\x1b", "\U0001F600\U0001F389"]),
+    st.sampled_from(["", " ", "\t", "\r", "\u00a0\u2028", "\ufeff", "\x00", "\x07\x1b", "\U0001f600\U0001f389"]),
     st.text(st.sampled_from("free prize call now "), min_size=300, max_size=3000),  # past data.max_tokens
 )
 
 
 @settings(max_examples=40, deadline=None)
-@given(lines=st.lists(line_text, max_size=10), final_newline=st.booleans(),
-       options=st.sampled_from([[], ["--format", "jsonl"], ["--batch-size", "1", "--top-k", "0"]]))
+@given(
+    lines=st.lists(line_text, max_size=10),
+    final_newline=st.booleans(),
+    options=st.sampled_from([[], ["--format", "jsonl"], ["--batch-size", "1", "--top-k", "0"]]),
+)
 def test_any_lines_give_exactly_one_output_line_each(checkpoint, lines, final_newline, options):
     data = "\n".join(lines).encode("utf-8") + (b"\n" if final_newline and lines else b"")
     expected = count_lines(data)

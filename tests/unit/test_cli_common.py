@@ -18,8 +18,20 @@ from nmt.data.tokenizers import CharTokenizer
 from nmt.inference.checkpoint import CheckpointError, atomic_save, make_payload
 from nmt.inference.loading import WrongTaskError, load_model
 
-COMMANDS = ("translate", "generate", "classify", "evaluate", "evaluate_classifier", "ensemble_classifiers",
-            "export", "average", "serve", "query_vectors", "compare_runs", "compare_embeddings")
+COMMANDS = (
+    "translate",
+    "generate",
+    "classify",
+    "evaluate",
+    "evaluate_classifier",
+    "ensemble_classifiers",
+    "export",
+    "average",
+    "serve",
+    "query_vectors",
+    "compare_runs",
+    "compare_embeddings",
+)
 
 BILM_MODEL = {"embed_size": 8, "hidden_size": 8, "layers": 1, "cell": "lstm", "dropout": 0.0}
 
@@ -92,8 +104,20 @@ def test_weights_that_do_not_fit_the_config_are_a_checkpoint_error(tmp_path):
 # -- exit codes: the same in every command -------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["translate", "generate", "classify", "evaluate", "evaluate_classifier",
-                                     "ensemble_classifiers", "export", "average", "serve"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "translate",
+        "generate",
+        "classify",
+        "evaluate",
+        "evaluate_classifier",
+        "ensemble_classifiers",
+        "export",
+        "average",
+        "serve",
+    ],
+)
 def test_a_missing_checkpoint_exits_2_in_one_line(command, tmp_path, capsys):
     missing = tmp_path / "missing.ckpt"
     assert run_main(command, command_arguments(command, missing, tmp_path)) == EXIT_USER_ERROR
@@ -102,11 +126,18 @@ def test_a_missing_checkpoint_exits_2_in_one_line(command, tmp_path, capsys):
     assert "error: checkpoint not found" in line and "missing.ckpt" in line and captured.out == ""
 
 
-@pytest.mark.parametrize("command, wanted", [
-    ("translate", "'translation'"), ("generate", "'lm'"), ("classify", "'classification'"),
-    ("evaluate", "'translation'"), ("evaluate_classifier", "'classification' or 'baseline'"),
-    ("ensemble_classifiers", "'classification' or 'baseline'"), ("serve", "'translation' or 'classification'"),
-])
+@pytest.mark.parametrize(
+    "command, wanted",
+    [
+        ("translate", "'translation'"),
+        ("generate", "'lm'"),
+        ("classify", "'classification'"),
+        ("evaluate", "'translation'"),
+        ("evaluate_classifier", "'classification' or 'baseline'"),
+        ("ensemble_classifiers", "'classification' or 'baseline'"),
+        ("serve", "'translation' or 'classification'"),
+    ],
+)
 def test_a_wrong_task_checkpoint_exits_2_with_the_same_wording(command, wanted, tmp_path, capsys):
     path = bilm_checkpoint(tmp_path / "bilm.ckpt")
     assert run_main(command, command_arguments(command, path, tmp_path)) == EXIT_USER_ERROR
@@ -145,8 +176,9 @@ def test_device_and_threads_mean_the_same_in_every_running_command(command, caps
     assert exit_info.value.code == EXIT_USER_ERROR and "--threads: must be >= 1, got 0" in line
 
 
-@pytest.mark.parametrize("command, checkpoints", [("evaluate_classifier", ["a.ckpt"]),
-                                                  ("ensemble_classifiers", ["a.ckpt", "b.ckpt"])])
+@pytest.mark.parametrize(
+    "command, checkpoints", [("evaluate_classifier", ["a.ckpt"]), ("ensemble_classifiers", ["a.ckpt", "b.ckpt"])]
+)
 def test_threads_is_checked_in_the_classifier_reports_too(command, checkpoints, capsys):
     with pytest.raises(SystemExit) as exit_info:
         importlib.import_module(f"nmt.cli.{command}").main([*checkpoints, "--threads", "0"])

@@ -20,8 +20,9 @@ def all_presets():
 def test_every_experiment_preset_composes_and_validates(preset):
     if preset.endswith("_elmo"):
         pytest.skip("needs a biLM checkpoint: test_contextual_embeddings validates it with its _bilm preset's")
-    cfg = compose_config([f"experiment={preset}"] + (
-        ["model.encoder.init_from=/x.ckpt"] if "from_translation" in preset else []))
+    cfg = compose_config(
+        [f"experiment={preset}"] + (["model.encoder.init_from=/x.ckpt"] if "from_translation" in preset else [])
+    )
     assert cfg.name == preset
     validate_config(cfg)
 

@@ -31,8 +31,9 @@ SPAM = "free win prize cash claim now call txt urgent award guaranteed offer sto
 
 def make_bilm(layers: int = 2, cell: str = "lstm", dropout: float = 0.0) -> BidirectionalLanguageModel:
     torch.manual_seed(0)
-    return BidirectionalLanguageModel(VOCAB, embed_size=6, hidden_size=6, num_layers=layers, cell=cell,
-                                      dropout=dropout).double()
+    return BidirectionalLanguageModel(
+        VOCAB, embed_size=6, hidden_size=6, num_layers=layers, cell=cell, dropout=dropout
+    ).double()
 
 
 def batch_of(texts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,8 +57,10 @@ def test_reverse_padded_reverses_each_row_within_its_length_and_is_its_own_inver
 
 def test_both_directions_reuse_the_encoder_class_and_share_embedding_and_softmax():
     model = make_bilm()
-    assert all(type(layer) is RNNEncoder and not layer.bidirectional
-               for layer in [*model.forward_layers, *model.backward_layers])
+    assert all(
+        type(layer) is RNNEncoder and not layer.bidirectional
+        for layer in [*model.forward_layers, *model.backward_layers]
+    )
     assert len(model.forward_layers) == len(model.backward_layers) == 2
     ids, lengths = batch_of([[BOS_ID, 4, 5, 6, EOS_ID]])
     forward_logits, backward_logits = model(ids, lengths)
@@ -170,8 +173,13 @@ def test_classifier_predictions_do_not_depend_on_the_batch_with_contextual_featu
 
 
 def test_frozen_bilm_gets_no_gradient_stays_in_eval_mode_and_builds_no_graph():
-    model = TextClassifier(VOCAB, 2, embed_size=4, hidden_size=6,
-                           contextual=ContextualEmbedder(make_bilm(dropout=0.5).float(), freeze=True))
+    model = TextClassifier(
+        VOCAB,
+        2,
+        embed_size=4,
+        hidden_size=6,
+        contextual=ContextualEmbedder(make_bilm(dropout=0.5).float(), freeze=True),
+    )
     model.train()
     assert not model.contextual.bilm.training and model.encoder.rnn.training
     ids, lengths = batch_of([[4, 5, 6], [7, 8]])
@@ -184,8 +192,13 @@ def test_frozen_bilm_gets_no_gradient_stays_in_eval_mode_and_builds_no_graph():
 
 
 def test_fine_tuned_bilm_gets_gradients_and_trains_with_the_classifier():
-    model = TextClassifier(VOCAB, 2, embed_size=4, hidden_size=6,
-                           contextual=ContextualEmbedder(make_bilm(dropout=0.1).float(), freeze=False))
+    model = TextClassifier(
+        VOCAB,
+        2,
+        embed_size=4,
+        hidden_size=6,
+        contextual=ContextualEmbedder(make_bilm(dropout=0.1).float(), freeze=False),
+    )
     model.train()
     assert model.contextual.bilm.training
     ids, lengths = batch_of([[4, 5, 6], [7, 8]])
@@ -197,8 +210,9 @@ def test_fine_tuned_bilm_gets_gradients_and_trains_with_the_classifier():
 
 def test_replace_mode_has_no_own_embedding_and_concat_mode_both():
     bilm = make_bilm().float()
-    replaced = TextClassifier(VOCAB, 2, embed_size=4, hidden_size=6, contextual=ContextualEmbedder(bilm),
-                              combine="replace")
+    replaced = TextClassifier(
+        VOCAB, 2, embed_size=4, hidden_size=6, contextual=ContextualEmbedder(bilm), combine="replace"
+    )
     assert replaced.src_embed is None and replaced.encoder.rnn.input_size == 12
     concat = TextClassifier(VOCAB, 2, embed_size=4, hidden_size=6, contextual=ContextualEmbedder(bilm))
     assert concat.src_embed is not None and concat.encoder.rnn.input_size == 16
@@ -232,14 +246,34 @@ COMMON = ["tokenizer=char", "trainer.max_time=null", "training.max_cpu_time=null
 
 
 def bilm_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
-    return ["experiment=sms_bilm", f"data.path={corpus}", *COMMON, "model.embed_size=16", "model.hidden_size=16",
-            "data.batch_size=400", "trainer.max_steps=40", "optim.lr=0.01", f"+run_dir={run_dir}", *extra]
+    return [
+        "experiment=sms_bilm",
+        f"data.path={corpus}",
+        *COMMON,
+        "model.embed_size=16",
+        "model.hidden_size=16",
+        "data.batch_size=400",
+        "trainer.max_steps=40",
+        "optim.lr=0.01",
+        f"+run_dir={run_dir}",
+        *extra,
+    ]
 
 
 def elmo_overrides(corpus: Path, run_dir: Path, bilm: Path, *extra: str) -> list[str]:
-    return ["experiment=sms_elmo", f"data.path={corpus}", *COMMON, f"model.contextual.bilm={bilm}",
-            "model.embed_size=8", "model.hidden_size=16", "model.dropout=0.0", "trainer.max_steps=60",
-            "optim.lr=0.01", f"+run_dir={run_dir}", *extra]
+    return [
+        "experiment=sms_elmo",
+        f"data.path={corpus}",
+        *COMMON,
+        f"model.contextual.bilm={bilm}",
+        "model.embed_size=8",
+        "model.hidden_size=16",
+        "model.dropout=0.0",
+        "trainer.max_steps=60",
+        "optim.lr=0.01",
+        f"+run_dir={run_dir}",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +303,8 @@ def test_bilm_pretraining_reports_each_directions_perplexity_and_learns(bilm_run
     # About 40 characters are used: a uniform guess has perplexity ~40 in each direction.
     assert metrics["test/ppl_forward"] < 12 and metrics["test/ppl_backward"] < 12
     assert metrics["test/loss"] == pytest.approx(
-        sum(torch.tensor(metrics[f"test/ppl_{d}"]).log().item() for d in ("forward", "backward")), rel=1e-4)
+        sum(torch.tensor(metrics[f"test/ppl_{d}"]).log().item() for d in ("forward", "backward")), rel=1e-4
+    )
     assert any(key.startswith("backward_layers.1.") for key in model_state_dict(loaded))
 
 
@@ -315,16 +350,20 @@ def test_resume_needs_only_the_classifier_checkpoint(elmo_run, bilm_run, tiny_sm
     moved = tmp_path / "bilm_moved_away.ckpt"
     bilm_run[0].rename(moved)
     try:
-        metrics = train(compose_config(elmo_overrides(tiny_sms, tmp_path, moved, f"ckpt_path={last}",
-                                                      "trainer.max_steps=70")))
+        metrics = train(
+            compose_config(elmo_overrides(tiny_sms, tmp_path, moved, f"ckpt_path={last}", "trainer.max_steps=70"))
+        )
     finally:
         moved.rename(bilm_run[0])
     assert metrics["test/acc"] >= 0.85
 
 
 def test_fine_tuning_moves_the_bilm_at_its_own_learning_rate(bilm_run, tiny_sms, tmp_path):
-    cfg = compose_config(elmo_overrides(tiny_sms, tmp_path, bilm_run[0], "model.contextual.freeze=false",
-                                        "model.contextual.lr_scale=0.1"))
+    cfg = compose_config(
+        elmo_overrides(
+            tiny_sms, tmp_path, bilm_run[0], "model.contextual.freeze=false", "model.contextual.lr_scale=0.1"
+        )
+    )
     spec = registry.get("classification")
     datamodule = spec.datamodule(cfg, None)
     task = spec.task(OmegaConf.to_container(cfg, resolve=True), datamodule.build_tokenizers())
@@ -360,13 +399,15 @@ def test_each_classifier_preset_fits_a_checkpoint_of_its_bilm_preset(data, tmp_p
 
 @pytest.mark.parametrize(
     "extra, message",
-    [(["model.contextual.bilm=/no/such/bilm.ckpt"], "no such file"),
-     (["tokenizer.min_freq=3"], "tokenizer.min_freq=3 \\(biLM: 2\\)"),
-     (["data.split_seed=7"], "another split of data=sms"),
-     (["model.encoder.init_from=x.ckpt"], "choose one"),
-     (["model.contextual.lr_scale=0"], "model.contextual.lr_scale"),
-     (["model.contextual.combine=sum"], "model.contextual.combine"),
-     (["+model.architecture=conv_lstm"], "rnn_attention")],
+    [
+        (["model.contextual.bilm=/no/such/bilm.ckpt"], "no such file"),
+        (["tokenizer.min_freq=3"], "tokenizer.min_freq=3 \\(biLM: 2\\)"),
+        (["data.split_seed=7"], "another split of data=sms"),
+        (["model.encoder.init_from=x.ckpt"], "choose one"),
+        (["model.contextual.lr_scale=0"], "model.contextual.lr_scale"),
+        (["model.contextual.combine=sum"], "model.contextual.combine"),
+        (["+model.architecture=conv_lstm"], "rnn_attention"),
+    ],
 )
 def test_contextual_config_errors_are_one_line(bilm_run, tiny_sms, tmp_path, extra, message):
     overrides = elmo_overrides(tiny_sms, tmp_path, bilm_run[0], *extra)

@@ -177,8 +177,7 @@ def test_report_summary_is_one_readable_line():
     report.add_malformed(17, "no tab")
     report.add_malformed(99, "empty target")
     assert report.summary() == (
-        "fra.txt: 164,265 lines, 164,263 pairs, 2 malformed "
-        "(no tab: 1 [line 17], empty target: 1 [line 99])"
+        "fra.txt: 164,265 lines, 164,263 pairs, 2 malformed (no tab: 1 [line 17], empty target: 1 [line 99])"
     )
 
 
@@ -193,7 +192,7 @@ def test_report_keeps_only_the_first_twenty_examples():
 # --------------------------------------------------------------------------- IMDB
 
 IMDB_ROWS = [
-    ("Great film.<br /><br />Loved it, \"truly\".", 1, "train", 9, "train/pos/0_9.txt"),
+    ('Great film.<br /><br />Loved it, "truly".', 1, "train", 9, "train/pos/0_9.txt"),
     ("Awful.<BR>Dull\ttabs", 0, "train", 1, "train/neg/0_1.txt"),
     ("Fine<br/>movie", 1, "test", 8, "test/pos/0_8.txt"),
 ]
@@ -207,9 +206,7 @@ def imdb_csv_bytes(rows):
     return buffer.getvalue().encode()
 
 
-@pytest.mark.parametrize(
-    "name, compress", [("imdb_reviews.csv", lambda b: b), ("imdb_reviews.csv.xz", lzma.compress)]
-)
+@pytest.mark.parametrize("name, compress", [("imdb_reviews.csv", lambda b: b), ("imdb_reviews.csv.xz", lzma.compress)])
 def test_imdb_csv_gives_official_splits_and_replaces_br_tags(tmp_path, name, compress):
     splits, report = read_imdb(write(tmp_path / name, compress(imdb_csv_bytes(IMDB_ROWS))))
     assert splits["train"] == [('Great film. Loved it, "truly".', 1), ("Awful. Dull tabs", 0)]
@@ -278,11 +275,7 @@ def test_imdb_tree_counts_a_review_with_bad_utf8(tmp_path):
 
 # --------------------------------------------------------------------------- SMS spam
 
-SMS = (
-    b"ham\tOk lar... Joking wif u oni...\n"
-    b'spam\tWINNER!! \xc2\xa3900 prize "claim"\n'
-    b"ham\tSee you\tlater\n"
-)
+SMS = b'ham\tOk lar... Joking wif u oni...\nspam\tWINNER!! \xc2\xa3900 prize "claim"\nham\tSee you\tlater\n'
 
 
 @pytest.mark.parametrize(
@@ -323,13 +316,11 @@ def test_sms_counts_unknown_labels_and_missing_tabs(tmp_path):
 NSMC_TRAIN = (
     "id\tdocument\tlabel\n"
     "9976970\t아 더빙.. 진짜 짜증나네요 목소리\t0\n"
-    "3819312\t\"\"\"흠...포스터보고 초딩영화줄\"\"\"\t1\n"
+    '3819312\t"""흠...포스터보고 초딩영화줄"""\t1\n'
     "10265843\t\t0\n"  # an empty document: a real row of the corpus
 ).encode()
 NSMC_TEST = (
-    "id\tdocument\tlabel\n"
-    "6270596\t굳 ㅋ\t1\n"
-    "8544678\t뭐야 이 평점들은\t5\n"  # label 5 is not a label
+    "id\tdocument\tlabel\n6270596\t굳 ㅋ\t1\n8544678\t뭐야 이 평점들은\t5\n"  # label 5 is not a label
 ).encode()
 
 
@@ -383,11 +374,12 @@ PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_che
 
 text_field = st.text(st.characters(blacklist_characters="\n\t", blacklist_categories=("Cs",)), max_size=20)
 raw_line = st.one_of(
-    st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")),    # anything, bad UTF-8 included
+    st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")),  # anything, bad UTF-8 included
     st.tuples(text_field, text_field).map(lambda p: f"{p[0]}\t{p[1]}".encode()),  # a pair
     st.tuples(st.sampled_from(["ham", "spam", "other", ""]), text_field).map(lambda p: f"{p[0]}\t{p[1]}".encode()),
     st.tuples(st.integers(0, 10**6), text_field, st.sampled_from(["0", "1", "2", ""])).map(
-        lambda p: f"{p[0]}\t{p[1]}\t{p[2]}".encode()),  # an NSMC row
+        lambda p: f"{p[0]}\t{p[1]}\t{p[2]}".encode()
+    ),  # an NSMC row
     text_field.map(str.encode),  # no tab
 )
 raw_lines = st.lists(raw_line, max_size=25)

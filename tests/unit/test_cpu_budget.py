@@ -28,8 +28,13 @@ def test_a_bad_budget_is_refused_before_training(value):
 def test_training_stops_on_the_cpu_budget_and_a_resume_continues_it(tiny_corpus, tmp_path):
     from nmt.cli.train import train
 
-    overrides = tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=100000", "training.max_cpu_time=00:00:00:02",
-                               "test_after_training=false")
+    overrides = tiny_overrides(
+        tiny_corpus,
+        tmp_path,
+        "trainer.max_steps=100000",
+        "training.max_cpu_time=00:00:00:02",
+        "test_after_training=false",
+    )
     torch.manual_seed(0)
     train(compose_config(overrides))
     last = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")

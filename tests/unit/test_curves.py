@@ -16,8 +16,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def fake_trainer(step: int, metrics: dict | None = None, sanity: bool = False) -> SimpleNamespace:
-    return SimpleNamespace(global_step=step, is_global_zero=True, sanity_checking=sanity,
-                           callback_metrics={k: torch.tensor(v) for k, v in (metrics or {}).items()})
+    return SimpleNamespace(
+        global_step=step,
+        is_global_zero=True,
+        sanity_checking=sanity,
+        callback_metrics={k: torch.tensor(v) for k, v in (metrics or {}).items()},
+    )
 
 
 def write_points(path, points) -> None:
@@ -29,8 +33,15 @@ def points_of_a_run(steps: int, bleu_slope: float) -> list[dict]:
     for step in range(50, steps + 1, 50):
         points.append({"kind": "train", "step": step, "time_s": step * 0.3, "train/loss": 6.0 / (1 + step / 200)})
         if step % 200 == 0:
-            points.append({"kind": "val", "step": step, "time_s": step * 0.3 + 1, "val/bleu": bleu_slope * step,
-                           "val/loss": 3.0 - step / 1000})
+            points.append(
+                {
+                    "kind": "val",
+                    "step": step,
+                    "time_s": step * 0.3 + 1,
+                    "val/bleu": bleu_slope * step,
+                    "val/loss": 3.0 - step / 1000,
+                }
+            )
     return points
 
 
@@ -101,18 +112,22 @@ def test_compare_runs_overlays_runs_and_prints_the_best_points(tmp_path, capsys)
         (tmp_path / name).mkdir()
         write_points(tmp_path / name / "curves.jsonl", points_of_a_run(1000, slope))
     output = tmp_path / "compare.png"
-    status, out, err = run_compare(capsys, str(tmp_path / "slow"), str(tmp_path / "fast" / "curves.jsonl"),
-                                   "--output", str(output))
+    status, out, err = run_compare(
+        capsys, str(tmp_path / "slow"), str(tmp_path / "fast" / "curves.jsonl"), "--output", str(output)
+    )
     assert status == 0, err
     assert output.read_bytes()[:8] == PNG_MAGIC
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:3]}
     assert rows["slow"][1:4] == ["10.00", "1000", "5.0"] and rows["fast"][1:4] == ["30.00", "1000", "5.0"]
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: d, "has no curves.jsonl"),
-    (lambda d: (d / "curves.jsonl").write_text("") and d or d, "no points recorded yet"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d, "has no curves.jsonl"),
+        (lambda d: (d / "curves.jsonl").write_text("") and d or d, "no points recorded yet"),
+    ],
+)
 def test_compare_runs_errors_name_the_run(tmp_path, capsys, make, message):
     run = tmp_path / "run"
     run.mkdir()

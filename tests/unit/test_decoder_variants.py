@@ -25,7 +25,8 @@ VARIANTS = {
     "bahdanau decoder": BAHDANAU,
     "bahdanau decoder, gru, 2 layers, dot": dict(BAHDANAU, cell="gru", decoder_layers=2, attention="dot"),
     "bahdanau decoder, 3 layers, general, unidirectional": dict(
-        BAHDANAU, decoder_layers=3, attention="general", bidirectional=False),
+        BAHDANAU, decoder_layers=3, attention="general", bidirectional=False
+    ),
 }
 
 
@@ -179,10 +180,12 @@ def test_gradients_reach_every_parameter_through_the_training_path():
 
 @pytest.mark.parametrize(
     "options, fix",
-    [(dict(attention="none", input_feeding=True), "input_feeding=false"),
-     (dict(decoder_style="bahdanau", input_feeding=True), "input_feeding=false"),
-     (dict(decoder_style="bahdanau", attention="none", input_feeding=False), "decoder_style=luong"),
-     (dict(decoder_style="luong_bahdanau"), "decoder_style=luong or bahdanau")],
+    [
+        (dict(attention="none", input_feeding=True), "input_feeding=false"),
+        (dict(decoder_style="bahdanau", input_feeding=True), "input_feeding=false"),
+        (dict(decoder_style="bahdanau", attention="none", input_feeding=False), "decoder_style=luong"),
+        (dict(decoder_style="luong_bahdanau"), "decoder_style=luong or bahdanau"),
+    ],
 )
 def test_impossible_decoder_combinations_name_the_fix(options, fix):
     with pytest.raises(ValueError, match=fix):
@@ -200,8 +203,11 @@ def test_beam_size_one_equals_greedy(variant, sources):
 
 
 def test_outputs_do_not_depend_on_the_batch(variant, sources):
-    for options in (dict(), dict(strategy="beam", beam_size=4, n_best=3),
-                    dict(strategy="sample", n_best=2, seed=5, temperature=1.3, top_p=0.9)):
+    for options in (
+        dict(),
+        dict(strategy="beam", beam_size=4, n_best=3),
+        dict(strategy="sample", n_best=2, seed=5, temperature=1.3, top_p=0.9),
+    ):
         together = run(variant, sources, **options)
         alone = [run(variant, [source], **options)[0] for source in sources]
         assert tokens(alone) == tokens(together), options
@@ -212,8 +218,9 @@ def test_outputs_do_not_depend_on_the_batch(variant, sources):
 def test_n_best_is_sorted_and_scored_by_a_teacher_forced_pass(variant, sources):
     alpha = 0.6
     lengths = set()
-    for source, hyps in zip(sources, run(variant, sources, strategy="beam", beam_size=4, n_best=4,
-                                         length_penalty=alpha)):
+    for source, hyps in zip(
+        sources, run(variant, sources, strategy="beam", beam_size=4, n_best=4, length_penalty=alpha)
+    ):
         assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
         assert len({tuple(h.tokens) for h in hyps}) == 4
         for hyp in hyps:

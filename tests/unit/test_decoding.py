@@ -74,9 +74,7 @@ def test_beam_output_does_not_depend_on_batch_or_batch_size(model, sources):
     assert tokens(alone) == tokens(together)
     in_threes = [hyps for i in range(0, len(sources), 3) for hyps in run(model, sources[i : i + 3], **options)]
     assert tokens(in_threes) == tokens(together)
-    assert [h.score for hyps in in_threes for h in hyps] == pytest.approx(
-        [h.score for hyps in together for h in hyps]
-    )
+    assert [h.score for hyps in in_threes for h in hyps] == pytest.approx([h.score for hyps in together for h in hyps])
 
 
 def test_n_best_lists_are_sorted_by_score_and_distinct(model, sources):
@@ -112,8 +110,7 @@ def test_beam_output_layer_in_slices_of_rows_changes_nothing(model, sources, mon
 
 def test_beam_scores_are_length_penalised_log_probs_of_the_tokens(model, sources):
     alpha = 0.8
-    results = run(model, sources, strategy="beam", beam_size=3, n_best=3, length_penalty=alpha,
-                  return_attention=True)
+    results = run(model, sources, strategy="beam", beam_size=3, n_best=3, length_penalty=alpha, return_attention=True)
     for source, hyps in zip(sources, results):
         for hyp in hyps:
             steps = hyp.attention.size(0)
@@ -130,8 +127,11 @@ def test_early_stopping_never_changes_the_result(model, sources, monkeypatch, al
     import nmt.decoding.beam as beam_module
 
     # An infinite penalty bound: no sentence ends before its length limit.
-    monkeypatch.setattr(beam_module, "length_penalty_of",
-                        lambda lengths, a: torch.full(lengths.shape, float("inf"), dtype=torch.float64))
+    monkeypatch.setattr(
+        beam_module,
+        "length_penalty_of",
+        lambda lengths, a: torch.full(lengths.shape, float("inf"), dtype=torch.float64),
+    )
     exhaustive = run(model, sources, strategy="beam", beam_size=4, n_best=2, length_penalty=alpha)
     assert tokens(stopped) == tokens(exhaustive)
     for mine, full in zip(stopped, exhaustive):
@@ -161,15 +161,17 @@ def test_beam_patience_trades_work_for_a_horizon_and_is_exact_without_length_pen
     length penalty a live beam's score only falls, so every patience gives the same result."""
     work, results = {}, {}
     for patience in (0, 1, 2, None):
-        rows, results[patience] = rows_per_step(model, sources, strategy="beam", beam_size=4,
-                                                length_penalty=alpha, beam_patience=patience)
+        rows, results[patience] = rows_per_step(
+            model, sources, strategy="beam", beam_size=4, length_penalty=alpha, beam_patience=patience
+        )
         work[patience] = sum(rows)
     assert work[0] <= work[1] <= work[2] <= work[None]
     assert work[0] < work[None] if alpha else work[0] == work[None]
     if alpha == 0.0:
         assert all(tokens(results[p]) == tokens(results[None]) for p in (0, 1, 2))
-    far_rows, far_results = rows_per_step(model, sources, strategy="beam", beam_size=4, length_penalty=alpha,
-                                          beam_patience=10_000)
+    far_rows, far_results = rows_per_step(
+        model, sources, strategy="beam", beam_size=4, length_penalty=alpha, beam_patience=10_000
+    )
     assert sum(far_rows) == work[None] and tokens(far_results) == tokens(results[None])
 
 
@@ -221,7 +223,8 @@ VARIANTS = {
     "3 decoder layers": dict(encoder_layers=2, decoder_layers=3),
     "no input feeding": dict(input_feeding=False),
     "gru, 2 layers, no input feeding, unidirectional": dict(
-        cell="gru", encoder_layers=2, decoder_layers=2, input_feeding=False, bidirectional=False),
+        cell="gru", encoder_layers=2, decoder_layers=2, input_feeding=False, bidirectional=False
+    ),
 }
 
 
@@ -254,8 +257,7 @@ def test_other_decoders_output_does_not_depend_on_batch(variant, sources):
 
 def test_other_decoders_n_best_is_sorted_and_scored_by_a_teacher_forced_pass(variant, sources):
     alpha = 0.6
-    results = run(variant, sources, strategy="beam", beam_size=4, n_best=4, length_penalty=alpha,
-                  return_attention=True)
+    results = run(variant, sources, strategy="beam", beam_size=4, n_best=4, length_penalty=alpha, return_attention=True)
     lengths = set()
     for source, hyps in zip(sources, results):
         scores = [h.score for h in hyps]
@@ -309,8 +311,9 @@ def test_samples_do_not_depend_on_batch(model, sources):
 
 
 def test_samples_are_sorted_and_scored_by_model_log_prob(model, sources):
-    for source, hyps in zip(sources, run(model, sources, strategy="sample", n_best=4, seed=1,
-                                         temperature=1.5, return_attention=True)):
+    for source, hyps in zip(
+        sources, run(model, sources, strategy="sample", n_best=4, seed=1, temperature=1.5, return_attention=True)
+    ):
         assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
         for hyp in hyps:
             ended = hyp.attention.size(0) == len(hyp.tokens) + 1
@@ -340,8 +343,9 @@ def test_sample_frequencies_follow_the_temperature(model, sources):
     logits, _, _ = model.decode_step(torch.tensor([BOS_ID]), state, source)
     logits[:, [PAD_ID, BOS_ID]] = float("-inf")
     expected = torch.softmax(torch.log_softmax(logits, -1) / 2.0, -1)[0]
-    samples = run(model, [sources[0]], strategy="sample", n_best=3000, temperature=2.0,
-                  max_len_ratio=0.0001, max_len_offset=1)[0]
+    samples = run(
+        model, [sources[0]], strategy="sample", n_best=3000, temperature=2.0, max_len_ratio=0.0001, max_len_offset=1
+    )[0]
     first = torch.tensor([h.tokens[0] if h.tokens else EOS_ID for h in samples])
     observed = torch.bincount(first, minlength=VOCAB).double() / len(samples)
     assert (observed - expected).abs().max() < 0.03
@@ -353,9 +357,16 @@ def test_sample_frequencies_follow_the_temperature(model, sources):
 @pytest.mark.parametrize(
     "bad",
     [
-        {"strategy": "nucleus"}, {"beam_size": 0}, {"n_best": 0}, {"n_best": 2},
-        {"strategy": "beam", "beam_size": 2, "n_best": 3}, {"temperature": -1.0},
-        {"top_k": -1}, {"top_p": 0.0}, {"top_p": 1.5}, {"max_len": 0},
+        {"strategy": "nucleus"},
+        {"beam_size": 0},
+        {"n_best": 0},
+        {"n_best": 2},
+        {"strategy": "beam", "beam_size": 2, "n_best": 3},
+        {"temperature": -1.0},
+        {"top_k": -1},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"max_len": 0},
     ],
 )
 def test_invalid_decoding_options_are_rejected(bad):
@@ -364,8 +375,11 @@ def test_invalid_decoding_options_are_rejected(bad):
 
 
 def test_decode_returns_n_best_per_sentence_for_every_strategy(model, sources):
-    for options in (DecodingOptions(), DecodingOptions(strategy="beam", n_best=2),
-                    DecodingOptions(strategy="sample", n_best=3)):
+    for options in (
+        DecodingOptions(),
+        DecodingOptions(strategy="beam", n_best=2),
+        DecodingOptions(strategy="sample", n_best=3),
+    ):
         results = run(model, sources, options=options)
         assert len(results) == len(sources)
         assert all(len(hyps) == options.n_best for hyps in results)
@@ -394,8 +408,13 @@ def translator(tiny_translation_checkpoint):
 
 
 TOY_SOURCES = [
-    "The cat sees a dog.", "A big red house.", "Small dog eats the cat.", "Red.",
-    "The big small red cat sees a house eats a dog.", "A dog.", "House big red.",
+    "The cat sees a dog.",
+    "A big red house.",
+    "Small dog eats the cat.",
+    "Red.",
+    "The big small red cat sees a house eats a dog.",
+    "A dog.",
+    "House big red.",
 ]
 
 

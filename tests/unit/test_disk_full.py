@@ -20,8 +20,12 @@ from nmt.inference.checkpoint import TEMPORARY_MARK
 from nmt.training.checkpointing import CheckpointDiskFull, save_checkpoint_file
 
 # Validation (and so best.ckpt and last.ckpt) at steps 20 and 40.
-TWO_VALIDATIONS = ("trainer.max_steps=40", "trainer.val_check_interval=20", "test_after_training=false",
-                   "training.save_every_minutes=0")
+TWO_VALIDATIONS = (
+    "trainer.max_steps=40",
+    "trainer.val_check_interval=20",
+    "test_after_training=false",
+    "training.save_every_minutes=0",
+)
 
 
 class FillingDisk:
@@ -65,8 +69,11 @@ def test_a_full_disk_names_the_file_the_intact_checkpoints_and_the_resume_comman
     assert checkpoint_step(checkpoints / "last.ckpt") == 20
 
     monkeypatch.undo()  # space freed: the printed command resumes the run
-    train(compose_config(tiny_overrides(tiny_corpus, tmp_path, *TWO_VALIDATIONS,
-                                        f"ckpt_path={checkpoints / 'last.ckpt'}")))
+    train(
+        compose_config(
+            tiny_overrides(tiny_corpus, tmp_path, *TWO_VALIDATIONS, f"ckpt_path={checkpoints / 'last.ckpt'}")
+        )
+    )
     assert checkpoint_step(checkpoints / "last.ckpt") == 40
 
 
@@ -99,7 +106,10 @@ def test_cli_exits_1_with_one_line_when_the_disk_fills(tiny_corpus, tmp_path):
     """)
     result = subprocess.run(
         [sys.executable, "-c", launcher, *overrides, f"hydra.run.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if "error:" in line]

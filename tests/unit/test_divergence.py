@@ -43,8 +43,7 @@ class Snapshots(L.Callback):
         if trainer.global_step in self.steps:
             optimizer = trainer.optimizers[0]
             moments = [optimizer.state[p]["exp_avg"].clone() for p in pl_module.parameters() if p in optimizer.state]
-            self.taken[trainer.global_step] = (
-                {k: v.clone() for k, v in pl_module.model.state_dict().items()}, moments)
+            self.taken[trainer.global_step] = ({k: v.clone() for k, v in pl_module.model.state_dict().items()}, moments)
 
 
 def with_callback(monkeypatch, callback: L.Callback) -> None:
@@ -58,8 +57,17 @@ def test_non_finite_steps_are_skipped_without_touching_weights_or_adam_state(tin
     poison_steps(monkeypatch, steps={5, 6})
     snapshots = Snapshots({5, 7, 8})
     with_callback(monkeypatch, snapshots)
-    train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=15", "test_after_training=false",
-                                        "training.nonfinite_patience=3")))
+    train(
+        compose_config(
+            tiny_overrides(
+                tiny_corpus,
+                tmp_path,
+                "trainer.max_steps=15",
+                "test_after_training=false",
+                "training.nonfinite_patience=3",
+            )
+        )
+    )
     before, after = snapshots.taken[5], snapshots.taken[7]
     for name, tensor in before[0].items():
         assert torch.equal(after[0][name], tensor), name
@@ -76,8 +84,17 @@ def test_consecutive_non_finite_steps_stop_the_run_and_last_checkpoint_stays_fin
     snapshots = Snapshots({8})
     with_callback(monkeypatch, snapshots)
     with pytest.raises(TrainingDiverged, match=r"4 consecutive steps .* from step 8 to step 11.*optim\.lr"):
-        train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=40",
-                                            "test_after_training=false", "training.nonfinite_patience=4")))
+        train(
+            compose_config(
+                tiny_overrides(
+                    tiny_corpus,
+                    tmp_path,
+                    "trainer.max_steps=40",
+                    "test_after_training=false",
+                    "training.nonfinite_patience=4",
+                )
+            )
+        )
     for name in ("last.ckpt", "best.ckpt"):
         weights = model_state_dict(torch.load(tmp_path / "checkpoints" / name, weights_only=True))
         assert all(torch.isfinite(w).all() for w in weights.values()), name
@@ -105,10 +122,20 @@ def test_fp16_overflow_with_a_finite_loss_is_left_to_the_loss_scaler(tiny_corpus
 
     # A huge initial scale makes the first steps overflow, as fp16 training does at its start.
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**60)
-    monkeypatch.setattr(trainer_module, "precision_arguments",
-                        lambda cfg: {"plugins": [MixedPrecision("16-mixed", "cpu", scaler)]})
-    train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=30", "test_after_training=false",
-                                        "training.nonfinite_patience=3")))
+    monkeypatch.setattr(
+        trainer_module, "precision_arguments", lambda cfg: {"plugins": [MixedPrecision("16-mixed", "cpu", scaler)]}
+    )
+    train(
+        compose_config(
+            tiny_overrides(
+                tiny_corpus,
+                tmp_path,
+                "trainer.max_steps=30",
+                "test_after_training=false",
+                "training.nonfinite_patience=3",
+            )
+        )
+    )
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["nonfinite_steps"]["skipped"] == 0
     assert scaler.get_scale() < 2.0**50  # the scaler did skip overflowing steps and lowered its scale
@@ -117,9 +144,20 @@ def test_fp16_overflow_with_a_finite_loss_is_left_to_the_loss_scaler(tiny_corpus
 def test_cli_exits_1_with_one_line_when_training_diverges(tiny_corpus, tmp_path):
     overrides = [o for o in tiny_overrides(tiny_corpus, tmp_path) if not o.startswith("+run_dir")]
     result = subprocess.run(
-        [sys.executable, "-m", "nmt.train", *overrides, "optim.lr=1e37", "training.nonfinite_patience=3",
-         "test_after_training=false", f"hydra.run.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "nmt.train",
+            *overrides,
+            "optim.lr=1e37",
+            "training.nonfinite_patience=3",
+            "test_after_training=false",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
@@ -145,23 +183,54 @@ def test_exploding_loss_check_can_be_turned_off():
 
 def test_a_healthy_run_with_label_smoothing_never_counts_as_exploded(tiny_corpus, tmp_path):
     # The strictest setting: a single step above 10 x ln(V) would stop the run.
-    train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=40", "test_after_training=false",
-                                        "loss.label_smoothing=0.1", "training.exploding_loss_patience=1")))
+    train(
+        compose_config(
+            tiny_overrides(
+                tiny_corpus,
+                tmp_path,
+                "trainer.max_steps=40",
+                "test_after_training=false",
+                "loss.label_smoothing=0.1",
+                "training.exploding_loss_patience=1",
+            )
+        )
+    )
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_a_huge_learning_rate_stops_the_run_although_the_loss_stays_finite(tiny_corpus, tmp_path):
     with pytest.raises(TrainingDiverged, match=r"training exploded: .* 5 steps in a row.*optim\.lr \(now 1e\+06\)"):
-        train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer.max_steps=60", "optim.lr=1e6",
-                                            "test_after_training=false", "training.exploding_loss_patience=5")))
+        train(
+            compose_config(
+                tiny_overrides(
+                    tiny_corpus,
+                    tmp_path,
+                    "trainer.max_steps=60",
+                    "optim.lr=1e6",
+                    "test_after_training=false",
+                    "training.exploding_loss_patience=5",
+                )
+            )
+        )
 
 
 def test_cli_exits_1_with_one_line_when_the_loss_explodes(tiny_corpus, tmp_path):
     overrides = [o for o in tiny_overrides(tiny_corpus, tmp_path) if not o.startswith("+run_dir")]
     result = subprocess.run(
-        [sys.executable, "-m", "nmt.train", *overrides, "optim.lr=1e6", "training.exploding_loss_patience=5",
-         "test_after_training=false", f"hydra.run.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "nmt.train",
+            *overrides,
+            "optim.lr=1e6",
+            "training.exploding_loss_patience=5",
+            "test_after_training=false",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "error:" in line]

@@ -167,9 +167,7 @@ def test_unknown_dataset_lists_the_known_ones():
         resolve_dataset("wmt14")
 
 
-def test_first_download_records_checksum_and_later_use_verifies_it(
-    monkeypatch, upstream_file, isolated_data_dir
-):
+def test_first_download_records_checksum_and_later_use_verifies_it(monkeypatch, upstream_file, isolated_data_dir):
     use_source(monkeypatch, "fra", url=upstream_file.as_uri())
     path = resolve_dataset("fra")
     assert path == isolated_data_dir / "fra-eng.zip"
@@ -200,7 +198,6 @@ def test_offline_resolve_explains_every_way_to_provide_the_data(monkeypatch):
     message = str(error.value)
     assert "nsmc_test" in message and "Network is unreachable" in message
     assert "data.path=" in message and "NMT_DATA_DIR=" in message and "internet" in message
-
 
 
 def test_derived_files_go_to_the_cache_dir_never_the_shared_data_dir(monkeypatch, tmp_path):

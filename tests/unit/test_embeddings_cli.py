@@ -18,8 +18,10 @@ from nmt.embeddings.io import read_vectors
 pytest.importorskip("gensim")
 pytest.importorskip("sklearn")
 
-WORDS = ("king queen man woman prince princess boy girl paris france berlin germany good bad great awful "
-         "movie film actor actress").split()
+WORDS = (
+    "king queen man woman prince princess boy girl paris france berlin germany good bad great awful "
+    "movie film actor actress"
+).split()
 
 
 def compose_embeddings(overrides: list[str]):
@@ -31,8 +33,10 @@ def compose_embeddings(overrides: list[str]):
 def tiny_texts(tmp_path_factory) -> Path:
     """An SMS-format corpus (label TAB text) of 400 short messages."""
     rng = random.Random(0)
-    lines = [f"{rng.choice(['ham', 'spam'])}\t{' '.join(rng.choice(WORDS) for _ in range(rng.randint(4, 12)))}"
-             for _ in range(400)]
+    lines = [
+        f"{rng.choice(['ham', 'spam'])}\t{' '.join(rng.choice(WORDS) for _ in range(rng.randint(4, 12)))}"
+        for _ in range(400)
+    ]
     path = tmp_path_factory.mktemp("emb") / "SMSSpamCollection"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -40,9 +44,18 @@ def tiny_texts(tmp_path_factory) -> Path:
 
 def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
     return [
-        "data=sms", f"data.path={corpus}", "method.dim=8", "method.epochs=2", "threads=1", "device=cpu",
-        "tokenizer.min_freq=1", "evaluate.plot=pca", "evaluate.plot_words=15", "evaluate.restrict_vocab=1000",
-        f"+run_dir={run_dir}", *extra,
+        "data=sms",
+        f"data.path={corpus}",
+        "method.dim=8",
+        "method.epochs=2",
+        "threads=1",
+        "device=cpu",
+        "tokenizer.min_freq=1",
+        "evaluate.plot=pca",
+        "evaluate.plot_words=15",
+        "evaluate.restrict_vocab=1000",
+        f"+run_dir={run_dir}",
+        *extra,
     ]
 
 
@@ -177,7 +190,9 @@ def test_query_plot_with_hangul_words_never_fails(tmp_path, capsys):
     from nmt.embeddings.vectors import WordVectors
 
     words = ["영화", "배우", "재미", "최고", "별로", "movie"]
-    path = write_vectors(WordVectors(words, np.random.default_rng(0).normal(size=(6, 4))), tmp_path / "ko.vec", "fasttext")
+    path = write_vectors(
+        WordVectors(words, np.random.default_rng(0).normal(size=(6, 4))), tmp_path / "ko.vec", "fasttext"
+    )
     png = tmp_path / "ko.png"
     assert main([str(path), "--plot", str(png), "--projection", "pca"]) == 0
     assert png.stat().st_size > 1000

@@ -61,13 +61,26 @@ def train_run(run_dir: Path, overrides: list[str]) -> Path:
 @pytest.fixture(scope="module")
 def members(corpus, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("members")
-    neural = train_run(root / "bilstm", [
-        "experiment=sms_bilstm_attn", f"data.path={corpus}", "tokenizer=char", "model.embed_size=16",
-        "model.hidden_size=32", "model.dropout=0.0", "trainer.max_steps=40", "trainer.max_time=null",
-        "optim.lr=0.01", *FAST_TRAINER])
+    neural = train_run(
+        root / "bilstm",
+        [
+            "experiment=sms_bilstm_attn",
+            f"data.path={corpus}",
+            "tokenizer=char",
+            "model.embed_size=16",
+            "model.hidden_size=32",
+            "model.dropout=0.0",
+            "trainer.max_steps=40",
+            "trainer.max_time=null",
+            "optim.lr=0.01",
+            *FAST_TRAINER,
+        ],
+    )
     naive_bayes = train_run(root / "nb", ["experiment=sms_naive_bayes", f"data.path={corpus}"])
     nbsvm = train_run(root / "nbsvm", ["experiment=sms_naive_bayes", "model=nbsvm", f"data.path={corpus}"])
-    other_split = train_run(root / "nb_seed1", ["experiment=sms_naive_bayes", f"data.path={corpus}", "data.split_seed=7"])
+    other_split = train_run(
+        root / "nb_seed1", ["experiment=sms_naive_bayes", f"data.path={corpus}", "data.split_seed=7"]
+    )
     return {"neural": neural, "nb": naive_bayes, "nbsvm": nbsvm, "other_split": other_split}
 
 
@@ -102,8 +115,9 @@ def test_members_score_the_same_rows_and_match_the_evaluator(members):
         report = evaluator.evaluate(str(members[name]), "test", {}, None)
         assert float((predicted == member.gold["test"]).double().mean()) == pytest.approx(report["accuracy"])
     assert scored[2].kind == "nbsvm" and scored[1].kind == "multinomial_nb"
-    torch.testing.assert_close(scored[1].scores["dev"].exp().sum(-1), torch.ones(len(scored[1].gold["dev"]),
-                                                                                   dtype=torch.float64))
+    torch.testing.assert_close(
+        scored[1].scores["dev"].exp().sum(-1), torch.ones(len(scored[1].gold["dev"]), dtype=torch.float64)
+    )
 
 
 def test_members_on_another_split_are_refused(members):
@@ -138,8 +152,11 @@ def test_stacker_combines_independent_members_and_ignores_noise():
     assert stacker.c in STACKER_C_GRID and 0.5 < stacker.cv_accuracy <= 1.0
 
     def acc(scores_or_predictions):
-        predicted = (torch.from_numpy(scores_or_predictions).argmax(-1) if scores_or_predictions.ndim == 2
-                     else torch.from_numpy(scores_or_predictions))
+        predicted = (
+            torch.from_numpy(scores_or_predictions).argmax(-1)
+            if scores_or_predictions.ndim == 2
+            else torch.from_numpy(scores_or_predictions)
+        )
         return float((predicted == gold[held]).double().mean())
 
     ensemble = float((stacker.predict(features[held]) == gold[held]).double().mean())
@@ -158,8 +175,12 @@ def test_stacker_needs_two_texts_of_each_class():
 def test_script_reports_members_and_the_ensemble(members, tmp_path, capsys):
     script = load_script("ensemble_classifiers")
     output = tmp_path / "ensemble.json"
-    assert script.main([str(members["neural"]), str(members["nb"]), str(members["nbsvm"]),
-                        "--folds", "3", "--output", str(output)]) == 0
+    assert (
+        script.main(
+            [str(members["neural"]), str(members["nb"]), str(members["nbsvm"]), "--folds", "3", "--output", str(output)]
+        )
+        == 0
+    )
     report = json.loads(output.read_text())
     assert report == json.loads(capsys.readouterr().out)
     assert report["labels"] == ["ham", "spam"] and report["split"] == "test" and report["fit_split"] == "dev"
@@ -194,9 +215,17 @@ def test_script_refuses_other_tasks_and_other_splits_in_one_line(members, tiny_t
 def test_log_probabilities_are_floored_and_margins_kept():
     from nmt.inference.classifier_ensemble import LOG_PROBABILITY_FLOOR, MemberScores, stack_features
 
-    network = MemberScores("a.ckpt", "rnn classifier", ["ham", "spam"],
-                           scores={"dev": torch.tensor([[-250.0, 0.0], [-0.5, -0.9]], dtype=torch.float64)})
-    nbsvm = MemberScores("b.ckpt", "nbsvm", ["ham", "spam"],
-                         scores={"dev": torch.tensor([[-30.0, 30.0], [0.2, -0.2]], dtype=torch.float64)})
+    network = MemberScores(
+        "a.ckpt",
+        "rnn classifier",
+        ["ham", "spam"],
+        scores={"dev": torch.tensor([[-250.0, 0.0], [-0.5, -0.9]], dtype=torch.float64)},
+    )
+    nbsvm = MemberScores(
+        "b.ckpt",
+        "nbsvm",
+        ["ham", "spam"],
+        scores={"dev": torch.tensor([[-30.0, 30.0], [0.2, -0.2]], dtype=torch.float64)},
+    )
     features = stack_features([network, nbsvm], "dev")
     np.testing.assert_allclose(features, [[LOG_PROBABILITY_FLOOR, 0.0, -30.0, 30.0], [-0.5, -0.9, 0.2, -0.2]])

@@ -43,7 +43,9 @@ def test_pairs_with_the_same_source_are_references_of_one_segment():
 
 def test_reference_streams_are_padded_with_none():
     assert reference_streams([["a", "b"], ["c"], ["d", "e", "f"]]) == [
-        ["a", "c", "d"], ["b", None, "e"], [None, None, "f"]
+        ["a", "c", "d"],
+        ["b", None, "e"],
+        [None, None, "f"],
     ]
     with pytest.raises(ValueError):
         reference_streams([["a"], []])
@@ -51,14 +53,17 @@ def test_reference_streams_are_padded_with_none():
 
 def test_multi_reference_scores_match_sacrebleu_and_beat_the_first_reference():
     hyps = ["le chat est sur le tapis", "il fait beau aujourd'hui", "je mange une pomme"]
-    refs = [["le chat est sur le tapis rouge", "le chat est sur le tapis"],
-            ["il fait beau"], ["je mange la pomme", "je mange une pomme verte", "je mange une pomme"]]
+    refs = [
+        ["le chat est sur le tapis rouge", "le chat est sur le tapis"],
+        ["il fait beau"],
+        ["je mange la pomme", "je mange une pomme verte", "je mange une pomme"],
+    ]
     scores = corpus_scores(hyps, refs)
-    streams = [[refs[0][0], refs[1][0], refs[2][0]], [refs[0][1], None, refs[2][1]],
-               [None, None, refs[2][2]]]
+    streams = [[refs[0][0], refs[1][0], refs[2][0]], [refs[0][1], None, refs[2][1]], [None, None, refs[2][2]]]
     assert scores["bleu"]["multi_ref"]["score"] == pytest.approx(round(sacrebleu.corpus_bleu(hyps, streams).score, 2))
     assert scores["bleu"]["single_ref"]["score"] == pytest.approx(
-        round(sacrebleu.corpus_bleu(hyps, [[r[0] for r in refs]]).score, 2))
+        round(sacrebleu.corpus_bleu(hyps, [[r[0] for r in refs]]).score, 2)
+    )
     assert scores["bleu"]["multi_ref"]["score"] > scores["bleu"]["single_ref"]["score"]
     assert scores["chrf"]["multi_ref"]["score"] > scores["chrf"]["single_ref"]["score"]
     assert "nrefs:var" in scores["bleu"]["multi_ref"]["signature"]
@@ -75,8 +80,12 @@ def test_perfect_hypotheses_score_100():
 
 # -- python -m nmt.evaluate --------------------------------------------------------------------------
 
-PAIRS = [("The cat sees a dog.", "Le chat voit un chien !"), ("A big red house.", "Une grande maison rouge !"),
-         ("The cat sees a dog.", "Le chat voit le chien !"), ("Small dog.", "Petit chien !")]
+PAIRS = [
+    ("The cat sees a dog.", "Le chat voit un chien !"),
+    ("A big red house.", "Une grande maison rouge !"),
+    ("The cat sees a dog.", "Le chat voit le chien !"),
+    ("Small dog.", "Petit chien !"),
+]
 
 
 def test_evaluate_pairs_file_reports_json_last_and_writes_outputs(tiny_translation_checkpoint, tmp_path):
@@ -84,17 +93,42 @@ def test_evaluate_pairs_file_reports_json_last_and_writes_outputs(tiny_translati
     pairs.write_text("".join(f"{s}\t{t}\tattribution\n" for s, t in PAIRS) + "\n", encoding="utf-8")
     out = tmp_path / "eval"
     result = subprocess.run(
-        [sys.executable, "-m", "nmt.cli.evaluate", str(tiny_translation_checkpoint), "--pairs", str(pairs),
-         "--strategy", "beam", "--beam-size", "3", "--output-dir", str(out), "--plot-attention", str(tmp_path / "p")],
-        capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "nmt.cli.evaluate",
+            str(tiny_translation_checkpoint),
+            "--pairs",
+            str(pairs),
+            "--strategy",
+            "beam",
+            "--beam-size",
+            "3",
+            "--output-dir",
+            str(out),
+            "--plot-attention",
+            str(tmp_path / "p"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=ENV,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["segments"] == 3 and report["references"] == 4 and report["multi_reference_segments"] == 1
     assert report["bleu"]["multi_ref"]["score"] >= report["bleu"]["single_ref"]["score"]
-    assert report["decoding"] == {"strategy": "beam", "beam_size": 3, "length_penalty": 1.0, "beam_patience": 2,
-                                  "n_best": 1,
-                                  "max_len_ratio": 2.0, "max_len_offset": 10, "max_len": None}
+    assert report["decoding"] == {
+        "strategy": "beam",
+        "beam_size": 3,
+        "length_penalty": 1.0,
+        "beam_patience": 2,
+        "n_best": 1,
+        "max_len_ratio": 2.0,
+        "max_len_offset": 10,
+        "max_len": None,
+    }
     assert report["sentences_per_second"] > 0 and "decode_seconds" in report
     hypotheses = (out / "hypotheses.txt").read_text(encoding="utf-8").splitlines()
     assert len(hypotheses) == 3 and hypotheses[0] == "Le chat voit un chien !"
@@ -108,8 +142,19 @@ def test_evaluate_src_and_ref_files(tiny_translation_checkpoint, tmp_path, capsy
     ref1.write_text("Le chat voit un chien !\nPetit chien !\n", encoding="utf-8")
     ref2.write_text("Le chat voit le chien !\n\n", encoding="utf-8")
     evaluate = load_script("evaluate")
-    status = evaluate.main([str(tiny_translation_checkpoint), "--src", str(src), "--ref", str(ref1),
-                            "--ref", str(ref2), "--output-dir", str(tmp_path / "out")])
+    status = evaluate.main(
+        [
+            str(tiny_translation_checkpoint),
+            "--src",
+            str(src),
+            "--ref",
+            str(ref1),
+            "--ref",
+            str(ref2),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     assert status == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["segments"] == 2 and report["references"] == 3
@@ -141,10 +186,16 @@ def test_evaluate_refuses_a_utf16_file_naming_it(which, tiny_translation_checkpo
     good_src.write_text("The cat sees a dog.\n", encoding="utf-8")
     good_ref.write_text("Le chat voit un chien !\n", encoding="utf-8")
     utf16 = tmp_path / "utf16.txt"
-    utf16.write_bytes(("The cat sees a dog.\tLe chat voit un chien !\n" if which == "--pairs"
-                       else "The cat sees a dog.\n").encode("utf-16"))
-    data = {"--pairs": ["--pairs", utf16], "--src": ["--src", utf16, "--ref", good_ref],
-            "--ref": ["--src", good_src, "--ref", utf16]}[which]
+    utf16.write_bytes(
+        ("The cat sees a dog.\tLe chat voit un chien !\n" if which == "--pairs" else "The cat sees a dog.\n").encode(
+            "utf-16"
+        )
+    )
+    data = {
+        "--pairs": ["--pairs", utf16],
+        "--src": ["--src", utf16, "--ref", good_ref],
+        "--ref": ["--src", good_src, "--ref", utf16],
+    }[which]
     evaluate = load_script("evaluate")
     assert evaluate.main([str(tiny_translation_checkpoint), *map(str, data), "--output-dir", str(tmp_path)]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
@@ -165,12 +216,30 @@ def test_bench_decode_reports_sentences_per_second(tiny_translation_checkpoint, 
     lines = tmp_path / "lines.txt"
     lines.write_text("".join(f"{s}\t{t}\n" for s, t in PAIRS), encoding="utf-8")
     bench = load_script("bench_decode")
-    status = bench.main([str(tiny_translation_checkpoint), "--input", str(lines), "--batch-sizes", "1", "4",
-                         "--strategies", "greedy", "beam3", "--devices", "cpu", "cuda"])
+    status = bench.main(
+        [
+            str(tiny_translation_checkpoint),
+            "--input",
+            str(lines),
+            "--batch-sizes",
+            "1",
+            "4",
+            "--strategies",
+            "greedy",
+            "beam3",
+            "--devices",
+            "cpu",
+            "cuda",
+        ]
+    )
     assert status == 0
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"]
     assert [(r["strategy"], r["batch_size"]) for r in results if r["device"] == "cpu"] == [
-        ("greedy", 1), ("greedy", 4), ("beam3", 1), ("beam3", 4)]
+        ("greedy", 1),
+        ("greedy", 4),
+        ("beam3", 1),
+        ("beam3", 4),
+    ]
     assert all(r["sentences_per_second"] > 0 and r["sentences"] == 4 for r in results)
 
 
@@ -178,8 +247,23 @@ def test_bench_decode_compares_precisions_and_counts_changed_outputs(tiny_transl
     lines = tmp_path / "lines.txt"
     lines.write_text("".join(f"{s}\t{t}\n" for s, t in PAIRS), encoding="utf-8")
     bench = load_script("bench_decode")
-    status = bench.main([str(tiny_translation_checkpoint), "--input", str(lines), "--batch-sizes", "4",
-                         "--strategies", "greedy", "--devices", "cpu", "--precisions", "fp32", "bf16", "fp16"])
+    status = bench.main(
+        [
+            str(tiny_translation_checkpoint),
+            "--input",
+            str(lines),
+            "--batch-sizes",
+            "4",
+            "--strategies",
+            "greedy",
+            "--devices",
+            "cpu",
+            "--precisions",
+            "fp32",
+            "bf16",
+            "fp16",
+        ]
+    )
     assert status == 0
     captured = capsys.readouterr()
     assert "fp16 needs a GPU, skipped" in captured.err

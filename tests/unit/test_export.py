@@ -77,8 +77,9 @@ def test_training_refuses_to_resume_from_an_export(exported, tmp_path):
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nmt.cli.export", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "nmt.cli.export", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_script_reports_the_size_saved(tiny_translation_checkpoint, tmp_path):
@@ -89,11 +90,14 @@ def test_the_script_reports_the_size_saved(tiny_translation_checkpoint, tmp_path
     assert is_inference_only(load_checkpoint(out))
 
 
-@pytest.mark.parametrize("make_args, message", [
-    (lambda ckpt, tmp: (tmp / "missing.ckpt", tmp / "out.pt"), "missing.ckpt"),
-    (lambda ckpt, tmp: (ckpt, ckpt), "OUT is the checkpoint itself"),
-    (lambda ckpt, tmp: (ckpt, tmp / "a_file" / "out.pt"), "a_file"),
-])
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda ckpt, tmp: (tmp / "missing.ckpt", tmp / "out.pt"), "missing.ckpt"),
+        (lambda ckpt, tmp: (ckpt, ckpt), "OUT is the checkpoint itself"),
+        (lambda ckpt, tmp: (ckpt, tmp / "a_file" / "out.pt"), "a_file"),
+    ],
+)
 def test_the_script_errors_are_one_line(tiny_translation_checkpoint, tmp_path, capsys, make_args, message):
     (tmp_path / "a_file").write_text("not a directory")
     status = export.main([str(arg) for arg in make_args(tiny_translation_checkpoint, tmp_path)])

@@ -29,7 +29,9 @@ def test_pairs_never_cross_sentences_and_options_change_the_counts():
 
 def test_chunking_does_not_change_the_counts():
     gen = torch.Generator().manual_seed(0)
-    sentences = [torch.randint(0, 20, (int(n),), generator=gen).tolist() for n in torch.randint(1, 15, (30,), generator=gen)]
+    sentences = [
+        torch.randint(0, 20, (int(n),), generator=gen).tolist() for n in torch.randint(1, 15, (30,), generator=gen)
+    ]
     whole = count_cooccurrences(sentences, 20, 4).dense()
     chunked = count_cooccurrences(sentences, 20, 4, chunk_tokens=7).dense()
     torch.testing.assert_close(whole, chunked)
@@ -44,7 +46,7 @@ def test_bad_ids_and_windows_are_refused():
 
 def test_weighting_function():
     counts = torch.tensor([1.0, 50.0, 100.0, 400.0])
-    expected = torch.tensor([(1 / 100) ** 0.75, 0.5 ** 0.75, 1.0, 1.0])
+    expected = torch.tensor([(1 / 100) ** 0.75, 0.5**0.75, 1.0, 1.0])
     torch.testing.assert_close(weighting(counts), expected)
 
 

@@ -16,9 +16,18 @@ pytestmark = pytest.mark.gpu
 def test_mixed_precision_training_runs_and_checkpoints(tiny_corpus, tmp_path, precision):
     from nmt.cli.train import train
 
-    metrics = train(compose_config(tiny_overrides(
-        tiny_corpus, tmp_path, "trainer=gpu", f"trainer.precision={precision}", "trainer.max_steps=30",
-        "trainer.val_check_interval=15")))
+    metrics = train(
+        compose_config(
+            tiny_overrides(
+                tiny_corpus,
+                tmp_path,
+                "trainer=gpu",
+                f"trainer.precision={precision}",
+                "trainer.max_steps=30",
+                "trainer.val_check_interval=15",
+            )
+        )
+    )
     assert torch.isfinite(torch.tensor(metrics["val/loss"]))
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
 

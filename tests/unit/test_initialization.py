@@ -82,9 +82,17 @@ def test_a_config_without_init_section_builds_the_default_network():
 
 @pytest.mark.parametrize("input_feeding", [True, False])  # decoder cells, or one fused nn.LSTM
 def test_config_init_section_reaches_the_network(input_feeding):
-    cfg = OmegaConf.to_container(compose_config(["model.init.scheme=xavier", "model.init.forget_bias=2.0",
-                                                 "model.embed_size=16", "model.hidden_size=16",
-                                                 f"model.input_feeding={str(input_feeding).lower()}"]))
+    cfg = OmegaConf.to_container(
+        compose_config(
+            [
+                "model.init.scheme=xavier",
+                "model.init.forget_bias=2.0",
+                "model.embed_size=16",
+                "model.hidden_size=16",
+                f"model.input_feeding={str(input_feeding).lower()}",
+            ]
+        )
+    )
     model = Seq2Seq.from_config(cfg["model"], cfg["attention"], SRC_VOCAB, TGT_VOCAB)
     decoder_rnns = model.decoder.cells if input_feeding else [model.decoder.rnn]
     with torch.no_grad():
@@ -102,7 +110,7 @@ def test_uniform_draws_every_parameter_from_plus_minus_range():
     for name, p in model.named_parameters():
         values = p.detach().flatten()
         if name.endswith("embed.weight"):
-            values = values[p.size(1):]  # row 0 is the padding row, zero
+            values = values[p.size(1) :]  # row 0 is the padding row, zero
         assert values.abs().max() <= r, name
         if values.numel() >= 1000:  # U(-r, r) has standard deviation r / sqrt(3)
             assert values.std() == pytest.approx(r / math.sqrt(3), rel=0.1), name
@@ -184,8 +192,9 @@ def test_padding_rows_of_embeddings_stay_zero(scheme):
 def saturated_logit_std(scheme: str, size: int = 256) -> float:
     """Standard deviation of a tied model's logits for attentional states of +-1 (a saturated
     tanh, which the states reach as soon as training starts)."""
-    model = make_seq2seq({"scheme": scheme}, embed_size=size, hidden_size=size, encoder_layers=1,
-                         decoder_layers=1, tie_embeddings=True).eval()
+    model = make_seq2seq(
+        {"scheme": scheme}, embed_size=size, hidden_size=size, encoder_layers=1, decoder_layers=1, tie_embeddings=True
+    ).eval()
     states = torch.randn(64, size, generator=torch.Generator().manual_seed(1)).sign()
     with torch.no_grad():
         return float(model.output_logits(states).std())
@@ -196,7 +205,7 @@ def test_tied_embeddings_give_logits_of_unit_scale(scheme):
     assert 0.7 < saturated_logit_std(scheme) < 1.4
     model = make_seq2seq({"scheme": scheme}, embed_size=32, tie_embeddings=True).eval()
     assert model.output_layer.weight is model.tgt_embed.weight  # still tied
-    assert model.tgt_embed.weight[1:].detach().std() == pytest.approx(32 ** -0.5, rel=0.1)
+    assert model.tgt_embed.weight[1:].detach().std() == pytest.approx(32**-0.5, rel=0.1)
     src = torch.randint(4, SRC_VOCAB, (8, 10), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         logits, _ = model(src, torch.full((8,), 10), src[:, :6])
@@ -219,8 +228,9 @@ def test_the_same_seed_gives_the_same_weights_and_another_seed_others(scheme):
 
 def test_classifier_follows_the_same_rules():
     torch.manual_seed(0)
-    model = TextClassifier(SRC_VOCAB, 2, embed_size=16, hidden_size=16, encoder_layers=2,
-                           init={"scheme": "orthogonal", "forget_bias": 1.5})
+    model = TextClassifier(
+        SRC_VOCAB, 2, embed_size=16, hidden_size=16, encoder_layers=2, init={"scheme": "orthogonal", "forget_bias": 1.5}
+    )
     rnn = model.encoder.rnn
     for name, weight in rnn.named_parameters():
         if name.startswith("weight_hh"):
@@ -240,15 +250,19 @@ def test_unknown_scheme_and_bad_range_are_clear_errors():
     assert initialize_from_config(nn.Linear(2, 2), {"scheme": "uniform"}) is not None
 
 
-@pytest.mark.parametrize("init", [{"scheme": "default"}, {"scheme": "uniform", "range": 0.3},
-                                  {"scheme": "xavier"}, {"scheme": "orthogonal"}], ids=lambda i: i["scheme"])
+@pytest.mark.parametrize(
+    "init",
+    [{"scheme": "default"}, {"scheme": "uniform", "range": 0.3}, {"scheme": "xavier"}, {"scheme": "orthogonal"}],
+    ids=lambda i: i["scheme"],
+)
 def test_a_tiny_model_still_learns_to_copy(init):
     """80 Adam steps on copying 4 of 6 symbols must take the loss far below ln 6, the loss of
     a model that ignores the source. (``uniform`` at OpenNMT's 0.1 sits on that plateau for
     a few hundred steps at this tiny size; it gets a wider range here.)"""
     vocab, length = 10, 4
-    model = make_seq2seq(init, src_vocab=vocab, tgt_vocab=vocab, embed_size=16, hidden_size=32,
-                         encoder_layers=1, decoder_layers=1)
+    model = make_seq2seq(
+        init, src_vocab=vocab, tgt_vocab=vocab, embed_size=16, hidden_size=32, encoder_layers=1, decoder_layers=1
+    )
     generator = torch.Generator().manual_seed(0)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     losses = []

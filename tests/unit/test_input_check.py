@@ -15,7 +15,7 @@ import torch
 from nmt.data.corpora import read_imdb, read_nsmc, read_sms, read_translation_pairs
 from nmt.data.input_check import SNIFF_BYTES, NotTextError, check_text, checked_stream, text_problem
 
-TEXT = "Bonjour, ça va ? Le café est très bon. 안녕하세요 세계 \U0001F600\n" * 40
+TEXT = "Bonjour, ça va ? Le café est très bon. 안녕하세요 세계 \U0001f600\n" * 40
 
 
 def zipped(data: bytes) -> bytes:

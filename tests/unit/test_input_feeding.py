@@ -44,14 +44,23 @@ def test_gradcheck_of_every_input_and_weight(kind, cell):
     attention = decoder.attention
     scorer = (
         (attention.query_layer.weight, attention.query_layer.bias, attention.energy_layer.weight)
-        if kind == "bahdanau" else (None, None, None)
+        if kind == "bahdanau"
+        else (None, None, None)
     )
     feed = torch.randn(3, 8, dtype=torch.double)  # not zeros: its gradient must be right too
     inputs = (
-        leaf(decoder.embedding_gates(model.tgt_embed(tgt))), leaf(state.hidden[0]),
-        leaf(state.cell[0]) if cell == "lstm" else None, leaf(feed),
-        leaf(source.keys), leaf(source.memory), source.mask, leaf(weight_ih[:, 6:]), leaf(weight_hh), leaf(bias_hh),
-        leaf(decoder.combine.weight), *(leaf(t) for t in scorer),
+        leaf(decoder.embedding_gates(model.tgt_embed(tgt))),
+        leaf(state.hidden[0]),
+        leaf(state.cell[0]) if cell == "lstm" else None,
+        leaf(feed),
+        leaf(source.keys),
+        leaf(source.memory),
+        source.mask,
+        leaf(weight_ih[:, 6:]),
+        leaf(weight_hh),
+        leaf(bias_hh),
+        leaf(decoder.combine.weight),
+        *(leaf(t) for t in scorer),
     )
     assert torch.autograd.gradcheck(lambda *xs: _InputFeedingLoop.apply(*xs)[0], inputs)
 

@@ -109,7 +109,7 @@ PROMPTS = [[], [5], [6, 7, 8, 9, 10, 11], [12, 13], [7] * 9, [20, 21, 22]]
 def sequence_log_prob(model, prompt, tokens, ended) -> float:
     inputs = torch.tensor([[BOS_ID, *prompt, *tokens]])
     with torch.no_grad():
-        logits = model(inputs)[0, len(prompt):]
+        logits = model(inputs)[0, len(prompt) :]
     logits[:, [PAD_ID, BOS_ID]] = float("-inf")
     log_probs = torch.log_softmax(logits, -1)
     targets = tokens + ([EOS_ID] if ended else [])
@@ -122,14 +122,20 @@ def test_greedy_picks_the_most_probable_token_and_scores_it(lm):
         assert hyp.log_prob == pytest.approx(sequence_log_prob(lm, prompt, hyp.tokens, ended))
         inputs = torch.tensor([[BOS_ID, *prompt, *hyp.tokens]])
         with torch.no_grad():
-            logits = lm(inputs)[0, len(prompt):]
+            logits = lm(inputs)[0, len(prompt) :]
         logits[:, [PAD_ID, BOS_ID]] = float("-inf")
         expected = hyp.tokens + ([EOS_ID] if ended else [])
         assert logits.argmax(-1).tolist()[: len(expected)] == expected
 
 
-@pytest.mark.parametrize("options", [dict(temperature=0.0), dict(temperature=1.3, top_k=5, seed=3),
-                                     dict(temperature=0.7, top_p=0.8, num_samples=3, seed=1)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(temperature=0.0),
+        dict(temperature=1.3, top_k=5, seed=3),
+        dict(temperature=0.7, top_p=0.8, num_samples=3, seed=1),
+    ],
+)
 def test_a_prompts_text_does_not_depend_on_the_batch(lm, options):
     together = generate(lm, PROMPTS, max_tokens=15, **options)
     alone = [generate(lm, [prompt], max_tokens=15, **options)[0] for prompt in PROMPTS]
@@ -225,8 +231,14 @@ def test_training_learns_the_french_side_and_reports_perplexity_and_bits_per_cha
 
 
 def generate_cli(*args, stdin: bytes = b"") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nmt.generate", *map(str, args)], input=stdin,
-                          capture_output=True, cwd=REPO, env=ENV, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nmt.generate", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        cwd=REPO,
+        env=ENV,
+        timeout=300,
+    )
 
 
 def test_cli_writes_one_line_per_prompt_in_order(lm_run):
@@ -237,8 +249,9 @@ def test_cli_writes_one_line_per_prompt_in_order(lm_run):
     lines = result.stdout.decode("utf-8").split("\n")
     assert lines[-1] == "" and len(lines) == 5
     assert lines[0].startswith("Le chat") and lines[2].startswith("Le chien mange !")
-    samples = generate_cli(checkpoint, "--prompt", "Le", "--prompt", "Un", "--num-samples", "3", "--seed", "1",
-                           "--continuation-only")
+    samples = generate_cli(
+        checkpoint, "--prompt", "Le", "--prompt", "Un", "--num-samples", "3", "--seed", "1", "--continuation-only"
+    )
     rows = samples.stdout.decode("utf-8").splitlines()
     assert samples.returncode == 0 and len(rows) == 2
     fields = rows[0].split("\t")
@@ -248,10 +261,12 @@ def test_cli_writes_one_line_per_prompt_in_order(lm_run):
 
 @pytest.mark.parametrize(
     "args, status, message",
-    [(["--strategy", "greedy", "--temperature", "0.5"], 2, "--temperature apply to --strategy sample"),
-     (["--max-tokens", "0"], 2, "max tokens must be >= 1"),
-     (["--top-p", "1.5"], 2, "top-p"),
-     (["--prompt", "a", "--input", "x.txt"], 2, "not both")],
+    [
+        (["--strategy", "greedy", "--temperature", "0.5"], 2, "--temperature apply to --strategy sample"),
+        (["--max-tokens", "0"], 2, "max tokens must be >= 1"),
+        (["--top-p", "1.5"], 2, "top-p"),
+        (["--prompt", "a", "--input", "x.txt"], 2, "not both"),
+    ],
 )
 def test_cli_bad_options_are_one_line_and_status_2(lm_run, args, status, message):
     result = generate_cli(lm_run[0], *args)
@@ -268,9 +283,11 @@ def test_cli_refuses_other_checkpoints_and_utf16_input(lm_run, tiny_translation_
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [(["experiment=char_lm", "data.max_length=null"], "data.max_length"),
-     (["experiment=char_lm", "data.side=french"], "data.side"),
-     (["experiment=char_lm", "model.layers=0"], "model.layers")],
+    [
+        (["experiment=char_lm", "data.max_length=null"], "data.max_length"),
+        (["experiment=char_lm", "data.side=french"], "data.side"),
+        (["experiment=char_lm", "model.layers=0"], "model.layers"),
+    ],
 )
 def test_language_model_configs_are_checked_before_any_data_is_read(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -41,8 +41,17 @@ def test_a_level_sends_the_requests_it_is_asked_for_and_reports_every_field(tiny
     models = load_models([ModelSpec.parse(f"spam={tiny_classification_checkpoint}")])
     app = create_app(models, batcher=Batcher(max_batch=8, max_wait=0.002))
     bodies = [{"text": text, "model": "spam"} for text in load_test.CLASSIFY_TEXTS]
-    row = asyncio.run(load_test.run_level("http://test", "/classify", bodies, clients=4, total=20, max_seconds=120,
-                                          transport=httpx.ASGITransport(app=app)))
+    row = asyncio.run(
+        load_test.run_level(
+            "http://test",
+            "/classify",
+            bodies,
+            clients=4,
+            total=20,
+            max_seconds=120,
+            transport=httpx.ASGITransport(app=app),
+        )
+    )
     assert row["clients"] == 4 and row["requests"] == row["ok"] == 20
     assert row["rejected_503"] == 0 and row["errors"] == 0
     assert 0 < row["p50_ms"] <= row["p99_ms"] and row["requests_per_second"] > 0

@@ -90,7 +90,7 @@ def test_loss_scaling_by_2_pow_16_then_unscaling_gives_the_unscaled_gradient():
     torch.manual_seed(4)
     logits = torch.randn(64, 300, requires_grad=True)
     targets = torch.randint(0, 300, (64,))
-    scale = 2.0 ** 16
+    scale = 2.0**16
     (plain,) = torch.autograd.grad(smoothed_cross_entropy(logits, targets, 0.1), logits)
     (scaled,) = torch.autograd.grad(smoothed_cross_entropy(logits, targets, 0.1) * scale, logits)
     assert torch.isfinite(scaled).all()
@@ -117,10 +117,13 @@ def test_linear_cross_entropy_matches_linear_then_cross_entropy_value_and_gradie
     reference = F.cross_entropy(F.linear(states, weight, bias), targets, label_smoothing=smoothing, reduction="sum")
     torch.testing.assert_close(ours, reference)
     upstream = torch.tensor(-2.7, dtype=torch.double)  # not 1: the backward must scale by it
-    for mine, theirs in zip(torch.autograd.grad(ours, inputs, upstream), torch.autograd.grad(reference, inputs, upstream)):
+    for mine, theirs in zip(
+        torch.autograd.grad(ours, inputs, upstream), torch.autograd.grad(reference, inputs, upstream)
+    ):
         torch.testing.assert_close(mine, theirs)
-    assert torch.autograd.gradcheck(lambda *xs: linear_cross_entropy(xs[0], xs[1], xs[2] if with_bias else None,
-                                                                     targets, smoothing), inputs)
+    assert torch.autograd.gradcheck(
+        lambda *xs: linear_cross_entropy(xs[0], xs[1], xs[2] if with_bias else None, targets, smoothing), inputs
+    )
 
 
 def test_linear_cross_entropy_without_gradients_only_computes_the_loss():
@@ -182,8 +185,9 @@ def test_linear_cross_entropy_both_softmax_paths_match_float64_on_extreme_logits
     bias = torch.randn(200, requires_grad=True)
     targets = torch.randint(0, 200, (23,))
     ours = linear_cross_entropy(states, weight, bias, targets, smoothing)
-    reference = F.cross_entropy(F.linear(states.double(), weight.double(), bias.double()), targets,
-                                label_smoothing=smoothing, reduction="sum")
+    reference = F.cross_entropy(
+        F.linear(states.double(), weight.double(), bias.double()), targets, label_smoothing=smoothing, reduction="sum"
+    )
     torch.testing.assert_close(ours.double(), reference, rtol=1e-5, atol=1e-2)
     grads = torch.autograd.grad(ours, (states, weight, bias))
     references = torch.autograd.grad(reference, (states, weight, bias))

@@ -30,21 +30,41 @@ def first_grad_norm(run_dir) -> float:
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["trainer=gpu", "trainer.accelerator=cpu"],                                   # bf16-mixed, clip 1.0
-        ["trainer=gpu", "trainer.accelerator=cpu", "trainer.precision=16-mixed"],     # fp16 + loss scaling
+        ["trainer=gpu", "trainer.accelerator=cpu"],  # bf16-mixed, clip 1.0
+        ["trainer=gpu", "trainer.accelerator=cpu", "trainer.precision=16-mixed"],  # fp16 + loss scaling
         ["trainer=gpu", "trainer.accelerator=cpu", "trainer.precision=16-mixed", "optim.fused=false"],
         # the default recipe's tied output layer (target embedding = output weights)
         ["trainer=gpu", "trainer.accelerator=cpu", "model.tie_embeddings=true", "model.embed_size=64"],
-        ["trainer=gpu", "trainer.accelerator=cpu", "trainer.precision=16-mixed", "model.tie_embeddings=true",
-         "model.embed_size=64"],
+        [
+            "trainer=gpu",
+            "trainer.accelerator=cpu",
+            "trainer.precision=16-mixed",
+            "model.tie_embeddings=true",
+            "model.embed_size=64",
+        ],
     ],
-    ids=["gpu-bf16-mixed", "gpu-16-mixed-fused-adam", "gpu-16-mixed-foreach-adam", "gpu-bf16-mixed-tied",
-         "gpu-16-mixed-tied"],
+    ids=[
+        "gpu-bf16-mixed",
+        "gpu-16-mixed-fused-adam",
+        "gpu-16-mixed-foreach-adam",
+        "gpu-bf16-mixed-tied",
+        "gpu-16-mixed-tied",
+    ],
 )
 def test_gpu_recipe_trains_on_cpu_with_clipping_and_checkpoints(tiny_corpus, tmp_path, overrides):
-    metrics = train(compose_config(tiny_overrides(
-        tiny_corpus, tmp_path, *overrides, "trainer.max_steps=30", "trainer.val_check_interval=15",
-        "trainer.log_every_n_steps=1", "trainer.gradient_clip_val=0.5")))
+    metrics = train(
+        compose_config(
+            tiny_overrides(
+                tiny_corpus,
+                tmp_path,
+                *overrides,
+                "trainer.max_steps=30",
+                "trainer.val_check_interval=15",
+                "trainer.log_every_n_steps=1",
+                "trainer.gradient_clip_val=0.5",
+            )
+        )
+    )
     assert torch.isfinite(torch.tensor(metrics["val/loss"])) and torch.isfinite(torch.tensor(metrics["test/loss"]))
     checkpoint = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
     assert checkpoint["global_step"] == 30
@@ -77,9 +97,19 @@ def test_clipping_bounds_the_update(tiny_corpus, tmp_path, monkeypatch):
 
     build = trainer_module.build_callbacks
     monkeypatch.setattr(trainer_module, "build_callbacks", lambda *a, **k: build(*a, **k) + [NormSpy()])
-    train(compose_config(tiny_overrides(tiny_corpus, tmp_path, "trainer=gpu", "trainer.accelerator=cpu",
-                                        "trainer.max_steps=3", "trainer.gradient_clip_val=0.001",
-                                        "test_after_training=false")))
+    train(
+        compose_config(
+            tiny_overrides(
+                tiny_corpus,
+                tmp_path,
+                "trainer=gpu",
+                "trainer.accelerator=cpu",
+                "trainer.max_steps=3",
+                "trainer.gradient_clip_val=0.001",
+                "test_after_training=false",
+            )
+        )
+    )
     assert seen and all(norm == pytest.approx(0.001, rel=1e-3) for norm in seen)
 
 
@@ -87,8 +117,9 @@ def test_clipping_bounds_the_update(tiny_corpus, tmp_path, monkeypatch):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_recurrent_state_attention_and_loss_stay_float32_under_autocast(cell, attention, dtype):
     torch.manual_seed(0)
-    model = Seq2Seq(30, 40, embed_size=16, hidden_size=32, cell=cell, dropout=0.0, decoder_layers=2,
-                    attention=attention)
+    model = Seq2Seq(
+        30, 40, embed_size=16, hidden_size=32, cell=cell, dropout=0.0, decoder_layers=2, attention=attention
+    )
     src = torch.randint(4, 30, (3, 7))
     lengths = torch.tensor([7, 5, 2])
     tgt_in = torch.randint(4, 40, (3, 6))
@@ -130,9 +161,23 @@ def test_ddp_recipe_runs_on_cpu_with_two_processes_and_matches_single_process_me
     run_dir = tmp_path / "ddp"
     overrides = [o for o in tiny_overrides(tiny_corpus, run_dir) if not o.startswith("+run_dir")]
     result = subprocess.run(
-        [sys.executable, "-m", "nmt.train", *overrides, "trainer=ddp", "trainer.accelerator=cpu",
-         "trainer.devices=2", "trainer.max_steps=20", "trainer.val_check_interval=10", f"hydra.run.dir={run_dir}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            sys.executable,
+            "-m",
+            "nmt.train",
+            *overrides,
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "trainer.max_steps=20",
+            "trainer.val_check_interval=10",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     best = run_dir / "checkpoints" / "best.ckpt"
@@ -150,8 +195,14 @@ def test_ddp_recipe_runs_on_cpu_with_two_processes_and_matches_single_process_me
     spec = registry.get("translation")
     datamodule = spec.datamodule(cfg, tokenizers)
     task = spec.task(OmegaConf.to_container(cfg, resolve=True), tokenizers)
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                        use_distributed_sampler=False, **precision_arguments(cfg.trainer))
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        use_distributed_sampler=False,
+        **precision_arguments(cfg.trainer),
+    )
     [single, _] = trainer.test(task, datamodule=datamodule, ckpt_path=str(best), verbose=False)
     assert logged["test/loss"] == pytest.approx(single["test/loss"], rel=1e-5)
     assert logged["test/bleu"] == pytest.approx(single["test/bleu"], abs=1e-9)

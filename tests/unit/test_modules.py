@@ -303,7 +303,7 @@ def test_without_input_feeding_the_decoder_is_one_fused_rnn_and_old_checkpoints_
     old = {}
     for key, value in model.state_dict().items():
         if key.startswith("decoder.rnn."):
-            name, layer = key[len("decoder.rnn."):].rsplit("_l", 1)
+            name, layer = key[len("decoder.rnn.") :].rsplit("_l", 1)
             key = f"decoder.cells.{layer}.{name}"
         old[key] = value.clone()
     fresh = make_model(input_feeding=False, decoder_layers=2)

@@ -27,7 +27,12 @@ def attention(rows: int, cols: int) -> torch.Tensor:
 
 def test_sentencepiece_labels_drop_the_word_mark_and_flag_continuations():
     assert readable_labels(["\u2581Le", "\u2581ch", "at", "\u2581", "!", "<eos>"]) == [
-        "Le", "ch", "\u00b7at", "\u2423", "\u00b7!", "<eos>"
+        "Le",
+        "ch",
+        "\u00b7at",
+        "\u2423",
+        "\u00b7!",
+        "<eos>",
     ]
 
 
@@ -43,8 +48,13 @@ def test_long_labels_are_cut():
 def test_plot_attention_writes_a_png_that_grows_with_the_sentence(tmp_path):
     small = plot_attention(attention(3, 4), list("abcd"), ["\u2581Le", "\u2581chat", "<eos>"], tmp_path / "s.png")
     source = ["\u2581" + w for w in "Où est la bibliothèque , s' il vous plaît ? 你好".split()]
-    big = plot_attention(attention(14, len(source)), source, [f"\u2581mot{i}" for i in range(14)],
-                         tmp_path / "deep" / "b.png", title="Où est la bibliothèque ?")
+    big = plot_attention(
+        attention(14, len(source)),
+        source,
+        [f"\u2581mot{i}" for i in range(14)],
+        tmp_path / "deep" / "b.png",
+        title="Où est la bibliothèque ?",
+    )
     small_w, small_h = png_size(small)
     big_w, big_h = png_size(big)
     assert big_w > small_w and big_h > small_h

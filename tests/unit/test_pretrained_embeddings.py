@@ -81,8 +81,17 @@ def test_fasttext_bin_builds_vectors_for_unseen_words(tmp_path):
     from gensim.models import FastText
     from gensim.models.fasttext import save_facebook_model
 
-    model = FastText([["call", "calls", "home", "free"]] * 30, vector_size=DIM, min_count=1, min_n=2, max_n=4,
-                     bucket=500, epochs=1, workers=1, seed=0)
+    model = FastText(
+        [["call", "calls", "home", "free"]] * 30,
+        vector_size=DIM,
+        min_count=1,
+        min_n=2,
+        max_n=4,
+        bucket=500,
+        epochs=1,
+        workers=1,
+        seed=0,
+    )
     path = tmp_path / "m.bin"
     save_facebook_model(model, str(path))
     report = load_pretrained(torch.nn.Embedding(9, DIM), tokenizer(), path)
@@ -92,8 +101,9 @@ def test_fasttext_bin_builds_vectors_for_unseen_words(tmp_path):
 
 def test_dimension_mismatch_and_wrong_tokenizer_are_clear_errors(tmp_path):
     path = write_vectors(file_vectors(), tmp_path / "v.txt", "word2vec")
-    with pytest.raises(PretrainedEmbeddingError, match="holds 6-dimensional vectors but .* model.embed_size=8: "
-                       "set model.embed_size=6"):
+    with pytest.raises(
+        PretrainedEmbeddingError, match="holds 6-dimensional vectors but .* model.embed_size=8: set model.embed_size=6"
+    ):
         load_pretrained(torch.nn.Embedding(9, 8), tokenizer(), path)
     chars = CharTokenizer.train(["abc"])
     with pytest.raises(PretrainedEmbeddingError, match="tokenizer is 'char': use tokenizer=word"):
@@ -116,19 +126,32 @@ def sms_corpus(tmp_path_factory):
 
 
 def word_sms(corpus, run_dir, vectors, *extra):
-    return sms_overrides(corpus, run_dir, "tokenizer=word", "tokenizer.min_freq=1", f"model.embed_size={DIM}",
-                         f"model.embeddings.pretrained={vectors}", *extra)
+    return sms_overrides(
+        corpus,
+        run_dir,
+        "tokenizer=word",
+        "tokenizer.min_freq=1",
+        f"model.embed_size={DIM}",
+        f"model.embeddings.pretrained={vectors}",
+        *extra,
+    )
 
 
 def test_config_errors_come_before_any_data(tmp_path, sms_corpus):
     vectors = write_vectors(file_vectors(), tmp_path / "v.vec", "fasttext")
     check_run_config(compose_config(word_sms(sms_corpus, tmp_path, vectors)))
     cases = [
-        (word_sms(sms_corpus, tmp_path, vectors, "model.embed_size=16"), "holds 6-dimensional .* set model.embed_size=6"),
+        (
+            word_sms(sms_corpus, tmp_path, vectors, "model.embed_size=16"),
+            "holds 6-dimensional .* set model.embed_size=6",
+        ),
         (word_sms(sms_corpus, tmp_path, tmp_path / "missing.vec"), "missing.vec: no such file"),
         (word_sms(sms_corpus, tmp_path, vectors, "tokenizer=spm"), "tokenizer.type=sentencepiece: use tokenizer=word"),
         (word_sms(sms_corpus, tmp_path, vectors, "model.embeddings.unknown=ones"), "unknown='ones' is not supported"),
-        (sms_overrides(sms_corpus, tmp_path, "model.embeddings.freeze=true"), "freeze=true needs model.embeddings.pretrained"),
+        (
+            sms_overrides(sms_corpus, tmp_path, "model.embeddings.freeze=true"),
+            "freeze=true needs model.embeddings.pretrained",
+        ),
         (word_sms(sms_corpus, tmp_path, vectors, "model.embeddings.format=npy"), "format='npy' is not supported"),
     ]
     for overrides, message in cases:
@@ -141,8 +164,18 @@ def test_classifier_trains_with_frozen_pretrained_vectors_and_reports_coverage(t
 
     vectors = write_vectors(file_vectors(), tmp_path / "v.w2v.bin", "word2vec_binary")
     run_dir = tmp_path / "run"
-    train(compose_config(word_sms(sms_corpus, run_dir, vectors, "model.embeddings.freeze=true",
-                                  "trainer.max_steps=10", "test_after_training=false")))
+    train(
+        compose_config(
+            word_sms(
+                sms_corpus,
+                run_dir,
+                vectors,
+                "model.embeddings.freeze=true",
+                "trainer.max_steps=10",
+                "test_after_training=false",
+            )
+        )
+    )
     report = json.loads((run_dir / "pretrained_embeddings.json").read_text(encoding="utf-8"))["source"]
     assert report["exact"] == 5 and report["case_folded"] == 1  # call free home see you + prize
     assert 0 < report["token_coverage"] < 1 and report["freeze"]
@@ -160,9 +193,18 @@ def test_translator_takes_source_and_target_vectors(tmp_path):
     corpus = write_pairs(tmp_path / "fra.txt", toy_pairs(80))
     english = write_vectors(WordVectors(["cat", "dog"], np.ones((2, 8))), tmp_path / "en.txt", "glove")
     french = write_vectors(WordVectors(["chat", "maison"], np.full((2, 8), 2.0)), tmp_path / "fr.vec", "fasttext")
-    cfg = compose_config([f"data.path={corpus}", "data.split_cache=null", "tokenizer=word", "tokenizer.min_freq=1",
-                          "model.embed_size=8", "model.hidden_size=8", f"model.embeddings.pretrained={english}",
-                          f"model.embeddings.target_pretrained={french}"])
+    cfg = compose_config(
+        [
+            f"data.path={corpus}",
+            "data.split_cache=null",
+            "tokenizer=word",
+            "tokenizer.min_freq=1",
+            "model.embed_size=8",
+            "model.hidden_size=8",
+            f"model.embeddings.pretrained={english}",
+            f"model.embeddings.target_pretrained={french}",
+        ]
+    )
     check_run_config(cfg)
     spec = registry.get("translation")
     datamodule = spec.datamodule(cfg, None)

@@ -27,8 +27,8 @@ def make_linear(in_features: int = 48, out_features: int = 300, bias: bool = Tru
 
 def test_weight_quantization_is_per_row_symmetric_and_within_half_a_step():
     weight = torch.randn(20, 33)
-    weight[3] = 0.0                      # an all-zero row keeps a usable scale
-    weight[5] *= 100.0                   # a row's scale does not depend on the others
+    weight[3] = 0.0  # an all-zero row keeps a usable scale
+    weight[5] *= 100.0  # a row's scale does not depend on the others
     codes, scales = quantize_weight(weight)
     assert codes.dtype == torch.int8 and scales.shape == (20,) and scales.dtype == torch.float32
     assert int(codes.abs().max()) == INT8_MAX and scales[3] == 1.0 and not codes[3].any()
@@ -85,7 +85,9 @@ def test_int8_linear_sees_a_custom_bound_and_refuses_a_bad_one():
     layer = make_linear()
     x = 4 * torch.tanh(torch.randn(6, 48))
     with torch.inference_mode():
-        torch.testing.assert_close(Int8Linear(layer, bound=4.0)(x).double(), reference(layer, x, 4.0), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            Int8Linear(layer, bound=4.0)(x).double(), reference(layer, x, 4.0), rtol=1e-5, atol=1e-5
+        )
     with pytest.raises(ValueError, match="bound must be > 0"):
         Int8Linear(layer, bound=0.0)
 

@@ -57,9 +57,7 @@ def uninterrupted(tiny_corpus, tmp_path_factory) -> Path:
     return run(tiny_corpus, tmp_path_factory.mktemp("uninterrupted"), f"trainer.max_steps={TOTAL_STEPS}")
 
 
-@pytest.mark.parametrize(
-    "stop_step", [25, 24, 30], ids=["between-validations", "at-epoch-end", "at-a-validation"]
-)
+@pytest.mark.parametrize("stop_step", [25, 24, 30], ids=["between-validations", "at-epoch-end", "at-a-validation"])
 def test_resume_after_max_steps_stop_matches_uninterrupted_run(tiny_corpus, tmp_path, uninterrupted, stop_step):
     first = run(tiny_corpus, tmp_path / "first", f"trainer.max_steps={stop_step}")
     assert torch.load(first, weights_only=True)["global_step"] == stop_step
@@ -104,8 +102,15 @@ def test_resume_after_kill_9_matches_uninterrupted_run(tiny_corpus, tmp_path, un
     run_dir = tmp_path / "killed"
     last = run_dir / "checkpoints" / "last.ckpt"
     overrides = [o for o in tiny_overrides(tiny_corpus, run_dir, *RESUMABLE) if not o.startswith("+run_dir")]
-    command = [sys.executable, "-m", "nmt.train", *overrides, f"trainer.max_steps={TOTAL_STEPS}",
-               "training.save_every_minutes=0.002", f"hydra.run.dir={run_dir}"]
+    command = [
+        sys.executable,
+        "-m",
+        "nmt.train",
+        *overrides,
+        f"trainer.max_steps={TOTAL_STEPS}",
+        "training.save_every_minutes=0.002",
+        f"hydra.run.dir={run_dir}",
+    ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -117,8 +122,9 @@ def test_resume_after_kill_9_matches_uninterrupted_run(tiny_corpus, tmp_path, un
     killed_at = torch.load(last, weights_only=True)["global_step"]
     assert killed_at < TOTAL_STEPS, "the run finished before it could be killed"
     # ckpt_path alone: the config comes from the checkpoint, the run directory is the old one.
-    result = subprocess.run([sys.executable, "-m", "nmt.train", f"ckpt_path={last}"], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "nmt.train", f"ckpt_path={last}"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert not list((run_dir / "checkpoints").glob(f".*{TEMPORARY_MARK}*"))
     assert_same_final_state(uninterrupted, last)
@@ -160,8 +166,14 @@ def test_token_batches_every_epoch_trains_all_of_its_batches(tiny_corpus, tmp_pa
     counter = BatchCounter()
     build = trainer_module.build_callbacks
     monkeypatch.setattr(trainer_module, "build_callbacks", lambda *a, **k: build(*a, **k) + [counter])
-    run(tiny_corpus, tmp_path, "data.batch_unit=tokens", "data.batch_size=150", "trainer.max_epochs=4",
-        "trainer.max_steps=-1")
+    run(
+        tiny_corpus,
+        tmp_path,
+        "data.batch_unit=tokens",
+        "data.batch_size=150",
+        "trainer.max_epochs=4",
+        "trainer.max_steps=-1",
+    )
     sampler_lengths = []
     from nmt.data.batching import BucketBatchSampler
     from nmt.data.translation_datamodule import TranslationDataModule

@@ -71,13 +71,19 @@ def test_a_pickled_object_other_than_arrays_is_refused(tmp_path):
 
 
 def apte_directory(directory, per_topic=20):
-    topics = {"crude": "oil crude price opec barrel", "grain": "wheat grain harvest tonnes", "interest": "bank rate cut"}
+    topics = {
+        "crude": "oil crude price opec barrel",
+        "grain": "wheat grain harvest tonnes",
+        "interest": "bank rate cut",
+    }
     lines, number = [], 1
     for split in ("training", "test"):
         (directory / split).mkdir(parents=True, exist_ok=True)
         for topic, words in topics.items():
             for k in range(per_topic if split == "training" else per_topic // 4):
-                (directory / split / str(number)).write_bytes(f"{topic.upper()} NEWS {k}\n  {words} {k}\n".encode("latin-1"))
+                (directory / split / str(number)).write_bytes(
+                    f"{topic.upper()} NEWS {k}\n  {words} {k}\n".encode("latin-1")
+                )
                 lines.append(f"{split}/{number} {topic}")
                 number += 1
     (directory / "training" / str(number)).write_bytes(b"both")
@@ -125,9 +131,17 @@ def test_the_multi_class_path_trains_and_evaluates_end_to_end(tmp_path, layout):
         directory, topics = apte_directory(tmp_path / "apte")
         data = ["data.format=apte", f"data.path={directory}", f"data.labels=[{','.join(topics)}]"]
     run_dir = tmp_path / "run"
-    overrides = ["experiment=reuters_bilstm_attn", *data, "data.download=false", "model.embed_size=16",
-                 "model.hidden_size=16", "trainer.max_steps=30", "optim.lr=0.01", *FAST_TRAINER,
-                 f"+run_dir={run_dir}"]
+    overrides = [
+        "experiment=reuters_bilstm_attn",
+        *data,
+        "data.download=false",
+        "model.embed_size=16",
+        "model.hidden_size=16",
+        "trainer.max_steps=30",
+        "optim.lr=0.01",
+        *FAST_TRAINER,
+        f"+run_dir={run_dir}",
+    ]
     metrics = train(compose_config(overrides))
     assert metrics["test/acc"] >= 0.9
     evaluator = importlib.import_module("nmt.cli.evaluate_classifier")

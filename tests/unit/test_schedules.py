@@ -76,17 +76,28 @@ def test_plateau_with_warmup_in_a_training_run_keeps_its_cuts(tiny_corpus, tmp_p
     from nmt.cli.train import train
 
     # The toy model's dev BLEU stays 0 this early: every validation after the warm-up cuts.
-    train(compose_config(tiny_overrides(
-        tiny_corpus, tmp_path, "optim.schedule=plateau", "optim.warmup_steps=15", "optim.plateau_patience=0",
-        "trainer.max_steps=60", "trainer.val_check_interval=10", "trainer.log_every_n_steps=1",
-        "test_after_training=false")))
+    train(
+        compose_config(
+            tiny_overrides(
+                tiny_corpus,
+                tmp_path,
+                "optim.schedule=plateau",
+                "optim.warmup_steps=15",
+                "optim.plateau_patience=0",
+                "trainer.max_steps=60",
+                "trainer.val_check_interval=10",
+                "trainer.log_every_n_steps=1",
+                "test_after_training=false",
+            )
+        )
+    )
     with open(tmp_path / "csv" / "metrics.csv") as handle:
         logged = [(int(row["step"]), float(row["lr-Adam"])) for row in csv.DictReader(handle) if row.get("lr-Adam")]
     by_step = dict(logged)
-    assert by_step[0] == pytest.approx(0.001 / 15)            # warming up
-    assert by_step[14] == pytest.approx(0.001)                # warm-up done
+    assert by_step[0] == pytest.approx(0.001 / 15)  # warming up
+    assert by_step[14] == pytest.approx(0.001)  # warm-up done
     cut_steps = [step for step, lr in logged if step > 20 and lr < 0.001]
     assert cut_steps, logged
     first_cut = min(cut_steps)
     assert all(lr < 0.001 for step, lr in logged if step >= first_cut)  # no reset to the base rate
-    assert by_step[59] <= 0.001 * 0.5 ** 2
+    assert by_step[59] <= 0.001 * 0.5**2

@@ -30,13 +30,20 @@ def test_module_tuples_of_allowed_values_come_from_the_schema():
 
     assert tuple(t for t in choices(AttentionType) if t != "none") == attention.ATTENTION_TYPES
     pairs = [
-        (initialization.INIT_SCHEMES, schema.InitScheme), (optim.SCHEDULES, schema.Schedule),
-        (seq2seq.DECODER_STYLES, schema.DecoderStyle), (classifier.COMBINE_MODES, schema.ContextualCombine),
-        (batching.BATCH_UNITS, schema.BatchUnit), (tokenizers.TOKENIZER_TYPES, schema.TokenizerType),
-        (tokenizers.PUNCTUATION_MODES, schema.Punctuation), (classification_batching.TRUNCATION_MODES, schema.Truncation),
-        (pretrained.UNKNOWN_INIT, schema.UnknownInit), (word2vec.ARCHITECTURES, schema.Word2VecArchitecture),
-        (word2vec.LOSSES, schema.Word2VecLoss), (io.FORMATS, schema.VectorFormat),
-        (naive_bayes.MODEL_TYPES, schema.BaselineType), (naive_bayes.FEATURES, schema.BaselineFeatures),
+        (initialization.INIT_SCHEMES, schema.InitScheme),
+        (optim.SCHEDULES, schema.Schedule),
+        (seq2seq.DECODER_STYLES, schema.DecoderStyle),
+        (classifier.COMBINE_MODES, schema.ContextualCombine),
+        (batching.BATCH_UNITS, schema.BatchUnit),
+        (tokenizers.TOKENIZER_TYPES, schema.TokenizerType),
+        (tokenizers.PUNCTUATION_MODES, schema.Punctuation),
+        (classification_batching.TRUNCATION_MODES, schema.Truncation),
+        (pretrained.UNKNOWN_INIT, schema.UnknownInit),
+        (word2vec.ARCHITECTURES, schema.Word2VecArchitecture),
+        (word2vec.LOSSES, schema.Word2VecLoss),
+        (io.FORMATS, schema.VectorFormat),
+        (naive_bayes.MODEL_TYPES, schema.BaselineType),
+        (naive_bayes.FEATURES, schema.BaselineFeatures),
         (naive_bayes.ANALYZERS, schema.BaselineAnalyzer),
     ]
     for values, enum in pairs:

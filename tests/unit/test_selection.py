@@ -13,7 +13,7 @@ def test_row_max_equals_torch_max(width):
     generator = torch.Generator().manual_seed(width)
     scores = torch.randn(37, width, generator=generator)
     scores[0, -1] = 50.0  # the maximum in the tail columns
-    scores[1, 0] = 50.0   # in the first column
+    scores[1, 0] = 50.0  # in the first column
     values, indices = row_max(scores)
     expected_values, expected_indices = scores.max(dim=-1)
     assert torch.equal(values, expected_values) and torch.equal(indices, expected_indices)
@@ -22,8 +22,8 @@ def test_row_max_equals_torch_max(width):
 
 def test_row_max_returns_the_first_of_equal_maxima_as_argmax_does():
     scores = torch.zeros(3, 4003)
-    scores[0, [5, 700, 4001]] = 1.0   # in two blocks and the tail
-    scores[1, [4000, 4002]] = 2.0     # only in the tail
+    scores[0, [5, 700, 4001]] = 1.0  # in two blocks and the tail
+    scores[1, [4000, 4002]] = 2.0  # only in the tail
     scores[2, :] = float("-inf")
     scores[2, [3000, 64]] = 0.5
     values, indices = row_max(scores)
@@ -36,8 +36,8 @@ def test_row_topk_equals_torch_topk(width, k):
     generator = torch.Generator().manual_seed(width + k)
     scores = torch.log_softmax(3 * torch.randn(25, width, generator=generator), dim=-1)
     scores[0, :k] = 0.0 - torch.arange(k) * 1e-3  # all of a row's best in one block
-    scores[1, -k:] = 1.0 + torch.arange(k)         # ... in the tail
-    scores[2, :] = float("-inf")                   # a row with PAD/BOS-like -inf everywhere but k entries
+    scores[1, -k:] = 1.0 + torch.arange(k)  # ... in the tail
+    scores[2, :] = float("-inf")  # a row with PAD/BOS-like -inf everywhere but k entries
     scores[2, torch.arange(k) * (width // k)] = -torch.arange(k, dtype=torch.float32)
     values, indices = row_topk(scores, k)
     expected_values, expected_indices = scores.topk(k, dim=-1)

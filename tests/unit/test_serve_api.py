@@ -31,8 +31,11 @@ SENTENCES = ["The cat sees a dog.", "A small red house.", "The big dog eats.", "
 
 @pytest.fixture(scope="module")
 def models(tiny_translation_checkpoint, tiny_classification_checkpoint):
-    return load_models([ModelSpec.parse(f"toy={tiny_translation_checkpoint}"),
-                        ModelSpec.parse(str(tiny_classification_checkpoint))], device="cpu", max_batch=16)
+    return load_models(
+        [ModelSpec.parse(f"toy={tiny_translation_checkpoint}"), ModelSpec.parse(str(tiny_classification_checkpoint))],
+        device="cpu",
+        max_batch=16,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +85,9 @@ def test_translate_one_text_gives_the_translators_output(client, tiny_translatio
 
 
 def test_attention_has_one_row_per_output_token_and_one_column_per_source_token(client):
-    data = post(client, "/translate", {"text": SENTENCES, "strategy": "beam", "beam_size": 4, "n_best": 2,
-                                       "attention": True}).json()
+    data = post(
+        client, "/translate", {"text": SENTENCES, "strategy": "beam", "beam_size": 4, "n_best": 2, "attention": True}
+    ).json()
     for result in data["translations"]:
         assert len(result["hypotheses"]) == 2
         assert result["hypotheses"][0]["score"] >= result["hypotheses"][1]["score"]
@@ -95,12 +99,16 @@ def test_attention_has_one_row_per_output_token_and_one_column_per_source_token(
 
 
 def test_a_list_decoded_in_one_batch_equals_each_text_decoded_alone(client):
-    for options in ({}, {"strategy": "beam", "beam_size": 3, "n_best": 2},
-                    {"strategy": "sample", "temperature": 0.8, "seed": 7, "n_best": 2}):
+    for options in (
+        {},
+        {"strategy": "beam", "beam_size": 3, "n_best": 2},
+        {"strategy": "sample", "temperature": 0.8, "seed": 7, "n_best": 2},
+    ):
         together = post(client, "/translate", {"text": SENTENCES, **options}).json()["translations"]
         alone = [post(client, "/translate", {"text": s, **options}).json()["translations"][0] for s in SENTENCES]
-        assert [[h["text"] for h in t["hypotheses"]] for t in together] == \
-            [[h["text"] for h in t["hypotheses"]] for t in alone]
+        assert [[h["text"] for h in t["hypotheses"]] for t in together] == [
+            [h["text"] for h in t["hypotheses"]] for t in alone
+        ]
 
 
 def test_concurrent_requests_get_their_own_results(client):
@@ -195,7 +203,12 @@ def test_bad_translate_requests_get_a_clear_4xx(client, body, status, message):
 RAW_BODIES = [
     (b'{"text": ', "application/json", 400, "not valid JSON"),
     (b"", "application/json", 422, "the request body is empty"),
-    (b'{"text": "hi", "length_penalty": NaN}', "application/json", 422, "length_penalty: Input should be a finite number"),
+    (
+        b'{"text": "hi", "length_penalty": NaN}',
+        "application/json",
+        422,
+        "length_penalty: Input should be a finite number",
+    ),
     (b'{"text": "hi", "length_penalty": Infinity}', "application/json", 422, "finite number"),
     (b'["hi"]', "application/json", 422, "the body must be a JSON object"),
     (b'"hi"', "application/json", 422, "the body must be a JSON object"),
@@ -225,12 +238,15 @@ def test_a_one_megabyte_text_is_refused_before_it_is_parsed(client):
     assert response.status_code == 413
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"text": ""}, 422, "text is empty"),
-    ({"text": "hi", "model": "toy"}, 422, "is a translation model: send it to POST /translate"),
-    ({"text": "hi", "strategy": "beam"}, 422, "strategy: unknown field"),
-    ({"text": ["a", "\x1b[31m"]}, 422, "text[1] contains the control character U+001B"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"text": ""}, 422, "text is empty"),
+        ({"text": "hi", "model": "toy"}, 422, "is a translation model: send it to POST /translate"),
+        ({"text": "hi", "strategy": "beam"}, 422, "strategy: unknown field"),
+        ({"text": ["a", "\x1b[31m"]}, 422, "text[1] contains the control character U+001B"),
+    ],
+)
 def test_bad_classify_requests_get_a_clear_4xx(client, body, status, message):
     response = post(client, "/classify", body)
     assert response.status_code == status and message in response.json()["detail"]

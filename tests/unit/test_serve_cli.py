@@ -18,14 +18,17 @@ from conftest import REPO  # noqa: E402
 from nmt.cli.serve import PROG, listen, main  # noqa: E402
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--port", "70000", "x.ckpt"], "--port must be in 0..65535, got 70000"),
-    (["--max-batch", "0", "x.ckpt"], "--max-batch must be >= 1, got 0"),
-    (["--max-wait-ms", "-1", "x.ckpt"], "--max-wait-ms must be in 0..10000"),
-    (["--max-queue", "10", "x.ckpt"], "--max-queue (10) must be >= --max-texts (64)"),
-    (["--max-chars", "many", "x.ckpt"], "--max-chars: invalid int value: 'many'"),
-    ([], "the following arguments are required: CKPT"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--port", "70000", "x.ckpt"], "--port must be in 0..65535, got 70000"),
+        (["--max-batch", "0", "x.ckpt"], "--max-batch must be >= 1, got 0"),
+        (["--max-wait-ms", "-1", "x.ckpt"], "--max-wait-ms must be in 0..10000"),
+        (["--max-queue", "10", "x.ckpt"], "--max-queue (10) must be >= --max-texts (64)"),
+        (["--max-chars", "many", "x.ckpt"], "--max-chars: invalid int value: 'many'"),
+        ([], "the following arguments are required: CKPT"),
+    ],
+)
 def test_bad_options_are_one_line_and_status_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -81,8 +84,17 @@ def test_a_port_in_use_is_one_line_and_status_2(tiny_classification_checkpoint, 
 
 
 def test_the_server_starts_answers_and_stops_on_sigterm(tiny_translation_checkpoint, tiny_classification_checkpoint):
-    command = [sys.executable, "-m", "nmt.serve", f"toy={tiny_translation_checkpoint}",
-               str(tiny_classification_checkpoint), "--port", "0", "--threads", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "nmt.serve",
+        f"toy={tiny_translation_checkpoint}",
+        str(tiny_classification_checkpoint),
+        "--port",
+        "0",
+        "--threads",
+        "1",
+    ]
     server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = [server.stdout.readline() for _ in range(3)]

@@ -29,8 +29,21 @@ MAX_CHARS = 300
 
 @pytest.fixture(scope="module")
 def server_url(tiny_translation_checkpoint, tiny_classification_checkpoint):
-    command = [sys.executable, "-m", "nmt.serve", f"toy={tiny_translation_checkpoint}", f"spam={tiny_classification_checkpoint}",
-               "--port", "0", "--threads", "1", "--log-level", "warning", "--max-chars", str(MAX_CHARS)]
+    command = [
+        sys.executable,
+        "-m",
+        "nmt.serve",
+        f"toy={tiny_translation_checkpoint}",
+        f"spam={tiny_classification_checkpoint}",
+        "--port",
+        "0",
+        "--threads",
+        "1",
+        "--log-level",
+        "warning",
+        "--max-chars",
+        str(MAX_CHARS),
+    ]
     server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = next((line for line in server.stdout if line.startswith("serving ")), None)
@@ -61,8 +74,14 @@ def page(browser, server_url):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" and "Failed to load resource" not in message.text else None)  # 4xx by design
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and "Failed to load resource" not in message.text
+            else None
+        ),
+    )  # 4xx by design
     page.set_default_timeout(60_000)
     page.goto(server_url)
     page.wait_for_selector("#model option[value='toy']", state="attached")
@@ -95,8 +114,11 @@ def test_typing_a_sentence_shows_the_translation_and_its_heatmap(page, server_ur
     assert page.locator(".heatmap .cell.active").count() == 1
     # ... and an output token shades the source tokens by where it looked
     page.locator(".attention .strip").nth(1).locator(".tok").first.hover()
-    shaded = page.locator(".attention .strip").first.locator(".tok").evaluate_all(
-        "spans => spans.map(s => s.style.background)")
+    shaded = (
+        page.locator(".attention .strip")
+        .first.locator(".tok")
+        .evaluate_all("spans => spans.map(s => s.style.background)")
+    )
     assert len(shaded) == cols and all(s.startswith("rgba(") for s in shaded)
     assert "looked most at" in page.locator(".readout").first.inner_text()
 
@@ -120,7 +142,9 @@ def test_the_classifier_highlights_the_tokens_it_attended(page, server_url):
     assert page.locator("#run").inner_text() == "Classify" and page.locator("#decoding").is_hidden()
     assert "labels: ham, spam" in page.locator("#model-info").inner_text()
     text = "free prize call now"
-    expected = httpx.post(f"{server_url}classify", json={"text": text, "model": "spam"}, timeout=60).json()["results"][0]
+    expected = httpx.post(f"{server_url}classify", json={"text": text, "model": "spam"}, timeout=60).json()["results"][
+        0
+    ]
     page.fill("#text", text)
     page.click("#run")
     page.locator(".card.classification").wait_for()

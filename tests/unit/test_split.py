@@ -80,9 +80,7 @@ def test_zero_fraction_split_is_empty():
     assert splits["dev"] == []
 
 
-@pytest.mark.parametrize(
-    "fractions", [{"train": 0.9, "test": 0.2}, {"train": 1.1, "test": -0.1}, {}]
-)
+@pytest.mark.parametrize("fractions", [{"train": 0.9, "test": 0.2}, {"train": 1.1, "test": -0.1}, {}])
 def test_invalid_fractions_are_rejected(fractions):
     with pytest.raises(ValueError, match="fractions"):
         grouped_split(KEYS, fractions, seed=1)

@@ -217,7 +217,7 @@ def test_char_min_freq_maps_rare_characters_to_unk():
 
 def test_char_max_size_counts_specials_and_keeps_most_frequent():
     tokenizer = CharTokenizer.train(["aaabbc"], max_size=len(SPECIAL_TOKENS) + 2)
-    assert tokenizer.id_to_piece(range(tokenizer.vocab_size))[len(SPECIAL_TOKENS):] == ["a", "b"]
+    assert tokenizer.id_to_piece(range(tokenizer.vocab_size))[len(SPECIAL_TOKENS) :] == ["a", "b"]
 
 
 def test_char_encode_batch_of_many_texts_gives_one_id_list_per_text(char_tokenizer, corpus):
@@ -225,7 +225,7 @@ def test_char_encode_batch_of_many_texts_gives_one_id_list_per_text(char_tokeniz
     any wall-clock bound either flaky or too loose to catch anything.)"""
     texts = corpus * 10
     batch = char_tokenizer.encode_batch(texts)
-    assert len(batch) == len(texts) and batch[: len(corpus)] == batch[-len(corpus):]
+    assert len(batch) == len(texts) and batch[: len(corpus)] == batch[-len(corpus) :]
     assert [len(ids) for ids in batch] == [len(text) for text in texts]
 
 
@@ -292,8 +292,15 @@ def test_spm_train_without_texts_is_a_clear_error():
 
 
 def _cfg(**overrides):
-    base = {"type": "char", "joint": False, "min_freq": 1, "vocab_size": 100, "model_type": "unigram",
-            "character_coverage": 1.0, "max_sentences": None}
+    base = {
+        "type": "char",
+        "joint": False,
+        "min_freq": 1,
+        "vocab_size": 100,
+        "model_type": "unigram",
+        "character_coverage": 1.0,
+        "max_sentences": None,
+    }
     return OmegaConf.create({**base, **overrides})
 
 
@@ -326,7 +333,6 @@ def test_build_unknown_type_names_allowed_values_and_override():
     message = str(error.value)
     assert "wordpiece" in message and "char" in message and "sentencepiece" in message
     assert "tokenizer=char" in message and "tokenizer=spm" in message
-
 
 
 # --- properties (Hypothesis) ---------------------------------------------------------------

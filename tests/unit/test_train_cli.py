@@ -19,8 +19,14 @@ from nmt.training.run_config import ResumeMismatch, overridden_keys, resumed_con
 
 
 def nmt_train(*arguments: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nmt.train", *arguments], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "nmt.train", *arguments],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def cli_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
@@ -71,14 +77,19 @@ def test_a_damaged_checkpoint_is_one_line(tiny_corpus, tmp_path):
 
 
 def test_full_traceback_with_hydra_full_error(tmp_path):
-    result = nmt_train(f"data.path={tmp_path / 'nowhere.txt'}", f"hydra.run.dir={tmp_path}",
-                       env={"HYDRA_FULL_ERROR": "1"})
+    result = nmt_train(
+        f"data.path={tmp_path / 'nowhere.txt'}", f"hydra.run.dir={tmp_path}", env={"HYDRA_FULL_ERROR": "1"}
+    )
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
 def test_resuming_with_other_model_sizes_lists_every_difference(tiny_corpus, tiny_translation_checkpoint, tmp_path):
-    result = nmt_train(*cli_overrides(tiny_corpus, tmp_path), f"ckpt_path={tiny_translation_checkpoint}",
-                       "model.hidden_size=32", "attention=dot")
+    result = nmt_train(
+        *cli_overrides(tiny_corpus, tmp_path),
+        f"ckpt_path={tiny_translation_checkpoint}",
+        "model.hidden_size=32",
+        "attention=dot",
+    )
     assert_one_line_error(result, "model.hidden_size=32 (checkpoint: 64)", "attention.type='dot'")
 
 
@@ -96,7 +107,7 @@ def test_resume_config_comes_from_the_checkpoint_with_command_line_changes_on_to
     saved = torch.load(tiny_translation_checkpoint, weights_only=True)[PAYLOAD_KEY]["config"]
     cfg = compose_config([f"ckpt_path={tiny_translation_checkpoint}", "trainer.max_steps=999", "trainer.max_time=null"])
     resumed = resumed_config(cfg, compose_config(), {"trainer.max_steps", "trainer.max_time"})
-    assert resumed.model.hidden_size == saved["model"]["hidden_size"] == 64   # not the default 256
+    assert resumed.model.hidden_size == saved["model"]["hidden_size"] == 64  # not the default 256
     assert resumed.data.path == saved["data"]["path"]
     assert resumed.trainer.max_steps == 999 and resumed.trainer.max_time is None
     assert resumed.ckpt_path == str(tiny_translation_checkpoint)
@@ -132,8 +143,16 @@ def test_ckpt_path_alone_resumes_in_the_runs_own_directory(tiny_corpus, tmp_path
 
 
 def test_logs_off_a_terminal_have_plain_progress_lines_and_no_bar_redraws(tiny_corpus, tmp_path):
-    result = nmt_train(*cli_overrides(tiny_corpus, tmp_path, "trainer.max_steps=30", "test_after_training=false",
-                                      "trainer.enable_progress_bar=auto", "training.progress_every_n_steps=10"))
+    result = nmt_train(
+        *cli_overrides(
+            tiny_corpus,
+            tmp_path,
+            "trainer.max_steps=30",
+            "test_after_training=false",
+            "trainer.enable_progress_bar=auto",
+            "training.progress_every_n_steps=10",
+        )
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
     assert "\r" not in output
@@ -147,8 +166,11 @@ def test_an_old_trainer_key_names_its_new_training_key(tiny_corpus, tmp_path):
 
 
 def test_a_sweep_job_with_a_bad_value_fails_alone_and_the_other_job_trains(tiny_corpus, tmp_path):
-    overrides = [o for o in cli_overrides(tiny_corpus, tmp_path / "run", "trainer.max_steps=10",
-                                          "test_after_training=false") if not o.startswith("optim.lr=")]
+    overrides = [
+        o
+        for o in cli_overrides(tiny_corpus, tmp_path / "run", "trainer.max_steps=10", "test_after_training=false")
+        if not o.startswith("optim.lr=")
+    ]
     result = nmt_train("-m", *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}", "optim.lr=0,0.001")
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
@@ -157,8 +179,15 @@ def test_a_sweep_job_with_a_bad_value_fails_alone_and_the_other_job_trains(tiny_
     assert (tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt").is_file()
 
 
-@pytest.mark.parametrize("preset,metric", [("sms_bilstm_attn", "val/f1"), ("spm_bahdanau", "val/bleu"),
-                                           ("char_lm", "val/ppl"), ("sms_naive_bayes", "val/f1")])
+@pytest.mark.parametrize(
+    "preset,metric",
+    [
+        ("sms_bilstm_attn", "val/f1"),
+        ("spm_bahdanau", "val/bleu"),
+        ("char_lm", "val/ppl"),
+        ("sms_naive_bayes", "val/f1"),
+    ],
+)
 def test_a_run_returns_its_tasks_monitored_metric(monkeypatch, preset, metric):
     from nmt.cli import train as train_cli
 
@@ -176,6 +205,7 @@ def test_a_failed_sweep_job_returns_none_instead_of_exiting(monkeypatch):
     monkeypatch.setattr(train_cli, "in_sweep", lambda: True)
     monkeypatch.setattr(train_cli, "sweep_job_failed", lambda error: None)
     for error in (ConfigError("optim.lr must be a positive number"), TrainingDiverged("non-finite loss")):
+
         def failing(cfg, error=error):
             raise error
 

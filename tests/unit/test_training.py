@@ -27,8 +27,9 @@ def test_tiny_corpus_is_overfitted_until_greedy_reproduces_it(tokenizer, attenti
     sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
     cfg = {"type": tokenizer, "joint": False, "vocab_size": 40, "model_type": "unigram", "min_freq": 1}
     src_tok, tgt_tok = build_tokenizers(cfg, sources, targets)
-    model = Seq2Seq(src_tok.vocab_size, tgt_tok.vocab_size, embed_size=32, hidden_size=64,
-                    dropout=0.0, attention=attention)
+    model = Seq2Seq(
+        src_tok.vocab_size, tgt_tok.vocab_size, embed_size=32, hidden_size=64, dropout=0.0, attention=attention
+    )
     src, src_lengths = pad_sequences(src_tok.encode_batch(sources))
     tgt_ids = tgt_tok.encode_batch(targets)
     tgt_in, _ = pad_sequences([[BOS_ID, *ids] for ids in tgt_ids])
@@ -50,12 +51,24 @@ def test_tiny_corpus_is_overfitted_until_greedy_reproduces_it(tokenizer, attenti
 def test_python_dash_m_train_runs_end_to_end_and_writes_run_directory(tiny_corpus, tmp_path):
     run_dir = tmp_path / "run"
     # The char tokenizer has no vocab_size; the experiment comes first, as a user would type it.
-    overrides = [o for o in tiny_overrides(tiny_corpus, run_dir)
-                 if not o.startswith(("+run_dir", "tokenizer.vocab_size"))]
+    overrides = [
+        o for o in tiny_overrides(tiny_corpus, run_dir) if not o.startswith(("+run_dir", "tokenizer.vocab_size"))
+    ]
     result = subprocess.run(
-        [sys.executable, "-m", "nmt.train", "experiment=char_dot", *overrides,
-         "trainer.max_steps=20", "trainer.val_check_interval=10", f"hydra.run.dir={run_dir}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "nmt.train",
+            "experiment=char_dot",
+            *overrides,
+            "trainer.max_steps=20",
+            "trainer.val_check_interval=10",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ["config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "csv/metrics.csv", "curves.png"]:
@@ -75,9 +88,18 @@ def test_python_dash_m_train_runs_end_to_end_and_writes_run_directory(tiny_corpu
 
 def test_bad_override_fails_before_training(tiny_corpus, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "nmt.train", f"data.path={tiny_corpus}", "attention.type=luong",
-         f"hydra.run.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "nmt.train",
+            f"data.path={tiny_corpus}",
+            "attention.type=luong",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "attention.type" in result.stderr and "bahdanau" in result.stderr
@@ -92,8 +114,12 @@ def test_checkpoint_is_self_contained_and_loads_with_weights_only(tiny_translati
     assert payload["config"]["model"]["hidden_size"] == 64
     tokenizers = checkpoint_tokenizers(load_checkpoint(tiny_translation_checkpoint))
     assert set(tokenizers) == {"source", "target"}
-    model = Seq2Seq.from_config(payload["config"]["model"], payload["config"]["attention"],
-                                tokenizers["source"].vocab_size, tokenizers["target"].vocab_size)
+    model = Seq2Seq.from_config(
+        payload["config"]["model"],
+        payload["config"]["attention"],
+        tokenizers["source"].vocab_size,
+        tokenizers["target"].vocab_size,
+    )
     model.load_state_dict(model_state_dict(raw))
 
 
@@ -111,8 +137,7 @@ def test_resume_from_mid_epoch_checkpoint_matches_uninterrupted_training(tiny_co
     resumed = tmp_path / "resumed"
     last = first / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == 30
-    train(compose_config(tiny_overrides(tiny_corpus, resumed, "trainer.max_steps=50", *common,
-                                        f"ckpt_path={last}")))
+    train(compose_config(tiny_overrides(tiny_corpus, resumed, "trainer.max_steps=50", *common, f"ckpt_path={last}")))
     assert torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 50
     expected, actual = _final_weights(full), _final_weights(resumed)
     for name, tensor in expected.items():

@@ -33,7 +33,7 @@ HOSTILE_LINES = [
     "the cat " * 1250,  # 10,000 characters, hundreds of tokens
     "x" * 10_000,
     "a\x00b\x07c\x1bd\x0ce\x0bf\x1cg\x85h\u2028i\u2029j",  # controls, incl. str.splitlines breaks
-    "\U0001F600\U0001F389 the dog \U0001F436",
+    "\U0001f600\U0001f389 the dog \U0001f436",
     "你好，世界",
     "안녕하세요",
     "مرحبا بالعالم",
@@ -52,7 +52,11 @@ def hostile_bytes() -> bytes:
 def translate_cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "nmt.translate", *map(str, args)],
-        input=stdin, capture_output=True, cwd=REPO, env=ENV, timeout=300,
+        input=stdin,
+        capture_output=True,
+        cwd=REPO,
+        env=ENV,
+        timeout=300,
     )
 
 
@@ -87,8 +91,19 @@ def test_n_best_format_files_and_attention_plots(tiny_translation_checkpoint, tm
     source.write_text("The cat sees a dog.\n\nA big red house.\n", encoding="utf-8")
     target, plots = tmp_path / "out.txt", tmp_path / "plots"
     result = translate_cli(
-        tiny_translation_checkpoint, "--strategy", "beam", "--beam-size", "4", "--n-best", "3",
-        "--input", source, "--output", target, "--plot-attention", plots,
+        tiny_translation_checkpoint,
+        "--strategy",
+        "beam",
+        "--beam-size",
+        "4",
+        "--n-best",
+        "3",
+        "--input",
+        source,
+        "--output",
+        target,
+        "--plot-attention",
+        plots,
     )
     assert result.returncode == 0, result.stderr.decode()
     lines = target.read_text(encoding="utf-8").split("\n")
@@ -135,9 +150,15 @@ def test_cli_errors_are_one_line_with_a_non_zero_exit(case, tiny_translation_che
 
 @pytest.mark.parametrize(
     "args",
-    [["--beam-size", "many"], ["--n-best", "3"], ["--strategy", "sample", "--top-p", "2"],
-     ["--strategy", "beam", "--beam-size", "2", "--n-best", "3"], ["--batch-size", "0"],
-     ["--strategy", "beam", "--beam-patience", "soon"], ["--strategy", "beam", "--beam-patience", "-1"]],
+    [
+        ["--beam-size", "many"],
+        ["--n-best", "3"],
+        ["--strategy", "sample", "--top-p", "2"],
+        ["--strategy", "beam", "--beam-size", "2", "--n-best", "3"],
+        ["--batch-size", "0"],
+        ["--strategy", "beam", "--beam-patience", "soon"],
+        ["--strategy", "beam", "--beam-patience", "-1"],
+    ],
 )
 def test_bad_option_values_are_one_line_errors(args, tiny_translation_checkpoint, capsys):
     try:
@@ -167,8 +188,9 @@ def test_read_lines_splits_on_newline_only():
 
 
 def test_format_translation_joins_n_best_with_tabs_and_keeps_one_line():
-    translation = Translation("x", [TranslatedHypothesis("un\tdeux\nx", -1.23456, -2.0),
-                                    TranslatedHypothesis("trois", -2.5, -3.0)])
+    translation = Translation(
+        "x", [TranslatedHypothesis("un\tdeux\nx", -1.23456, -2.0), TranslatedHypothesis("trois", -2.5, -3.0)]
+    )
     assert format_translation(translation, 1) == "un deux x"
     assert format_translation(translation, 2) == "un deux x\t-1.2346\ttrois\t-2.5000"
     assert format_translation(Translation("", []), 3) == ""
@@ -216,8 +238,9 @@ NOT_TEXT = {
 
 @pytest.mark.parametrize("via", ["--input", "stdin"])
 @pytest.mark.parametrize("data, what", NOT_TEXT.values(), ids=NOT_TEXT.keys())
-def test_input_that_is_not_utf8_text_is_refused_with_the_fix(data, what, via, tiny_translation_checkpoint,
-                                                             tmp_path, monkeypatch, capsys):
+def test_input_that_is_not_utf8_text_is_refused_with_the_fix(
+    data, what, via, tiny_translation_checkpoint, tmp_path, monkeypatch, capsys
+):
     args = [str(tiny_translation_checkpoint)]
     if via == "--input":
         source = tmp_path / "input.txt"
@@ -250,7 +273,7 @@ def count_lines(data: bytes) -> int:
 
 line_text = st.one_of(
     st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=40),
-    st.sampled_from(["", " ", "\t", "\r", "\u00a0\u2028", "\ufeff", "\x00", "\x07\x1b", "\U0001F600\U0001F389"]),
+    st.sampled_from(["", " ", "\t", "\r", "\u00a0\u2028", "\ufeff", "\x00", "\x07\x1b", "\U0001f600\U0001f389"]),
     st.lists(st.sampled_from(["the", "cat", "dog", "sees", "a", "red", "house", "."]), max_size=8).map(" ".join),
     st.text(st.sampled_from("the cat dog "), min_size=400, max_size=1500),  # longer than the model's limit
 )
@@ -265,8 +288,9 @@ def test_any_lines_give_exactly_one_output_line_each(tiny_translation_checkpoint
         source, target = Path(directory) / "in.txt", Path(directory) / "out.txt"
         source.write_bytes(data)
         with contextlib.redirect_stderr(io.StringIO()) as err:
-            status = main([str(tiny_translation_checkpoint), "--input", str(source), "--output", str(target),
-                           "--batch-size", "3"])
+            status = main(
+                [str(tiny_translation_checkpoint), "--input", str(source), "--output", str(target), "--batch-size", "3"]
+            )
         if text_problem(data[:SNIFF_BYTES]) is not None:  # e.g. mostly control characters
             assert status == 2 and "not UTF-8 text" in err.getvalue()
             return
@@ -277,7 +301,9 @@ def test_any_lines_give_exactly_one_output_line_each(tiny_translation_checkpoint
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_bf16_decoding_runs_the_output_layer_in_bf16_and_keeps_one_line_per_input(precision, tiny_translation_checkpoint):
+def test_bf16_decoding_runs_the_output_layer_in_bf16_and_keeps_one_line_per_input(
+    precision, tiny_translation_checkpoint
+):
     translator = Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu", precision=precision)
     seen = []
     translator.model.output_layer.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))

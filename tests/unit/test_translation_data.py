@@ -43,8 +43,17 @@ def grouped_corpus(seed: int = 0) -> list[tuple[str, str]]:
 
 
 def datamodule_for(corpus_path, tokenizer: list[str]) -> TranslationDataModule:
-    cfg = compose_config([f"data.path={corpus_path}", "data.split_cache=null", "data.download=false",
-                          "data.split.train=0.8", "data.split.dev=0.1", "data.split.test=0.1", *tokenizer])
+    cfg = compose_config(
+        [
+            f"data.path={corpus_path}",
+            "data.split_cache=null",
+            "data.download=false",
+            "data.split.train=0.8",
+            "data.split.dev=0.1",
+            "data.split.test=0.1",
+            *tokenizer,
+        ]
+    )
     cfg = OmegaConf.to_container(cfg, resolve=True)
     return TranslationDataModule(cfg["data"], cfg["tokenizer"], seed=0)
 
@@ -113,9 +122,19 @@ def test_the_split_is_the_same_for_the_same_seed(corpus_path, prepared):
 
 def files_datamodule(tmp_path, **files) -> TranslationDataModule:
     overrides = [f"data.{name}={path}" for name, path in files.items()]
-    cfg = compose_config(["data.path=/nonexistent/fra.txt", "data.split_cache=null", "data.download=false",
-                          "data.split.train=0.8", "data.split.dev=0.1", "data.split.test=0.1",
-                          "tokenizer=char", "tokenizer.min_freq=1", *overrides])
+    cfg = compose_config(
+        [
+            "data.path=/nonexistent/fra.txt",
+            "data.split_cache=null",
+            "data.download=false",
+            "data.split.train=0.8",
+            "data.split.dev=0.1",
+            "data.split.test=0.1",
+            "tokenizer=char",
+            "tokenizer.min_freq=1",
+            *overrides,
+        ]
+    )
     cfg = OmegaConf.to_container(cfg, resolve=True)
     return TranslationDataModule(cfg["data"], cfg["tokenizer"], seed=0)
 
@@ -123,8 +142,10 @@ def files_datamodule(tmp_path, **files) -> TranslationDataModule:
 def test_given_split_files_are_used_as_they_are(tmp_path):
     corpus = grouped_corpus()
     train, dev, test = corpus[:300], corpus[300:340], corpus[340:]
-    paths = {name: write_pairs(tmp_path / f"{name}.tsv", rows) for name, rows in
-             {"train": train, "dev": dev, "test": test}.items()}
+    paths = {
+        name: write_pairs(tmp_path / f"{name}.tsv", rows)
+        for name, rows in {"train": train, "dev": dev, "test": test}.items()
+    }
     splits = files_datamodule(tmp_path, **paths).prepare_corpus()
     assert splits == {name: read_translation_pairs(path)[0] for name, path in paths.items()}
     assert [len(splits[name]) for name in ("train", "dev", "test")] == [300, 40, len(test)]
@@ -146,9 +167,11 @@ def test_splits_not_given_come_from_the_training_file_without_leaks(tmp_path):
 
 def test_given_test_file_overlapping_train_is_reported(tmp_path, caplog):
     corpus = grouped_corpus()
-    paths = {"train": write_pairs(tmp_path / "train.tsv", corpus),
-             "dev": write_pairs(tmp_path / "dev.tsv", corpus[:5]),
-             "test": write_pairs(tmp_path / "test.tsv", corpus[:7])}
+    paths = {
+        "train": write_pairs(tmp_path / "train.tsv", corpus),
+        "dev": write_pairs(tmp_path / "dev.tsv", corpus[:5]),
+        "test": write_pairs(tmp_path / "test.tsv", corpus[:7]),
+    }
     with caplog.at_level("WARNING", logger="nmt.data"):
         files_datamodule(tmp_path, **paths).prepare_corpus()
     assert "5 of 5 dev sources" in caplog.text and "7 of 7 test sources" in caplog.text

@@ -39,7 +39,17 @@ def words() -> WordTokenizer:
 
 def test_split_keeps_inner_apostrophes_and_hyphens_and_splits_punctuation(words):
     assert words.split("I didn't like the well-made film (at all).") == [
-        "i", "didn't", "like", "the", "well-made", "film", "(", "at", "all", ")", ".",
+        "i",
+        "didn't",
+        "like",
+        "the",
+        "well-made",
+        "film",
+        "(",
+        "at",
+        "all",
+        ")",
+        ".",
     ]
     assert words.split("L’été « très »") == ["l’été", "«", "très", "»"]
 
@@ -127,8 +137,7 @@ def test_state_survives_torch_load_weights_only(words):
 
 
 def test_build_tokenizers_trains_word_tokenizers():
-    cfg = {"type": "word", "joint": False, "vocab_size": 100, "min_freq": 1, "lowercase": True,
-           "punctuation": "strip"}
+    cfg = {"type": "word", "joint": False, "vocab_size": 100, "min_freq": 1, "lowercase": True, "punctuation": "strip"}
     source, target = build_tokenizers(cfg, ["Hello world."], ["Bonjour le monde !"])
     assert source.id_to_piece([4, 5]) == ["hello", "world"]
     assert target.id_to_piece(range(4, target.vocab_size)) == ["bonjour", "le", "monde"]
@@ -146,11 +155,19 @@ def test_config_group_word_validates_and_rejects_a_bad_punctuation_mode():
 
 def test_translation_trains_with_word_tokenizers_saved_in_the_checkpoint(tiny_corpus, tmp_path):
     run_dir = tmp_path / "run"
-    overrides = tiny_overrides(tiny_corpus, run_dir, "tokenizer=word", "tokenizer.min_freq=1",
-                               "trainer.max_steps=10", "trainer.val_check_interval=10", "test_after_training=false")
+    overrides = tiny_overrides(
+        tiny_corpus,
+        run_dir,
+        "tokenizer=word",
+        "tokenizer.min_freq=1",
+        "trainer.max_steps=10",
+        "trainer.val_check_interval=10",
+        "test_after_training=false",
+    )
     train(compose_config(overrides))
     tokenizers = checkpoint_tokenizers(load_checkpoint(run_dir / "checkpoints" / "last.ckpt"))
     assert {type(t) for t in tokenizers.values()} == {WordTokenizer}
-    assert tokenizers["source"].encode("The cat.") == [tokenizers["source"].id_to_piece(range(100)).index(w)
-                                                       for w in ("the", "cat", ".")]
+    assert tokenizers["source"].encode("The cat.") == [
+        tokenizers["source"].id_to_piece(range(100)).index(w) for w in ("the", "cat", ".")
+    ]
     assert UNK not in tokenizers["target"].id_to_piece(range(4, tokenizers["target"].vocab_size))

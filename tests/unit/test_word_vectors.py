@@ -13,9 +13,15 @@ pytest.importorskip("gensim")
 
 # axes: 0 = royalty, 1 = gender (+ male), 2 = France, 3 = Germany, 4 = noise
 ANALOGY_WORDS = {
-    "man": [0, 1, 0, 0, 0.1], "woman": [0, -1, 0, 0, 0.1], "king": [2, 1, 0, 0, 0],
-    "queen": [2, -1, 0, 0, 0], "paris": [0, 0, 1, 0, 0.5], "france": [0, 0, 1, 0, -0.5],
-    "berlin": [0, 0, 0, 1, 0.5], "germany": [0, 0, 0, 1, -0.5], "apple": [0.2, 0, 0.1, 0.1, 1],
+    "man": [0, 1, 0, 0, 0.1],
+    "woman": [0, -1, 0, 0, 0.1],
+    "king": [2, 1, 0, 0, 0],
+    "queen": [2, -1, 0, 0, 0],
+    "paris": [0, 0, 1, 0, 0.5],
+    "france": [0, 0, 1, 0, -0.5],
+    "berlin": [0, 0, 0, 1, 0.5],
+    "germany": [0, 0, 0, 1, -0.5],
+    "apple": [0.2, 0, 0.1, 0.1, 1],
 }
 
 
@@ -67,8 +73,9 @@ def test_analogy_accuracy_counts_sections_and_coverage(tmp_path):
 
 def test_similarity_correlation_over_known_pairs(tmp_path):
     pairs = tmp_path / "ws.tsv"
-    pairs.write_text("# comment\nking\tqueen\t9\nking\tapple\t1\nparis\tfrance\t8\nman\tberlin\t0.5\nfoo\tbar\t3\n",
-                     encoding="utf-8")
+    pairs.write_text(
+        "# comment\nking\tqueen\t9\nking\tapple\t1\nparis\tfrance\t8\nman\tberlin\t0.5\nfoo\tbar\t3\n", encoding="utf-8"
+    )
     result = similarity_correlation(analogy_vectors(), pairs)
     assert result["pairs"] == 4 and result["oov"] == pytest.approx(0.2)
     assert result["spearman"] > 0.7
@@ -77,7 +84,12 @@ def test_similarity_correlation_over_known_pairs(tmp_path):
 def test_similarity_with_no_known_pair_is_none_not_an_error(tmp_path):
     pairs = tmp_path / "ws.tsv"
     pairs.write_text("foo\tbar\t3\n", encoding="utf-8")
-    assert similarity_correlation(analogy_vectors(), pairs) == {"pearson": None, "spearman": None, "pairs": 0, "oov": 1.0}
+    assert similarity_correlation(analogy_vectors(), pairs) == {
+        "pearson": None,
+        "spearman": None,
+        "pairs": 0,
+        "oov": 1.0,
+    }
 
 
 def test_gensims_standard_sets_are_found():

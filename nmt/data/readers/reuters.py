@@ -85,8 +85,12 @@ def load_keras_npz(path: str | Path) -> tuple[list[list[int]], list[int]]:
 
 
 def read_reuters_keras(
-    npz_path: str | Path, word_index_path: str | Path | None, *, test_split: float = KERAS_TEST_SPLIT,
-    seed: int = KERAS_SEED, num_classes: int = 46,
+    npz_path: str | Path,
+    word_index_path: str | Path | None,
+    *,
+    test_split: float = KERAS_TEST_SPLIT,
+    seed: int = KERAS_SEED,
+    num_classes: int = 46,
 ) -> tuple[dict[str, list[tuple[str, int]]], ReadReport, list[str]]:
     """Texts and topics in Keras's train/test split.
 
