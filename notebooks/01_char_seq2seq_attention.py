@@ -61,27 +61,48 @@ print("nmt from", Path(nmt.__file__).parent, "- files of this notebook in", WORK
 # installation has it; otherwise the cell writes a tiny corpus of simple sentences, which a
 # model this small can learn in a few hundred steps.
 
+
 # %%
 def write_tiny_pairs(path: Path) -> Path:
     """A few hundred simple English-French pairs: subject + verb + object."""
-    subjects = [("I", "Je", 0), ("You", "Tu", 1), ("He", "Il", 2), ("She", "Elle", 2), ("We", "Nous", 3),
-                ("They", "Ils", 4)]
-    verbs = [(("see", "see", "sees", "see", "see"), ("vois", "vois", "voit", "voyons", "voient")),
-             (("like", "like", "likes", "like", "like"), ("aime", "aimes", "aime", "aimons", "aiment")),
-             (("want", "want", "wants", "want", "want"), ("veux", "veux", "veut", "voulons", "veulent")),
-             (("have", "have", "has", "have", "have"), ("ai", "as", "a", "avons", "ont"))]
-    objects = [("the cat", "le chat"), ("the dog", "le chien"), ("the house", "la maison"),
-               ("the car", "la voiture"), ("the book", "le livre"), ("an apple", "une pomme"),
-               ("the bread", "le pain"), ("a bike", "un vélo"), ("the garden", "le jardin"),
-               ("a flower", "une fleur"), ("the city", "la ville"), ("a friend", "un ami")]
+    subjects = [
+        ("I", "Je", 0),
+        ("You", "Tu", 1),
+        ("He", "Il", 2),
+        ("She", "Elle", 2),
+        ("We", "Nous", 3),
+        ("They", "Ils", 4),
+    ]
+    verbs = [
+        (("see", "see", "sees", "see", "see"), ("vois", "vois", "voit", "voyons", "voient")),
+        (("like", "like", "likes", "like", "like"), ("aime", "aimes", "aime", "aimons", "aiment")),
+        (("want", "want", "wants", "want", "want"), ("veux", "veux", "veut", "voulons", "veulent")),
+        (("have", "have", "has", "have", "have"), ("ai", "as", "a", "avons", "ont")),
+    ]
+    objects = [
+        ("the cat", "le chat"),
+        ("the dog", "le chien"),
+        ("the house", "la maison"),
+        ("the car", "la voiture"),
+        ("the book", "le livre"),
+        ("an apple", "une pomme"),
+        ("the bread", "le pain"),
+        ("a bike", "un vélo"),
+        ("the garden", "le jardin"),
+        ("a flower", "une fleur"),
+        ("the city", "la ville"),
+        ("a friend", "un ami"),
+    ]
     lines = []
     for english_subject, french_subject, person in subjects:
         for english_forms, french_forms in verbs:
             for english_object, french_object in objects:
                 french_verb = french_forms[person]
                 subject = "J'" if french_subject == "Je" and french_verb[0] in "aeiou" else french_subject + " "
-                lines.append(f"{english_subject} {english_forms[person]} {english_object}.\t"
-                             f"{subject}{french_verb} {french_object}.\n")
+                lines.append(
+                    f"{english_subject} {english_forms[person]} {english_object}.\t"
+                    f"{subject}{french_verb} {french_object}.\n"
+                )
     path.write_text("".join(lines), encoding="utf-8")
     return path
 
@@ -109,7 +130,7 @@ RUN = WORK / "run"
 overrides = [
     "experiment=char_bahdanau",
     f"data.path={CORPUS}",
-    "data.split_cache=null",        # do not cache the split of this throw-away corpus
+    "data.split_cache=null",  # do not cache the split of this throw-away corpus
     "data.batch_size=32",
     "tokenizer.min_freq=1",
     "model.embed_size=32",
@@ -118,7 +139,7 @@ overrides = [
     "optim.lr=0.005",
     "optim.warmup_steps=0",
     "trainer.max_steps=400",
-    "trainer.max_epochs=100",       # the tiny corpus is 9 batches: let max_steps end the run
+    "trainer.max_epochs=100",  # the tiny corpus is 9 batches: let max_steps end the run
     "trainer.log_every_n_steps=5",
     "trainer.val_check_interval=100",
     "trainer.num_sanity_val_steps=0",
@@ -126,7 +147,7 @@ overrides = [
     "early_stopping.patience=null",
     "test_after_training=false",
     "threads=1",
-    f"+run_dir={RUN}",              # outside a command, train() writes here
+    f"+run_dir={RUN}",  # outside a command, train() writes here
 ]
 with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
     cfg = compose(config_name="config", overrides=overrides)
@@ -172,8 +193,9 @@ for source, reference in test_pairs:
 
 # %%
 best = translations[-1].hypotheses[0]
-path = plot_attention(best.attention, translations[-1].source_pieces, best.pieces, WORK / "attention.png",
-                      title=translations[-1].source)
+path = plot_attention(
+    best.attention, translations[-1].source_pieces, best.pieces, WORK / "attention.png", title=translations[-1].source
+)
 display(Image(filename=str(path)))
 
 # %% [markdown]

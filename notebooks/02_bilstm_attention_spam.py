@@ -60,29 +60,36 @@ print("nmt from", Path(nmt.__file__).parent, "- files of this notebook in", WORK
 # `spam<TAB>text`. The package's embedded copy is used when this installation has it;
 # otherwise the cell writes a tiny collection of a few hundred made-up messages in that format.
 
+
 # %%
 def write_tiny_sms(path: Path, count: int = 500, seed: int = 0) -> Path:
     """Made-up ham and spam messages in the SMS Spam Collection's format (about a quarter spam)."""
     rng = random.Random(seed)
-    spam = ["WINNER! You have won a {prize}. Call {number} now to claim your prize.",
-            "FREE entry into our weekly lottery to win a {prize}. Text WIN to {short} now!",
-            "Congratulations! You have been selected for a free {prize}. Reply YES to {short} to claim.",
-            "URGENT: your mobile number has won {money} cash. Call {number} to claim.",
-            "You have a free {prize} waiting for you. Claim now on {number}, offer ends today."]
-    ham = ["Are you coming to the {place} {time}?",
-           "I'll be at the {place} {time}, see you there.",
-           "Can you pick up some {food} on your way home?",
-           "Sorry I missed your call, I'm at the {place}. Will call you {time}.",
-           "Don't forget the {food} for dinner {time}.",
-           "Ok, meet you at the {place} {time}. Love you.",
-           "Thanks for the {food}, it was lovely. See you {time}."]
-    words = {"prize": ["holiday", "mobile phone", "camera", "gift voucher", "cruise", "laptop"],
-             "money": ["£1000", "£2000", "£500", "£5000"],
-             "number": ["09061701461", "08712300220", "09050000327"],
-             "short": ["87121", "80086", "85023"],
-             "place": ["library", "station", "office", "gym", "cinema", "pub"],
-             "time": ["tonight", "tomorrow", "later", "at 7", "after work", "this weekend"],
-             "food": ["milk", "bread", "pizza", "eggs", "rice"]}
+    spam = [
+        "WINNER! You have won a {prize}. Call {number} now to claim your prize.",
+        "FREE entry into our weekly lottery to win a {prize}. Text WIN to {short} now!",
+        "Congratulations! You have been selected for a free {prize}. Reply YES to {short} to claim.",
+        "URGENT: your mobile number has won {money} cash. Call {number} to claim.",
+        "You have a free {prize} waiting for you. Claim now on {number}, offer ends today.",
+    ]
+    ham = [
+        "Are you coming to the {place} {time}?",
+        "I'll be at the {place} {time}, see you there.",
+        "Can you pick up some {food} on your way home?",
+        "Sorry I missed your call, I'm at the {place}. Will call you {time}.",
+        "Don't forget the {food} for dinner {time}.",
+        "Ok, meet you at the {place} {time}. Love you.",
+        "Thanks for the {food}, it was lovely. See you {time}.",
+    ]
+    words = {
+        "prize": ["holiday", "mobile phone", "camera", "gift voucher", "cruise", "laptop"],
+        "money": ["£1000", "£2000", "£500", "£5000"],
+        "number": ["09061701461", "08712300220", "09050000327"],
+        "short": ["87121", "80086", "85023"],
+        "place": ["library", "station", "office", "gym", "cinema", "pub"],
+        "time": ["tonight", "tomorrow", "later", "at 7", "after work", "this weekend"],
+        "food": ["milk", "bread", "pizza", "eggs", "rice"],
+    }
     lines = []
     for _ in range(count):
         label = "spam" if rng.random() < 0.25 else "ham"
@@ -151,7 +158,8 @@ labels = classifier.loaded.labels
 test = ClassificationDataModule(classifier.loaded.config["data"]).prepare_corpus()["test"]
 predicted = [labels.index(p.label) for p in classifier.predict([text for text, _ in test])]
 report = classification_report(
-    confusion_matrix(torch.tensor(predicted), torch.tensor([label for _, label in test]), len(labels)), labels)
+    confusion_matrix(torch.tensor(predicted), torch.tensor([label for _, label in test]), len(labels)), labels
+)
 print(f"{report['n']} test messages, accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}")
 for label, scores in report["per_class"].items():
     print(f"  {label:5} precision {scores['precision']:.3f}  recall {scores['recall']:.3f}")

@@ -57,14 +57,20 @@ print("nmt from", Path(nmt.__file__).parent, "- files of this notebook in", WORK
 # she/her), and, like real text, it mentions some professions more often with one gender than
 # with the other: a bias planted on purpose, to be measured and removed below.
 
+
 # %%
 def tiny_english_corpus(count: int = 4000, seed: int = 0) -> list[str]:
     """Generated English sentences with concept, gender and a planted profession bias."""
     rng = random.Random(seed)
     people = {  # concept -> (male word, female word)
-        "adult": [("man", "woman")], "royal": [("king", "queen")], "young royal": [("prince", "princess")],
-        "child": [("boy", "girl")], "parent": [("father", "mother")], "offspring": [("son", "daughter")],
-        "sibling": [("brother", "sister")], "spouse": [("husband", "wife")],
+        "adult": [("man", "woman")],
+        "royal": [("king", "queen")],
+        "young royal": [("prince", "princess")],
+        "child": [("boy", "girl")],
+        "parent": [("father", "mother")],
+        "offspring": [("son", "daughter")],
+        "sibling": [("brother", "sister")],
+        "spouse": [("husband", "wife")],
     }
     contexts = {
         "adult": ["went to work early", "drove the car to town", "paid the bills", "read the newspaper"],
@@ -77,9 +83,21 @@ def tiny_english_corpus(count: int = 4000, seed: int = 0) -> list[str]:
         "spouse": ["celebrated the wedding anniversary", "wore a wedding ring", "married last year"],
     }
     gendered = {"male": ("he", "his", "him"), "female": ("she", "her", "her")}
-    jobs = {"doctor": 0.8, "engineer": 0.8, "programmer": 0.85, "pilot": 0.8, "boss": 0.75,  # share of "he"
-            "nurse": 0.2, "homemaker": 0.15, "receptionist": 0.2, "dancer": 0.25, "secretary": 0.2,
-            "teacher": 0.5, "lawyer": 0.5, "writer": 0.5}
+    jobs = {
+        "doctor": 0.8,
+        "engineer": 0.8,
+        "programmer": 0.85,
+        "pilot": 0.8,
+        "boss": 0.75,  # share of "he"
+        "nurse": 0.2,
+        "homemaker": 0.15,
+        "receptionist": 0.2,
+        "dancer": 0.25,
+        "secretary": 0.2,
+        "teacher": 0.5,
+        "lawyer": 0.5,
+        "writer": 0.5,
+    }
     sentences = []
     for _ in range(count):
         if rng.random() < 0.7:
@@ -91,9 +109,16 @@ def tiny_english_corpus(count: int = 4000, seed: int = 0) -> list[str]:
         else:
             job = rng.choice(list(jobs))
             he, his, him = gendered["male" if rng.random() < jobs[job] else "female"]
-            sentences.append(rng.choice([f"{he} works as a {job} in the city.", f"the {job} said {he} was tired.",
-                                         f"everyone thanked the {job} for {his} help.",
-                                         f"we asked the {job} to call {him}."]))
+            sentences.append(
+                rng.choice(
+                    [
+                        f"{he} works as a {job} in the city.",
+                        f"the {job} said {he} was tired.",
+                        f"everyone thanked the {job} for {his} help.",
+                        f"we asked the {job} to call {him}.",
+                    ]
+                )
+            )
     return sentences
 
 
@@ -116,8 +141,10 @@ print(len(TEXTS), "sentences, e.g.", TEXTS[:3])
 
 # %%
 with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-    cfg = compose(config_name="embeddings", overrides=[
-        "method=word2vec", "method.dim=50", "method.window=5", "method.epochs=30", "method.sample=0"])
+    cfg = compose(
+        config_name="embeddings",
+        overrides=["method=word2vec", "method.dim=50", "method.window=5", "method.epochs=30", "method.sample=0"],
+    )
 corpus = tokenize_corpus(TEXTS, cfg.tokenizer)
 print(corpus.summary())
 model = train_gensim(corpus, cfg.method, workers=1, seed=int(cfg.seed))
@@ -133,8 +160,13 @@ print(vectors)
 # %%
 for word, found in nearest_neighbours(vectors, ["king", "girl", "doctor"], topn=4).items():
     print(f"{word:8} ->", ", ".join(f"{w} {s:.2f}" for w, s in found))
-questions = [("man", "king", "woman"), ("man", "boy", "woman"), ("father", "son", "mother"),
-             ("he", "brother", "she"), ("king", "queen", "prince")]
+questions = [
+    ("man", "king", "woman"),
+    ("man", "boy", "woman"),
+    ("father", "son", "mother"),
+    ("he", "brother", "she"),
+    ("king", "queen", "prince"),
+]
 for a, b, c in questions:
     if all(w in vectors for w in (a, b, c)):
         print(f"{a} : {b} :: {c} : {vectors.analogy(a, b, c)[0][0]}")
@@ -162,8 +194,25 @@ display(Image(filename=str(path), width=600))
 
 # %%
 direction = gender_direction(vectors)
-jobs = [w for w in ["doctor", "engineer", "programmer", "pilot", "boss", "teacher", "lawyer", "writer",
-                    "nurse", "homemaker", "receptionist", "dancer", "secretary"] if w in vectors]
+jobs = [
+    w
+    for w in [
+        "doctor",
+        "engineer",
+        "programmer",
+        "pilot",
+        "boss",
+        "teacher",
+        "lawyer",
+        "writer",
+        "nurse",
+        "homemaker",
+        "receptionist",
+        "dancer",
+        "secretary",
+    ]
+    if w in vectors
+]
 before = projections(vectors, jobs, direction)
 print(f"direct bias (mean |cos(w, g)|): {direct_bias(vectors, jobs, direction):.3f}")
 

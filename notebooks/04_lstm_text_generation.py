@@ -58,27 +58,48 @@ print("nmt from", Path(nmt.__file__).parent, "- files of this notebook in", WORK
 # package's embedded slice of Tatoeba when this installation has it, otherwise a tiny corpus
 # of simple sentences written by the cell.
 
+
 # %%
 def write_tiny_pairs(path: Path) -> Path:
     """A few hundred simple English-French pairs: subject + verb + object."""
-    subjects = [("I", "Je", 0), ("You", "Tu", 1), ("He", "Il", 2), ("She", "Elle", 2), ("We", "Nous", 3),
-                ("They", "Ils", 4)]
-    verbs = [(("see", "see", "sees", "see", "see"), ("vois", "vois", "voit", "voyons", "voient")),
-             (("like", "like", "likes", "like", "like"), ("aime", "aimes", "aime", "aimons", "aiment")),
-             (("want", "want", "wants", "want", "want"), ("veux", "veux", "veut", "voulons", "veulent")),
-             (("have", "have", "has", "have", "have"), ("ai", "as", "a", "avons", "ont"))]
-    objects = [("the cat", "le chat"), ("the dog", "le chien"), ("the house", "la maison"),
-               ("the car", "la voiture"), ("the book", "le livre"), ("an apple", "une pomme"),
-               ("the bread", "le pain"), ("a bike", "un vélo"), ("the garden", "le jardin"),
-               ("a flower", "une fleur"), ("the city", "la ville"), ("a friend", "un ami")]
+    subjects = [
+        ("I", "Je", 0),
+        ("You", "Tu", 1),
+        ("He", "Il", 2),
+        ("She", "Elle", 2),
+        ("We", "Nous", 3),
+        ("They", "Ils", 4),
+    ]
+    verbs = [
+        (("see", "see", "sees", "see", "see"), ("vois", "vois", "voit", "voyons", "voient")),
+        (("like", "like", "likes", "like", "like"), ("aime", "aimes", "aime", "aimons", "aiment")),
+        (("want", "want", "wants", "want", "want"), ("veux", "veux", "veut", "voulons", "veulent")),
+        (("have", "have", "has", "have", "have"), ("ai", "as", "a", "avons", "ont")),
+    ]
+    objects = [
+        ("the cat", "le chat"),
+        ("the dog", "le chien"),
+        ("the house", "la maison"),
+        ("the car", "la voiture"),
+        ("the book", "le livre"),
+        ("an apple", "une pomme"),
+        ("the bread", "le pain"),
+        ("a bike", "un vélo"),
+        ("the garden", "le jardin"),
+        ("a flower", "une fleur"),
+        ("the city", "la ville"),
+        ("a friend", "un ami"),
+    ]
     lines = []
     for english_subject, french_subject, person in subjects:
         for english_forms, french_forms in verbs:
             for english_object, french_object in objects:
                 french_verb = french_forms[person]
                 subject = "J'" if french_subject == "Je" and french_verb[0] in "aeiou" else french_subject + " "
-                lines.append(f"{english_subject} {english_forms[person]} {english_object}.\t"
-                             f"{subject}{french_verb} {french_object}.\n")
+                lines.append(
+                    f"{english_subject} {english_forms[person]} {english_object}.\t"
+                    f"{subject}{french_verb} {french_object}.\n"
+                )
     path.write_text("".join(lines), encoding="utf-8")
     return path
 
@@ -106,7 +127,7 @@ overrides = [
     f"data.path={CORPUS}",
     "data.side=source",
     "data.split_cache=null",
-    "data.batch_size=1000",          # tokens (characters) per batch
+    "data.batch_size=1000",  # tokens (characters) per batch
     "tokenizer.min_freq=1",
     "model.embed_size=32",
     "model.hidden_size=128",
@@ -145,8 +166,9 @@ log_probs = torch.log_softmax(logits.float(), dim=-1)
 for temperature in (0.5, 1.0, 1.5):
     probabilities = sampling_probabilities(log_probs, temperature)[0]
     top = probabilities.topk(5)
-    shown = ", ".join(f"{tokenizer.id_to_piece([i])[0]!r} {p:.2f}" for p, i in zip(top.values.tolist(),
-                                                                                     top.indices.tolist()))
+    shown = ", ".join(
+        f"{tokenizer.id_to_piece([i])[0]!r} {p:.2f}" for p, i in zip(top.values.tolist(), top.indices.tolist())
+    )
     print(f"T = {temperature}: {shown}")
 
 # %% [markdown]

@@ -59,29 +59,36 @@ print("nmt from", Path(nmt.__file__).parent, "- files of this notebook in", WORK
 # embedded copy when this installation has it, otherwise a tiny collection of made-up
 # messages written by the cell.
 
+
 # %%
 def write_tiny_sms(path: Path, count: int = 500, seed: int = 0) -> Path:
     """Made-up ham and spam messages in the SMS Spam Collection's format (about a quarter spam)."""
     rng = random.Random(seed)
-    spam = ["WINNER! You have won a {prize}. Call {number} now to claim your prize.",
-            "FREE entry into our weekly lottery to win a {prize}. Text WIN to {short} now!",
-            "Congratulations! You have been selected for a free {prize}. Reply YES to {short} to claim.",
-            "URGENT: your mobile number has won {money} cash. Call {number} to claim.",
-            "You have a free {prize} waiting for you. Claim now on {number}, offer ends today."]
-    ham = ["Are you coming to the {place} {time}?",
-           "I'll be at the {place} {time}, see you there.",
-           "Can you pick up some {food} on your way home?",
-           "Sorry I missed your call, I'm at the {place}. Will call you {time}.",
-           "Don't forget the {food} for dinner {time}.",
-           "Ok, meet you at the {place} {time}. Love you.",
-           "Thanks for the {food}, it was lovely. See you {time}."]
-    words = {"prize": ["holiday", "mobile phone", "camera", "gift voucher", "cruise", "laptop"],
-             "money": ["£1000", "£2000", "£500", "£5000"],
-             "number": ["09061701461", "08712300220", "09050000327"],
-             "short": ["87121", "80086", "85023"],
-             "place": ["library", "station", "office", "gym", "cinema", "pub"],
-             "time": ["tonight", "tomorrow", "later", "at 7", "after work", "this weekend"],
-             "food": ["milk", "bread", "pizza", "eggs", "rice"]}
+    spam = [
+        "WINNER! You have won a {prize}. Call {number} now to claim your prize.",
+        "FREE entry into our weekly lottery to win a {prize}. Text WIN to {short} now!",
+        "Congratulations! You have been selected for a free {prize}. Reply YES to {short} to claim.",
+        "URGENT: your mobile number has won {money} cash. Call {number} to claim.",
+        "You have a free {prize} waiting for you. Claim now on {number}, offer ends today.",
+    ]
+    ham = [
+        "Are you coming to the {place} {time}?",
+        "I'll be at the {place} {time}, see you there.",
+        "Can you pick up some {food} on your way home?",
+        "Sorry I missed your call, I'm at the {place}. Will call you {time}.",
+        "Don't forget the {food} for dinner {time}.",
+        "Ok, meet you at the {place} {time}. Love you.",
+        "Thanks for the {food}, it was lovely. See you {time}.",
+    ]
+    words = {
+        "prize": ["holiday", "mobile phone", "camera", "gift voucher", "cruise", "laptop"],
+        "money": ["£1000", "£2000", "£500", "£5000"],
+        "number": ["09061701461", "08712300220", "09050000327"],
+        "short": ["87121", "80086", "85023"],
+        "place": ["library", "station", "office", "gym", "cinema", "pub"],
+        "time": ["tonight", "tomorrow", "later", "at 7", "after work", "this weekend"],
+        "food": ["milk", "bread", "pizza", "eggs", "rice"],
+    }
     lines = []
     for _ in range(count):
         label = "spam" if rng.random() < 0.25 else "ham"
@@ -109,8 +116,10 @@ print(CORPUS)
 
 # %%
 with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-    cfg = compose(config_name="config", overrides=[
-        "experiment=sms_naive_bayes", f"data.path={CORPUS}", "model.ngram_range=[1,1]", "model.alpha=1.0"])
+    cfg = compose(
+        config_name="config",
+        overrides=["experiment=sms_naive_bayes", f"data.path={CORPUS}", "model.ngram_range=[1,1]", "model.alpha=1.0"],
+    )
 model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
 labels = list(cfg.data.labels)  # ["ham", "spam"]: class 0 and class 1
 splits = ClassificationDataModule(cfg.data, seed=int(cfg.seed)).prepare_corpus()
