@@ -334,7 +334,7 @@ class DataSchema:
 
     name: str = "fra"
     path: str | None = None
-    download: bool = True
+    download: bool = False  # true: download the full corpus when it is not on disk (else the shipped copy, if any)
     strict: bool = False  # true: a malformed line is an error instead of being counted and skipped
     limit: int | None = None
     split: dict[str, float] = field(default_factory=dict)  # fractions per split name

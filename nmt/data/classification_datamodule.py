@@ -35,7 +35,7 @@ Labelled = list[tuple[str, int]]
 # -- reading and splitting ---------------------------------------------------------------------
 def read_corpus(data: Mapping[str, Any]) -> tuple[dict[str, Labelled], ReadReport]:
     """The reader's splits for ``data.name``: ``train``/``test`` (imdb, nsmc) or ``all`` (sms)."""
-    name, strict, download = data["name"], bool(data.get("strict", False)), data.get("download", True)
+    name, strict, download = data["name"], bool(data.get("strict", False)), data.get("download", False)
     if name == "imdb":
         return read_imdb(resolve_dataset("imdb", data.get("path"), download=download), strict=strict)
     if name == "sms":

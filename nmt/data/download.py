@@ -1,4 +1,5 @@
-"""Where datasets live on disk, and how they get there: local lookup first, then download.
+"""Where datasets live on disk, and how they get there: local lookup first, then a download when
+asked for, else the small copy shipped with nmt (``nmt.data.embedded``).
 
 Only the standard library is used (urllib), so nothing extra has to be installed to fetch data.
 Every download is checked against a sha256: a published one where the upstream file is fixed,
@@ -15,6 +16,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from nmt.data.embedded import EMBEDDED, embedded_path
 
 __all__ = [
     "DatasetSource",
@@ -143,10 +146,12 @@ def data_dir() -> Path:
 
 
 def resolve_dataset(name: str, path: str | None = None, *, download: bool = True) -> Path:
-    """The local path of dataset ``name``, downloading it into ``data_dir()`` if needed.
+    """The local path of dataset ``name``.
 
     Order: an explicit ``path`` (must exist; never downloaded over), then each of the
-    dataset's ``local_names`` in ``data_dir()``, then a download when ``download`` is true.
+    dataset's ``local_names`` in ``data_dir()``, then a download into ``data_dir()`` when
+    ``download`` is true, else the copy shipped with nmt where there is one (logged, with how
+    to get the full corpus).
     A file found under the download's own name is checked against the known sha256 or its
     trust-on-first-use sidecar; other local names (e.g. the project's ``.xz`` copies) have
     no reference hash and are used as they are.
@@ -173,7 +178,10 @@ def resolve_dataset(name: str, path: str | None = None, *, download: bool = True
             return candidate
 
     if not download:
-        raise FileNotFoundError(_not_found_message(source, directory, "downloading is disabled"))
+        if name in EMBEDDED:
+            return _embedded_copy(source, directory)
+        fix = "set data.download=true to download it"
+        raise FileNotFoundError(_not_found_message(source, directory, "data.download is false", fix))
     target = directory / source.filename
     logger.info("downloading dataset %r from %s to %s", name, source.url, target)
     try:
@@ -181,19 +189,33 @@ def resolve_dataset(name: str, path: str | None = None, *, download: bool = True
     except ConnectionError as error:
         # The cause (e.g. "HTTP Error 403" or "Name or service not known") is the useful part.
         why = str(error.__cause__ or error)
-        raise ConnectionError(_not_found_message(source, directory, why)) from error
+        fix = "connect to the internet so it can be downloaded"
+        raise ConnectionError(_not_found_message(source, directory, why, fix)) from error
     if source.sha256 is None:
         _sidecar(target).write_text(f"{sha256_of_file(target)}  {target.name}\n", encoding="utf-8")
     return target
 
 
-def _not_found_message(source: DatasetSource, directory: Path, why_not_downloaded: str) -> str:
+def _embedded_copy(source: DatasetSource, directory: Path) -> Path:
+    path = embedded_path(source.name)
+    logger.info(
+        "dataset %r: using the copy shipped with nmt, %s (%s). For the full corpus set "
+        "data.download=true, or data.path=/path/to/%s, or put it in NMT_DATA_DIR (now %s).",
+        source.name,
+        path,
+        EMBEDDED[source.name].contents,
+        source.filename,
+        directory,
+    )
+    return path
+
+
+def _not_found_message(source: DatasetSource, directory: Path, why_not_downloaded: str, download_fix: str) -> str:
     return (
         f"dataset {source.name!r} not found. Searched {directory} for "
         f"{', '.join(source.local_names)}; not downloaded from {source.url} "
         f"({why_not_downloaded}). Fix: set data.path=/path/to/{source.local_names[0]}, or put "
-        f"the file in a directory and set NMT_DATA_DIR=that/directory, or connect to the "
-        f"internet so it can be downloaded."
+        f"the file in a directory and set NMT_DATA_DIR=that/directory, or {download_fix}."
     )
 
 

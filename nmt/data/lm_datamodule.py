@@ -65,7 +65,7 @@ def _fra_texts(data: Mapping[str, Any]) -> dict[str, list[str]]:
         raise ValueError(
             f"data.side={side!r} is not supported: use data.side=target (French) or data.side=source (English)"
         )
-    path = resolve_dataset("fra", data.get("path"), download=data.get("download", True))
+    path = resolve_dataset("fra", data.get("path"), download=data.get("download", False))
     pairs, report = read_translation_pairs(path, strict=data.get("strict", False))
     log.info(report.summary())
     texts = [pair[SIDES.index(side)] for pair in pairs]

@@ -54,7 +54,7 @@ class TranslationDataModule(L.LightningDataModule):
 
     # -- corpus and tokenizers -------------------------------------------------------------
     def corpus_path(self) -> Path:
-        return resolve_dataset("fra", self.cfg.get("path"), download=self.cfg.get("download", True))
+        return resolve_dataset("fra", self.cfg.get("path"), download=self.cfg.get("download", False))
 
     def split_cache_dir(self) -> Path | None:
         cache = self.cfg.get("split_cache", "auto")

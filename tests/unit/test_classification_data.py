@@ -143,7 +143,7 @@ def test_limit_takes_a_seeded_subset_of_both_labels(tmp_path):
 
 def test_missing_corpus_without_download_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("NMT_DATA_DIR", str(tmp_path))
-    cfg = data_cfg("sms_bilstm_attn")
+    cfg = data_cfg("imdb_bilstm_attn")  # no copy of IMDB ships with nmt
     with pytest.raises(FileNotFoundError, match="data.path"):
         ClassificationDataModule.from_config(cfg).prepare_corpus()
-    assert OmegaConf.select(cfg, "data.name") == "sms"
+    assert OmegaConf.select(cfg, "data.name") == "imdb"
