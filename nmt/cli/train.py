@@ -30,16 +30,21 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.cli.common import EXIT_RUNTIME_ERROR, EXIT_USER_ERROR
+from nmt.cli.next_steps import next_steps_message
 from nmt.config.checks import ConfigError, moved_key_error
 from nmt.inference.checkpoint import CheckpointError, checkpoint_tokenizers, load_checkpoint
 from nmt.tasks.preflight import check_run_config
 from nmt.training.checkpointing import CheckpointDiskFull
 from nmt.training.divergence import TrainingDiverged
+from nmt.training.latest_run import LATEST_NAME, update_latest_run
 from nmt.training.run_config import overridden_keys, resumed_config, run_dir_resolver
 
 log = logging.getLogger("nmt.train")
 
 PROG = "python -m nmt.train"
+# Hydra's default run directories are outputs/NAME/TIMESTAMP under the working directory; the
+# newest is also outputs/latest.
+OUTPUTS_DIR = Path("outputs")
 from nmt.config.location import CONF_DIR  # noqa: E402
 
 OmegaConf.register_new_resolver("nmt_run_dir", run_dir_resolver, replace=True)
@@ -120,10 +125,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def fit(cfg: DictConfig) -> dict[str, float]:
     """Train the run of a config from :func:`prepare_config`; return the final metrics."""
+    run_dir = run_directory(cfg)
+    if is_rank_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        update_latest_run(run_dir, OUTPUTS_DIR)
     if cfg.task == "baseline":  # scikit-learn, one pass: no Lightning loop
         from nmt.training.baseline import train_baseline
 
-        return train_baseline(cfg, run_directory(cfg))
+        return train_baseline(cfg, run_dir)
     import lightning as L  # heavy imports after the config checks: a bad config fails fast
 
     if HydraConfig.initialized():
@@ -137,7 +146,6 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     silence_known_warnings()
 
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    run_dir = run_directory(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     task_spec = registry.get(cfg.task)
 
@@ -223,7 +231,19 @@ def hydra_main(cfg: DictConfig) -> float | None:
             sweep_job_failed(error)
             return None
         fail(error, EXIT_RUNTIME_ERROR if isinstance(error, RUNTIME_FAILURES) else EXIT_USER_ERROR)
+    if not in_sweep() and is_rank_zero():
+        print(next_steps_message(run_directory(cfg), str(cfg.task), latest_link_of(run_directory(cfg))), flush=True)
     return metrics.get(monitored_metric(str(cfg.task)))
+
+
+def latest_link_of(run_dir: Path) -> Path | None:
+    """``outputs/latest`` when it points at ``run_dir`` (a symlink, or the file that holds its path)."""
+    latest = OUTPUTS_DIR / LATEST_NAME
+    if latest.is_symlink() or latest.is_dir():
+        return latest if latest.resolve() == run_dir.resolve() else None
+    if latest.is_file():
+        return latest if latest.read_text(encoding="utf-8").strip() == str(run_dir.resolve()) else None
+    return None
 
 
 HYDRA_FLAGS = (

@@ -88,7 +88,7 @@ def test_asking_for_the_download_downloads_instead_of_using_the_shipped_copy(mon
 def test_the_default_configs_do_not_download(monkeypatch):
     from conftest import compose_config
 
-    for experiment in ("spm_bahdanau", "sms_bilstm_attn", "imdb_bilstm_attn"):
+    for experiment in ("spm_bahdanau", "quickstart", "sms_bilstm_attn", "imdb_bilstm_attn"):
         assert compose_config([f"experiment={experiment}"]).data.download is False, experiment
 
 
