@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 from pathlib import Path
@@ -154,6 +155,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """``@pytest.mark.needs("sklearn", ...)``: skip, naming the extra's module, when it is not installed
+    (``make test`` installs every extra; a lighter environment skips instead of failing)."""
+    for marker in item.iter_markers("needs"):
+        for module in marker.args:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pytest.skip(f"needs {module}, an optional extra that is not installed")
 
 
 def pytest_collection_modifyitems(config, items):

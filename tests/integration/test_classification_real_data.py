@@ -109,6 +109,7 @@ def test_nsmc_keeps_empty_documents_and_trains_a_few_steps(monkeypatch, tmp_path
     assert metrics["test/acc"] > 0.68 and metrics["test/f1"] > 0.65
 
 
+@pytest.mark.needs("sklearn")  # the Naive Bayes member and the stacker
 def test_sms_stacked_ensemble_of_naive_bayes_and_a_bilstm(monkeypatch, tmp_path):
     """NB (99.28% alone) and a 300-step BiLSTM (98.57%) stacked on dev: 99.46% test, spam F1
     0.980, when written."""

@@ -104,6 +104,9 @@ def test_weights_that_do_not_fit_the_config_are_a_checkpoint_error(tmp_path):
 # -- exit codes: the same in every command -------------------------------------------------------
 
 
+NEEDS_SERVE = pytest.mark.needs("fastapi", "uvicorn")  # the serve extra, imported before the checkpoint is read
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -115,7 +118,7 @@ def test_weights_that_do_not_fit_the_config_are_a_checkpoint_error(tmp_path):
         "ensemble_classifiers",
         "export",
         "average",
-        "serve",
+        pytest.param("serve", marks=NEEDS_SERVE),
     ],
 )
 def test_a_missing_checkpoint_exits_2_in_one_line(command, tmp_path, capsys):
@@ -135,7 +138,7 @@ def test_a_missing_checkpoint_exits_2_in_one_line(command, tmp_path, capsys):
         ("evaluate", "'translation'"),
         ("evaluate_classifier", "'classification' or 'baseline'"),
         ("ensemble_classifiers", "'classification' or 'baseline'"),
-        ("serve", "'translation' or 'classification'"),
+        pytest.param("serve", "'translation' or 'classification'", marks=NEEDS_SERVE),
     ],
 )
 def test_a_wrong_task_checkpoint_exits_2_with_the_same_wording(command, wanted, tmp_path, capsys):

@@ -95,6 +95,7 @@ def test_binary_logit_gives_normalised_log_probabilities():
     torch.testing.assert_close(multi, torch.log_softmax(torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64), -1))
 
 
+@pytest.mark.needs("sklearn")  # the Naive Bayes members and the stacker
 def test_neural_scores_come_back_in_row_order_as_if_scored_alone(members):
     loaded = load_classifier(members["neural"])
     texts = ["free cash", "ok see you at home tonight love", "win", "", "call me later prize now now now"]
@@ -106,6 +107,7 @@ def test_neural_scores_come_back_in_row_order_as_if_scored_alone(members):
         torch.testing.assert_close(scores[row], alone[0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.needs("sklearn")  # the Naive Bayes members and the stacker
 def test_members_score_the_same_rows_and_match_the_evaluator(members):
     evaluator = load_script("evaluate_classifier")
     scored = [member_scores(members[name], ("dev", "test")) for name in ("neural", "nb", "nbsvm")]
@@ -120,6 +122,7 @@ def test_members_score_the_same_rows_and_match_the_evaluator(members):
     )
 
 
+@pytest.mark.needs("sklearn")  # the Naive Bayes members and the stacker
 def test_members_on_another_split_are_refused(members):
     same = member_scores(members["nb"], ("dev", "test"))
     other = member_scores(members["other_split"], ("dev", "test"))
@@ -144,6 +147,7 @@ def synthetic_members(count: int, seed: int = 0):
     return torch.from_numpy(gold), member(0.85), member(0.85), member(0.0)
 
 
+@pytest.mark.needs("sklearn")  # the Naive Bayes members and the stacker
 def test_stacker_combines_independent_members_and_ignores_noise():
     gold, first, second, noise = synthetic_members(4000)
     fit, held = slice(0, 2000), slice(2000, 4000)
@@ -165,6 +169,7 @@ def test_stacker_combines_independent_members_and_ignores_noise():
     assert weights[2].sum() < 0.25 * min(weights[0].sum(), weights[1].sum())
 
 
+@pytest.mark.needs("sklearn")  # the Naive Bayes members and the stacker
 def test_stacker_needs_two_texts_of_each_class():
     features = np.zeros((5, 4))
     with pytest.raises(ValueError, match="larger dev split"):
@@ -172,6 +177,7 @@ def test_stacker_needs_two_texts_of_each_class():
 
 
 # -- the script ---------------------------------------------------------------------------------------
+@pytest.mark.needs("sklearn")  # the Naive Bayes members and the stacker
 def test_script_reports_members_and_the_ensemble(members, tmp_path, capsys):
     script = load_script("ensemble_classifiers")
     output = tmp_path / "ensemble.json"
@@ -202,6 +208,7 @@ def test_script_option_errors_exit_2(arguments, message, capsys):
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.needs("sklearn")  # the Naive Bayes members and the stacker
 def test_script_refuses_other_tasks_and_other_splits_in_one_line(members, tiny_translation_checkpoint, capsys):
     script = load_script("ensemble_classifiers")
     assert script.main([str(members["nb"]), str(tiny_translation_checkpoint)]) == 2

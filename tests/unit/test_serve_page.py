@@ -14,6 +14,7 @@ import sys
 import pytest
 
 pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")  # the page is served by the real server
 httpx = pytest.importorskip("httpx")
 playwright_api = pytest.importorskip("playwright.sync_api")
 
