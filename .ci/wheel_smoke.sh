@@ -35,19 +35,22 @@ ISOLATION=--no-build-isolation
 "$PYTHON" -m pip wheel --quiet --disable-pip-version-check --no-deps $ISOLATION -w "$WORK/dist" "$WORK/src"
 WHEEL=$(ls "$WORK"/dist/nmt-*.whl)
 
-# What a wheel must carry beside the code: the Hydra configs (conf/ shipped as nmt/conf) and
-# the serving page.
+# What a wheel must carry beside the code: the Hydra configs (conf/ shipped as nmt/conf), the
+# serving page, and the corpora shipped for offline training with their attribution.
 "$PYTHON" - "$WHEEL" <<'EOF'
 import sys
 import zipfile
 
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 required = ["nmt/conf/config.yaml", "nmt/conf/data/fra.yaml", "nmt/conf/experiment/char_bahdanau.yaml",
-            "nmt/serve/static/index.html", "nmt/serve/static/app.js", "nmt/serve/static/style.css"]
+            "nmt/conf/experiment/quickstart.yaml",
+            "nmt/serve/static/index.html", "nmt/serve/static/app.js", "nmt/serve/static/style.css",
+            "nmt/data/embedded/fra-sample.txt.xz", "nmt/data/embedded/SMSSpamCollection.gz",
+            "nmt/data/embedded/ATTRIBUTION.md"]
 missing = [name for name in required if name not in names]
 assert not missing, f"the wheel lacks {missing}"
 assert not any(name.startswith(("conf/", "tests/", "scripts/")) for name in names), "checkout files at the wheel's top"
-print(f"wheel smoke: {len(names)} files in {sys.argv[1].rsplit('/', 1)[-1]}, configs and static files present")
+print(f"wheel smoke: {len(names)} files in {sys.argv[1].rsplit('/', 1)[-1]}, configs, static files and data present")
 EOF
 
 # The venv reuses the installed torch and dependencies, but nmt must come from the wheel:
@@ -55,6 +58,11 @@ EOF
 step "installing it into a fresh venv"
 "$PYTHON" -m venv --system-site-packages "$WORK/venv"
 VENV_PYTHON="$WORK/venv/bin/python"
+# When $PYTHON is itself a venv's (make's .venv), --system-site-packages reaches the interpreter it
+# was made from, not that venv: its site-packages go on the path too, after the venv's own (a plain
+# directory in a .pth file; the .pth files there, such as an editable nmt's, are not run).
+"$PYTHON" -c 'import site; print("\n".join(site.getsitepackages()))' \
+    > "$("$VENV_PYTHON" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/_nmt_smoke_parent.pth"
 unset PYTHONPATH
 "$VENV_PYTHON" -m pip install --quiet --disable-pip-version-check "$WHEEL"
 RUN="$WORK/run"
@@ -98,6 +106,14 @@ step "nmt-train"
     optim.warmup_steps=0 hydra.run.dir="$RUN/train" > train.log 2>&1 || { tail -n 40 train.log; exit 1; }
 CKPT="$RUN/train/checkpoints/best.ckpt"
 [ -f "$CKPT" ] || { tail -n 40 train.log; echo "wheel smoke: no $CKPT" >&2; exit 1; }
+
+step "nmt-train on the corpus shipped in the wheel (offline, nothing on disk)"
+NMT_DATA_DIR="$WORK/empty" "$WORK/venv/bin/nmt-train" experiment=quickstart data.split_cache=null \
+    data.bleu_sentences=8 trainer.max_steps=3 trainer.val_check_interval=3 trainer.limit_val_batches=1 \
+    trainer.num_sanity_val_steps=0 trainer.enable_progress_bar=false test_after_training=false \
+    hydra.run.dir="$RUN/quickstart" > quickstart.log 2>&1 || { tail -n 40 quickstart.log; exit 1; }
+grep -q "copy shipped with nmt, $WORK/venv/.*/nmt/data/embedded/fra-sample.txt.xz" quickstart.log \
+    || { tail -n 40 quickstart.log; echo "wheel smoke: the shipped corpus was not used" >&2; exit 1; }
 
 step "nmt-translate"
 cut -f1 pairs.tsv > sources.txt
