@@ -61,8 +61,17 @@ def test_the_message_names_the_model_and_the_commands_with_its_path(tmp_path):
     message = next_steps_message(run_dir, "translation", tmp_path / "outputs" / "latest")
     checkpoint = run_dir / "checkpoints" / "best.ckpt"
     assert f"Model: {checkpoint}" in message and str(tmp_path / "outputs" / "latest") in message
-    for command in ("python -m nmt.translate", "python -m nmt.evaluate", "python -m nmt.serve"):
+    for command in ("-m nmt.translate", "-m nmt.evaluate", "-m nmt.serve"):
         assert f"{command} {checkpoint}" in message
+
+
+def test_the_commands_call_the_interpreter_that_trained(tmp_path, monkeypatch):
+    venv_python = tmp_path / ".venv" / "bin" / "python"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.executable", str(venv_python))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no `python` on the PATH: not activated
+    message = next_steps_message(make_run(tmp_path, "run", "best.ckpt"), "translation")
+    assert ".venv/bin/python -m nmt.translate" in message and " python -m" not in message
 
 
 def test_a_run_without_checkpoints_says_so(tmp_path):
@@ -86,5 +95,5 @@ def test_a_tiny_run_ends_with_the_next_commands_and_outputs_latest(tiny_corpus, 
     assert (tmp_path / "outputs" / "latest").resolve() == run_dir
     checkpoint = run_dir / "checkpoints" / "best.ckpt"
     assert f"Model: {checkpoint}" in result.stdout
-    assert f"python -m nmt.translate {checkpoint}" in result.stdout
-    assert f"python -m nmt.evaluate {checkpoint} --split test" in result.stdout
+    assert f"-m nmt.translate {checkpoint}" in result.stdout
+    assert f"-m nmt.evaluate {checkpoint} --split test" in result.stdout
