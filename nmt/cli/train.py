@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import hydra
-import torch
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -32,12 +31,8 @@ from omegaconf import DictConfig, OmegaConf
 from nmt.cli.common import EXIT_RUNTIME_ERROR, EXIT_USER_ERROR
 from nmt.cli.next_steps import next_steps_message
 from nmt.config.checks import ConfigError, moved_key_error
-from nmt.inference.checkpoint import CheckpointError, checkpoint_tokenizers, load_checkpoint
-from nmt.tasks.preflight import check_run_config
-from nmt.training.checkpointing import CheckpointDiskFull
-from nmt.training.divergence import TrainingDiverged
+from nmt.config.location import CONF_DIR
 from nmt.training.latest_run import LATEST_NAME, update_latest_run
-from nmt.training.run_config import overridden_keys, resumed_config, run_dir_resolver
 
 log = logging.getLogger("nmt.train")
 
@@ -45,9 +40,17 @@ PROG = "python -m nmt.train"
 # Hydra's default run directories are outputs/NAME/TIMESTAMP under the working directory; the
 # newest is also outputs/latest.
 OUTPUTS_DIR = Path("outputs")
-from nmt.config.location import CONF_DIR  # noqa: E402
 
-OmegaConf.register_new_resolver("nmt_run_dir", run_dir_resolver, replace=True)
+
+def _run_dir(ckpt_path: Any, fresh: str) -> str:
+    """``hydra.run.dir``: a resumed run keeps writing into its own directory. (torch and the
+    training code are imported only once a run starts, so that ``--help`` stays fast.)"""
+    from nmt.training.run_config import run_dir_resolver
+
+    return run_dir_resolver(ckpt_path, fresh)
+
+
+OmegaConf.register_new_resolver("nmt_run_dir", _run_dir, replace=True)
 
 
 def silence_known_warnings() -> None:
@@ -104,11 +107,16 @@ def command_line_keys() -> set[str]:
     """The dotted keys of this run's command-line overrides, when launched through Hydra."""
     if not HydraConfig.initialized():
         return set()
+    from nmt.training.run_config import overridden_keys
+
     return overridden_keys(list(HydraConfig.get().overrides.task), CONF_DIR)
 
 
 def prepare_config(cfg: DictConfig) -> DictConfig:
     """The config this run trains with: the checkpoint's on resume, checked either way."""
+    from nmt.tasks.preflight import check_run_config
+    from nmt.training.run_config import resumed_config
+
     if cfg.get("ckpt_path"):
         cfg = resumed_config(cfg, default_config(), command_line_keys())
     return check_run_config(cfg)
@@ -134,6 +142,10 @@ def fit(cfg: DictConfig) -> dict[str, float]:
 
         return train_baseline(cfg, run_dir)
     import lightning as L  # heavy imports after the config checks: a bad config fails fast
+    import torch
+
+    from nmt.inference.checkpoint import checkpoint_tokenizers, load_checkpoint
+    from nmt.training.divergence import TrainingDiverged
 
     if HydraConfig.initialized():
         route_lightning_logs()
@@ -192,8 +204,19 @@ def fail(error: BaseException, status: int) -> None:
     sys.exit(status)
 
 
-RUNTIME_FAILURES = (TrainingDiverged, CheckpointDiskFull)  # the run itself failed; the user's inputs were fine
-USER_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
+def runtime_failures() -> tuple[type[BaseException], ...]:
+    """The run itself failed; the user's inputs were fine (exit 1)."""
+    from nmt.training.checkpointing import CheckpointDiskFull
+    from nmt.training.divergence import TrainingDiverged
+
+    return (TrainingDiverged, CheckpointDiskFull)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """A bad config, corpus or checkpoint (exit 2)."""
+    from nmt.inference.checkpoint import CheckpointError
+
+    return (ConfigError, CheckpointError, ValueError, OSError)
 
 
 def monitored_metric(task: str) -> str:
@@ -226,11 +249,14 @@ def hydra_main(cfg: DictConfig) -> float | None:
     try:
         cfg = prepare_config(cfg)  # on resume the checkpoint's config, hence its task
         metrics = fit(cfg)
-    except (*RUNTIME_FAILURES, *USER_ERRORS) as error:
+    except Exception as error:
+        runtime = runtime_failures()
+        if not isinstance(error, (*runtime, *user_errors())):
+            raise
         if in_sweep():
             sweep_job_failed(error)
             return None
-        fail(error, EXIT_RUNTIME_ERROR if isinstance(error, RUNTIME_FAILURES) else EXIT_USER_ERROR)
+        fail(error, EXIT_RUNTIME_ERROR if isinstance(error, runtime) else EXIT_USER_ERROR)
     if not in_sweep() and is_rank_zero():
         print(next_steps_message(run_directory(cfg), str(cfg.task), latest_link_of(run_directory(cfg))), flush=True)
     return metrics.get(monitored_metric(str(cfg.task)))

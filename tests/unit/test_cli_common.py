@@ -219,3 +219,13 @@ def test_utf16_input_is_refused_before_the_first_line():
 
 def test_output_fields_hold_no_tab_or_line_break():
     assert one_line("a\tb\nc\r\u2028d\x85e") == "a b c  d e"
+
+
+@pytest.mark.parametrize("module", ["nmt.train", "nmt.embeddings"])
+def test_help_of_the_hydra_commands_does_not_import_torch(module):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", module, "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "torch" not in imported and "lightning" not in imported
