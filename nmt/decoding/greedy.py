@@ -54,8 +54,10 @@ class Hypothesis:
 
     @property
     def ended(self) -> bool:
-        """Whether the hypothesis ended with EOS (rather than at the length limit)."""
-        return len(self.token_log_probs) > len(self.tokens)
+        """Whether the hypothesis ended with EOS (rather than at the length limit): it took one
+        step more than it has tokens (counted by its token log-probs, else attention rows)."""
+        steps = len(self.token_log_probs) or (0 if self.attention is None else self.attention.size(0))
+        return steps > len(self.tokens)
 
 
 def max_output_lengths(src_lengths: torch.Tensor, ratio: float, offset: int, cap: int | None = None) -> torch.Tensor:
