@@ -2,8 +2,8 @@
 
     python -m nmt.translate CHECKPOINT [--strategy greedy|sample|beam] [--beam-size N]
         [--n-best N] [--length-penalty A] [--beam-patience P|none] [--temperature T] [--top-k K] [--top-p P]
-        [--seed S] [--batch-size B] [--input FILE] [--output FILE]
-        [--device auto|cpu|cuda] [--plot-attention DIR]
+        [--seed S] [--batch-size B] [--input FILE] [--output FILE] [--output-format text|jsonl]
+        [--replace-unk] [--device auto|cpu|cuda] [--plot-attention DIR]
 
 Input: one sentence per line, from ``--input`` or stdin (UTF-8; invalid bytes become
 U+FFFD, a UTF-8 byte-order mark is dropped). Lines are separated by ``\\n`` only (a trailing
@@ -24,6 +24,15 @@ holding the N hypotheses best first, each followed by its score, all TAB-separat
 
 The score is the log-probability divided by the GNMT length penalty for beam search, and
 the plain log-probability for sampling. Translations never contain TABs or newlines.
+
+JSON lines (``--output-format jsonl``): still one line per input line, a JSON object with
+the source tokens, the best translation and, per hypothesis (n-best included), its tokens,
+each token's log-probability, the log-probability, the score and its length
+normalisation, and a hard alignment from the attention with its Pharaoh pairs (see
+:mod:`nmt.cli.records`). An empty line gives an object with no hypotheses.
+
+``--replace-unk`` replaces each ``<unk>`` the model produced by the source token it
+attends to most (:mod:`nmt.inference.alignment`); it needs a model with attention.
 
 Errors are one line on stderr. A bad option or value, a missing, damaged or non-translation
 checkpoint, input that is not UTF-8 text or CUDA asked for but absent exit with status 2;
@@ -135,8 +144,23 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("checkpoint", type=Path, help="a translation checkpoint (.ckpt)")
     parser.add_argument("--input", type=Path, metavar="FILE", help="read lines from FILE instead of stdin")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write translations to FILE instead of stdout")
+    parser.add_argument(
+        "--output-format",
+        choices=OUTPUT_FORMATS,
+        default="text",
+        help="text: the translation (n-best: TAB-separated with scores); jsonl: one JSON object per line "
+        "with tokens, token log-probabilities, scores and the alignment (default text)",
+    )
+    parser.add_argument(
+        "--replace-unk",
+        action="store_true",
+        help="replace each <unk> in the output by the source token it attends to most (needs attention)",
+    )
     add_decoding_arguments(parser)
     return parser
+
+
+OUTPUT_FORMATS = ("text", "jsonl")
 
 
 def format_translation(translation, n_best: int) -> str:
@@ -146,7 +170,25 @@ def format_translation(translation, n_best: int) -> str:
     return "\t".join(f"{one_line(hyp.text)}\t{hyp.score:.4f}" for hyp in translation.hypotheses)
 
 
-def _interactive(translator, options, out: TextIO, plot_dir: Path | None = None) -> None:
+def output_line(translation, options, output_format: str = "text") -> str:
+    """The output line for one input line in ``output_format`` (text or jsonl)."""
+    if output_format == "jsonl":
+        from nmt.cli.records import json_line, translation_record
+
+        return json_line(translation_record(translation, options))
+    return format_translation(translation, options.n_best)
+
+
+def _interactive(
+    translator,
+    options,
+    out: TextIO,
+    plot_dir: Path | None = None,
+    *,
+    output_format: str = "text",
+    replace_unk: bool = False,
+    return_attention: bool = False,
+) -> None:
     """Prompt on stderr, translate each line as it is typed; Ctrl-D ends."""
     print("Type a sentence and press Enter (Ctrl-D to quit).", file=sys.stderr)
     number = 0
@@ -158,9 +200,13 @@ def _interactive(translator, options, out: TextIO, plot_dir: Path | None = None)
             return
         number += 1
         [translation] = translator.translate(
-            [line.rstrip("\n")], options, first_line=number, return_attention=plot_dir is not None
+            [line.rstrip("\n")],
+            options,
+            first_line=number,
+            return_attention=plot_dir is not None or return_attention,
+            replace_unk=replace_unk,
         )
-        print(format_translation(translation, options.n_best), file=out, flush=True)
+        print(output_line(translation, options, output_format), file=out, flush=True)
         if plot_dir is not None:
             from nmt.evaluation.plots import plot_translations
 
@@ -175,6 +221,8 @@ def run(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)  # fail on a missing GPU before loading anything
     decoding_dtype(args.precision, device)
     translator = Translator.from_checkpoint(args.checkpoint, device=device, precision=args.precision)
+    # JSON lines carry the alignment, read off the attention (a model without has none).
+    alignment = args.output_format == "jsonl" and translator.has_attention
     interactive = args.input is None and sys.stdin.isatty()
     if not interactive:
         if args.input is not None:
@@ -185,17 +233,26 @@ def run(args: argparse.Namespace) -> None:
     out = open(args.output, "w", encoding="utf-8", newline="\n") if args.output else sys.stdout
     try:
         if interactive:
-            _interactive(translator, options, out, args.plot_attention)
+            _interactive(
+                translator,
+                options,
+                out,
+                args.plot_attention,
+                output_format=args.output_format,
+                replace_unk=args.replace_unk,
+                return_attention=alignment,
+            )
             return
         start = time.perf_counter()
         translations = translator.translate(
             lines,
             options,
             args.batch_size,
-            return_attention=args.plot_attention is not None,
+            return_attention=args.plot_attention is not None or alignment,
+            replace_unk=args.replace_unk,
             progress=sys.stderr.isatty() and len(lines) > 2 * args.batch_size,
         )
-        out.writelines(format_translation(t, options.n_best) + "\n" for t in translations)
+        out.writelines(output_line(t, options, args.output_format) + "\n" for t in translations)
         out.flush()
         if len(lines) > 2 * args.batch_size:
             seconds = time.perf_counter() - start

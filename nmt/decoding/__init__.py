@@ -135,4 +135,7 @@ def decode(
         )
     out = greedy_decode(model, src, src_lengths, **limits)
     attention: list[torch.Tensor | None] = [*out.attention] if out.attention else [None] * len(out.tokens)
-    return [[Hypothesis(tokens, score, score, attn)] for tokens, score, attn in zip(out.tokens, out.scores, attention)]
+    return [
+        [Hypothesis(tokens, score, score, attn, token_scores)]
+        for tokens, score, attn, token_scores in zip(out.tokens, out.scores, attention, out.token_log_probs)
+    ]

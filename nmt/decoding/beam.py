@@ -64,6 +64,7 @@ class _Finished:
     :ivar scores: (N, K) length-penalised scores, -inf where none yet.
     :ivar log_probs: (N, K). :ivar steps: (N, K) decoder steps taken (EOS included).
     :ivar tokens: (N, K, T) ids, PAD-padded. :ivar attention: (N, K, T, S) or None.
+    :ivar token_log_probs: (N, K, T) each step's log-probability, 0 past the end.
     """
 
     scores: torch.Tensor
@@ -71,6 +72,7 @@ class _Finished:
     steps: torch.Tensor
     tokens: torch.Tensor
     attention: torch.Tensor | None
+    token_log_probs: torch.Tensor
 
     @classmethod
     def empty(cls, n: int, k: int, t: int, s: int, attention: bool, dtype, device) -> _Finished:
@@ -80,11 +82,19 @@ class _Finished:
             torch.zeros((n, k), dtype=torch.long, device=device),
             torch.full((n, k, t), PAD_ID, dtype=torch.long, device=device),
             torch.zeros((n, k, t, s), device=device) if attention else None,
+            torch.zeros((n, k, t), dtype=dtype, device=device),
         )
 
     def select(self, index: torch.Tensor) -> _Finished:
         attention = None if self.attention is None else self.attention[index]
-        return _Finished(self.scores[index], self.log_probs[index], self.steps[index], self.tokens[index], attention)
+        return _Finished(
+            self.scores[index],
+            self.log_probs[index],
+            self.steps[index],
+            self.tokens[index],
+            attention,
+            self.token_log_probs[index],
+        )
 
     def assign(self, index: torch.Tensor, other: _Finished) -> None:
         """Store ``other``'s sentences at rows ``index``."""
@@ -92,6 +102,7 @@ class _Finished:
         self.log_probs[index] = other.log_probs
         self.steps[index] = other.steps
         self.tokens[index] = other.tokens
+        self.token_log_probs[index] = other.token_log_probs
         if self.attention is not None and other.attention is not None:
             self.attention[index] = other.attention
 
@@ -102,11 +113,13 @@ class _Finished:
         steps: int,
         tokens: torch.Tensor,
         attention: torch.Tensor | None,
+        token_log_probs: torch.Tensor,
     ) -> _Finished:
         """Keep the K best of the current and the new hypotheses.
 
         :param scores: (N, C) penalised scores of the new ones, -inf for non-candidates.
         :param tokens: (N, C, T). :param attention: (N, C, T, S) or None.
+        :param token_log_probs: (N, C, T).
         """
         k = self.scores.size(1)
         best, pick = torch.cat([self.scores, scores], dim=1).topk(k, dim=1)
@@ -121,6 +134,7 @@ class _Finished:
             torch.cat([self.steps, new_steps], dim=1).gather(1, pick),
             torch.cat([self.tokens, tokens], dim=1)[rows, pick],
             merged_attention,
+            torch.cat([self.token_log_probs, token_log_probs], dim=1)[rows, pick],
         )
 
 
@@ -147,18 +161,20 @@ def _top_tokens(model, outputs: torch.Tensor, width: int) -> tuple[torch.Tensor,
 
 def _top_candidates(
     top_lp: torch.Tensor, top_tok: torch.Tensor, live: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each sentence's 2K best one-token extensions of its K beams, best first.
 
     :param top_lp, top_tok: (n*K, 2K) each beam's 2K best next-token log-probabilities and ids.
     :param live: (n, K) cumulative log-probabilities of the beams (-inf for dead ones).
-    :return: cumulative scores, tokens and beam numbers (0..K-1), each (n, 2K).
+    :return: cumulative scores, tokens, beam numbers (0..K-1) and the tokens' own
+        log-probabilities, each (n, 2K).
     """
     n, k = live.shape
     totals = (live.view(-1, 1) + top_lp).view(n, 2 * k * k)
     scores, position = totals.topk(2 * k, dim=1)
     tokens = top_tok.view(n, 2 * k * k).gather(1, position)
-    return scores, tokens, torch.div(position, 2 * k, rounding_mode="floor")
+    token_lp = top_lp.view(n, 2 * k * k).gather(1, position)
+    return scores, tokens, torch.div(position, 2 * k, rounding_mode="floor"), token_lp
 
 
 def _check_arguments(beam_size: int, n_best: int, vocab_size: int) -> None:
@@ -211,6 +227,7 @@ def beam_search(
     active = torch.arange(batch, device=device)
     history = torch.full((batch * k, steps), PAD_ID, dtype=torch.long, device=device)
     attn_history = torch.zeros(batch * k, steps, src_len, device=device) if return_attention else None
+    lp_history: torch.Tensor | None = None  # (rows, steps): each beam's per-step log-probabilities
     prev = torch.full((batch * k,), BOS_ID, dtype=torch.long, device=device)
     live: torch.Tensor | None = None
     finished: _Finished | None = None
@@ -224,15 +241,17 @@ def beam_search(
             live[:, 0] = 0.0
             finished = _Finished.empty(n, k, steps, src_len, return_attention, top_lp.dtype, device)
             output = _Finished.empty(n, k, steps, src_len, return_attention, top_lp.dtype, device)
-        assert finished is not None and output is not None  # made at the first step
+            lp_history = top_lp.new_zeros(batch * k, steps)
+        assert finished is not None and output is not None and lp_history is not None  # made at the first step
 
-        cand_scores, cand_tok, cand_beam = _top_candidates(top_lp, top_tok, live)
+        cand_scores, cand_tok, cand_beam, cand_lp = _top_candidates(top_lp, top_tok, live)
         sentence_rows = torch.arange(n, device=device).unsqueeze(1)
         is_eos = cand_tok == EOS_ID
         # The K best candidates without EOS continue (a stable sort keeps their rank order).
         cont = is_eos.to(torch.uint8).argsort(dim=1, stable=True)[:, :k]
         next_scores = cand_scores.gather(1, cont)
         next_tok = cand_tok.gather(1, cont)
+        next_lp = cand_lp.gather(1, cont)
         next_row = sentence_rows * k + cand_beam.gather(1, cont)  # (n, K) rows of this step
 
         ending = is_eos & torch.isfinite(cand_scores)
@@ -244,6 +263,8 @@ def beam_search(
             new = ending | (continuing & at_limit.unsqueeze(1))
             new_tokens = history.view(n, k, steps)[sentence_rows, cand_beam]
             new_tokens[:, :, t] = cand_tok
+            new_lps = lp_history.view(n, k, steps)[sentence_rows, cand_beam]
+            new_lps[:, :, t] = cand_lp
             new_attention = None
             if attn_history is not None:
                 new_attention = attn_history.view(n, k, steps, src_len)[sentence_rows, cand_beam]
@@ -254,6 +275,7 @@ def beam_search(
                 t + 1,
                 new_tokens,
                 new_attention,
+                new_lps,
             )
 
         # A live beam's score can still rise: its log-probability only falls, but the length
@@ -271,11 +293,14 @@ def beam_search(
             flat_keep = (keep.unsqueeze(1) * k + beam_offsets).view(-1)
             active, finished = active[keep], finished.select(keep)
             next_scores, next_tok, next_row = next_scores[keep], next_tok[keep], next_row[keep]
+            next_lp = next_lp[keep]
             source = source.select(flat_keep)
 
         rows = next_row.view(-1)
         history = history.index_select(0, rows)
         history[:, t] = next_tok.view(-1)
+        lp_history = lp_history.index_select(0, rows)
+        lp_history[:, t] = next_lp.view(-1)
         if attn_history is not None:
             attn_history = attn_history.index_select(0, rows)
             attn_history[:, t] = weights[rows]
@@ -292,6 +317,7 @@ def _to_hypotheses(output: _Finished, n_best: int, src_lengths: list[int]) -> li
     steps = output.steps[:, :n_best].tolist()
     tokens = output.tokens[:, :n_best].tolist()
     attention = None if output.attention is None else output.attention[:, :n_best].cpu()
+    token_log_probs = output.token_log_probs[:, :n_best].tolist()
     return [
         [
             Hypothesis(
@@ -299,6 +325,7 @@ def _to_hypotheses(output: _Finished, n_best: int, src_lengths: list[int]) -> li
                 scores[b][j],
                 log_probs[b][j],
                 None if attention is None else attention[b, j, : steps[b][j], : src_lengths[b]],
+                token_log_probs[b][j][: steps[b][j]],
             )
             for j in range(n_best)
         ]

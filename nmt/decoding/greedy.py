@@ -22,11 +22,14 @@ class Hypotheses:
     :ivar scores: per sentence, the summed log-probability (EOS included when produced).
     :ivar attention: per sentence, (out_len, src_len) float32 weights, if requested;
         ``out_len`` counts the EOS step when EOS was produced.
+    :ivar token_log_probs: per sentence, the log-probability of each output step (out_len
+        values, the EOS step included when produced); they sum to the sentence's score.
     """
 
     tokens: list[list[int]]
     scores: list[float]
     attention: list[torch.Tensor] | None = field(default=None)
+    token_log_probs: list[list[float]] = field(default_factory=list)
 
 
 @dataclass
@@ -39,12 +42,22 @@ class Hypothesis:
     :ivar log_prob: summed log-probability under the model (EOS included when produced).
     :ivar attention: (out_len, src_len) float32 on the CPU if requested; ``out_len`` is
         ``len(tokens) + 1`` when the hypothesis ended with EOS, else ``len(tokens)``.
+    :ivar token_log_probs: out_len values, each output step's log-probability under the
+        model (the EOS step last when produced); their sum is ``log_prob``.
     """
 
     tokens: list[int]
     score: float
     log_prob: float
     attention: torch.Tensor | None = None
+    token_log_probs: list[float] = field(default_factory=list)
+
+    @property
+    def ended(self) -> bool:
+        """Whether the hypothesis ended with EOS (rather than at the length limit): it took one
+        step more than it has tokens (counted by its token log-probs, else attention rows)."""
+        steps = len(self.token_log_probs) or (0 if self.attention is None else self.attention.size(0))
+        return steps > len(self.tokens)
 
 
 def max_output_lengths(src_lengths: torch.Tensor, ratio: float, offset: int, cap: int | None = None) -> torch.Tensor:
@@ -115,14 +128,16 @@ def decode_one_token_per_row(
     steps = int(limits.max())
     tokens = torch.full((batch, steps), PAD_ID, dtype=torch.long, device=device)
     scores: torch.Tensor | None = None
+    step_scores: torch.Tensor | None = None  # (batch, steps): each chosen token's log-probability
     attention = torch.zeros(batch, steps, src_len, device=device) if return_attention else None
     active = torch.arange(batch, device=device)
     prev = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
     for t in range(steps):
         logits, state, weights = model.decode_step(prev, state, source)
         log_probs = next_token_log_probs(logits)
-        if scores is None:
+        if scores is None or step_scores is None:
             scores = log_probs.new_zeros(batch)
+            step_scores = log_probs.new_zeros(batch, steps)
         if choose is None:
             best_score, best = row_max(log_probs)
         else:
@@ -130,6 +145,7 @@ def decode_one_token_per_row(
             best_score = log_probs.gather(1, best.unsqueeze(1)).squeeze(1)
         tokens[active, t] = best
         scores[active] += best_score
+        step_scores[active, t] = best_score
         if attention is not None:
             attention[active, t] = weights
         done = (best == EOS_ID) | (limits[active] <= t + 1)
@@ -140,14 +156,16 @@ def decode_one_token_per_row(
             active, best = active[keep], best[keep]
             state, source = state.select(keep), source.select(keep)
         prev = best
-    assert scores is not None, "max_len allows no step"
+    assert scores is not None and step_scores is not None, "max_len allows no step"
     raw = tokens.tolist()
     rows = [trim_at_eos(row) for row in raw]
+    taken = [output_steps(row) for row in raw]
+    per_step = [row[:n] for row, n in zip(step_scores.tolist(), taken)]
     attn_list = None
     if attention is not None:
         lengths = src_lengths.tolist()
-        attn_list = [attention[i, : output_steps(raw[i]), : lengths[i]].cpu() for i in range(batch)]
-    return Hypotheses(rows, scores.tolist(), attn_list)
+        attn_list = [attention[i, : taken[i], : lengths[i]].cpu() for i in range(batch)]
+    return Hypotheses(rows, scores.tolist(), attn_list, per_step)
 
 
 def output_steps(row: list[int]) -> int:

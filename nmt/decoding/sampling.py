@@ -176,6 +176,7 @@ def sample_decode(
                 out.scores[i],
                 out.scores[i],
                 out.attention[i] if out.attention is not None else None,
+                out.token_log_probs[i],
             )
             for i in range(sentence * num_samples, (sentence + 1) * num_samples)
         ]

@@ -23,6 +23,7 @@ from nmt.data.batching import pad_sequences
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import EOS, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
+from nmt.inference.alignment import hard_alignment, replace_unknowns
 from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.models.seq2seq import Seq2Seq
 from nmt.ops.quantization import int8_decoding_copy, int8_supported
@@ -85,9 +86,10 @@ class TranslatedHypothesis:
     :ivar text: the detokenised translation.
     :ivar score: the ranking score (log-probability, length-penalised for beam search).
     :ivar log_prob: summed log-probability under the model.
-    :ivar pieces: target tokens, one per attention row when attention was requested (then
-        ending with ``<eos>`` when the hypothesis ended); empty otherwise.
+    :ivar pieces: target tokens, one per output step (so one per attention row), ending
+        with ``<eos>`` when the hypothesis ended.
     :ivar attention: (len(pieces), len(source_pieces)) float32, or None.
+    :ivar token_log_probs: each of ``pieces``' log-probability; they sum to ``log_prob``.
     """
 
     text: str
@@ -95,6 +97,7 @@ class TranslatedHypothesis:
     log_prob: float
     pieces: list[str] = field(default_factory=list)
     attention: torch.Tensor | None = None
+    token_log_probs: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -102,7 +105,7 @@ class Translation:
     """The result for one input line.
 
     :ivar source: the normalised line. :ivar source_pieces: the source tokens the model
-        read (after truncation), filled when attention was requested.
+        read (after truncation).
     :ivar hypotheses: best first; empty for an empty line.
     :ivar truncated: the source was longer than the model's limit and was cut.
     """
@@ -155,6 +158,11 @@ class Translator:
         max_length = (self.config.get("data") or {}).get("max_length")
         self.source_limit = SOURCE_LIMIT_FACTOR * int(max_length) if max_length else DEFAULT_SOURCE_LIMIT
 
+    @property
+    def has_attention(self) -> bool:
+        """False for the plain encoder-decoder (``attention=none``): no weights, no alignments."""
+        return bool(getattr(self.model, "has_attention", True))
+
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto", **kwargs: Any) -> Translator:
         """Load a translation checkpoint safely (``weights_only``); needs nothing else.
@@ -198,29 +206,28 @@ class Translator:
         batch_size: int = 64,
         *,
         return_attention: bool = False,
+        replace_unk: bool = False,
         first_line: int = 1,
         progress: bool = False,
     ) -> list[Translation]:
         """Translate raw lines; returns exactly one :class:`Translation` per line, in order.
 
         :param batch_size: sentences decoded together (beam search decodes K times as many rows).
+        :param replace_unk: replace each ``<unk>`` in the text by the surface of the source
+            token it attends to most (:func:`~nmt.inference.alignment.replace_unknowns`);
+            needs a model with attention (ValueError otherwise).
         :param first_line: number of the first line, for warnings about truncated lines.
         :param progress: show a progress bar on stderr.
         """
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        if replace_unk and not self.has_attention:
+            raise ValueError("--replace-unk copies the most attended source token, but this model has no attention")
+        return_attention = return_attention or replace_unk
         options = options or DecodingOptions()
         sources = [normalize_text(line) for line in lines]
-        ids = self.source_tokenizer.encode_batch(sources)
-        results = [Translation(text, []) for text in sources]
-        for i, row in enumerate(ids):
-            if len(row) > self.source_limit:
-                self.warn(
-                    f"line {first_line + i}: {len(row)} source tokens, truncated to the "
-                    f"model's limit of {self.source_limit}"
-                )
-                ids[i] = row[: self.source_limit]
-                results[i].truncated = True
+        ids, truncated = self.encode_sources(sources, first_line)
+        results = [Translation(text, [], truncated=cut) for text, cut in zip(sources, truncated)]
         # Longest first: similar lengths share a batch, and memory peaks at once, not late.
         order = sorted((i for i in range(len(ids)) if ids[i]), key=lambda i: -len(ids[i]))
         with tqdm(total=len(order), disable=not progress, unit="sent", file=sys.stderr) as bar:
@@ -239,21 +246,38 @@ class Translator:
                     )
                 texts = iter(self.target_tokenizer.decode_batch([h.tokens for hyps in hypotheses for h in hyps]))
                 for i, hyps in zip(batch, hypotheses):
-                    results[i].hypotheses = [self._finish(hyp, next(texts), return_attention) for hyp in hyps]
-                    if return_attention:
-                        results[i].source_pieces = self._source_pieces(sources[i], ids[i])
+                    results[i].source_pieces = self.source_pieces(sources[i], ids[i])
+                    copy_from = results[i].source_pieces if replace_unk else None
+                    results[i].hypotheses = [self._finish(hyp, next(texts), copy_from) for hyp in hyps]
                 bar.update(len(batch))
         return results
 
-    def _finish(self, hyp: Hypothesis, text: str, with_pieces: bool) -> TranslatedHypothesis:
-        pieces = []
-        if with_pieces:
-            pieces = self.target_tokenizer.id_to_piece(hyp.tokens)
-            if hyp.attention is not None and hyp.attention.size(0) > len(pieces):
-                pieces.append(EOS)
-        return TranslatedHypothesis(text, hyp.score, hyp.log_prob, pieces, hyp.attention)
+    def encode_sources(self, sources: list[str], first_line: int = 1) -> tuple[list[list[int]], list[bool]]:
+        """Source ids of normalised lines, each cut to :attr:`source_limit` (with a warning
+        naming the line), and whether it was cut."""
+        ids = self.source_tokenizer.encode_batch(sources)
+        truncated = [len(row) > self.source_limit for row in ids]
+        for i, cut in enumerate(truncated):
+            if cut:
+                self.warn(
+                    f"line {first_line + i}: {len(ids[i])} source tokens, truncated to the "
+                    f"model's limit of {self.source_limit}"
+                )
+                ids[i] = ids[i][: self.source_limit]
+        return ids, truncated
 
-    def _source_pieces(self, text: str, ids: list[int]) -> list[str]:
+    def target_pieces(self, tokens: list[int], ended: bool) -> list[str]:
+        """One target token per output step: ``tokens``' pieces, then ``<eos>`` if it ended."""
+        return [*self.target_tokenizer.id_to_piece(tokens), *([EOS] if ended else [])]
+
+    def _finish(self, hyp: Hypothesis, text: str, copy_from: list[str] | None) -> TranslatedHypothesis:
+        """:param copy_from: the source pieces to replace unknown tokens from, or None."""
+        if copy_from is not None and hyp.attention is not None:
+            text = replace_unknowns(text, hyp.tokens, hard_alignment(hyp.attention), copy_from)
+        pieces = self.target_pieces(hyp.tokens, hyp.ended)
+        return TranslatedHypothesis(text, hyp.score, hyp.log_prob, pieces, hyp.attention, hyp.token_log_probs)
+
+    def source_pieces(self, text: str, ids: list[int]) -> list[str]:
         """Surface pieces (unknown characters shown as themselves) aligned with ``ids``."""
         pieces = self.source_tokenizer.pieces(text)
         if len(pieces) >= len(ids):
