@@ -1,4 +1,4 @@
-"""BLEU and chrF of a translation checkpoint, single- and multi-reference.
+"""BLEU, chrF and TER of a translation checkpoint, single- and multi-reference.
 
     python -m nmt.evaluate CHECKPOINT --pairs FILE.tsv [decoding options] [--output-dir DIR]
     python -m nmt.evaluate CHECKPOINT --src FILE --ref FILE [--ref FILE ...]
@@ -33,7 +33,7 @@ PROG = "python -m nmt.evaluate"
 
 
 def build_parser() -> OneLineArgumentParser:
-    parser = OneLineArgumentParser(prog=PROG, description="BLEU/chrF of a translation checkpoint.")
+    parser = OneLineArgumentParser(prog=PROG, description="BLEU/chrF/TER of a translation checkpoint.")
     parser.add_argument("checkpoint", type=Path)
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--pairs", type=Path, metavar="FILE.tsv", help="source<TAB>reference lines")
@@ -150,13 +150,15 @@ def evaluate(args) -> dict:
 
 def print_report(report: dict) -> None:
     """A human summary, then the report as one JSON line (the last line of stdout)."""
-    bleu, chrf = report["bleu"], report["chrf"]
+    bleu, chrf, ter = report["bleu"], report["chrf"], report["ter"]
     print(
         f"{report['segments']} segments ({report['references']} references), "
         f"{report['decode_seconds']} s, {report['sentences_per_second']} sentences/s\n"
         f"BLEU multi-ref {bleu['multi_ref']['score']}  ({bleu['multi_ref']['signature']})\n"
         f"BLEU 1st ref   {bleu['single_ref']['score']}  ({bleu['single_ref']['signature']})\n"
-        f"chrF multi-ref {chrf['multi_ref']['score']}  1st ref {chrf['single_ref']['score']}"
+        f"chrF multi-ref {chrf['multi_ref']['score']}  1st ref {chrf['single_ref']['score']}\n"
+        f"TER  multi-ref {ter['multi_ref']['score']}  1st ref {ter['single_ref']['score']}  "
+        f"(lower is better; {ter['multi_ref']['signature']})"
     )
     print(json.dumps(report, ensure_ascii=False))
 

@@ -1,4 +1,10 @@
-"""sacreBLEU wrappers: corpus BLEU and chrF, with one or several references per segment.
+"""sacreBLEU wrappers: corpus BLEU, chrF and TER, with one or several references per segment.
+
+TER (translation edit rate, Snover et al. 2006) is the number of edits (insertions,
+deletions, substitutions, shifts of word sequences) that turn a hypothesis into its closest
+reference, per reference word, in percent: lower is better, unlike BLEU and chrF. With
+several references sacreBLEU takes each segment's fewest edits over the average reference
+length.
 
 Several references of one segment arrive as several ``(source, reference)`` pairs with the
 same source (Tatoeba has many English sentences with more than one French translation);
@@ -13,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.metrics import BLEU, CHRF, TER
 
 from nmt.data.text import normalize_text
 
@@ -55,11 +61,12 @@ def _score(metric, hypotheses: Sequence[str], streams: list) -> dict:
 
 
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
-    """BLEU and chrF of ``hypotheses`` against all references (``multi_ref``) and against
-    each segment's first reference only (``single_ref``), with sacreBLEU signatures.
+    """BLEU, chrF and TER of ``hypotheses`` against all references (``multi_ref``) and
+    against each segment's first reference only (``single_ref``), with sacreBLEU signatures
+    (each metric with sacreBLEU's default settings).
 
     :return: ``{"bleu": {"multi_ref": {score, signature, detail}, "single_ref": {...}},
-        "chrf": {...}, "segments": n, "references": total}``
+        "chrf": {...}, "ter": {...}, "segments": n, "references": total}``
     """
     if not hypotheses:
         raise ValueError("nothing to score: no segments")
@@ -70,6 +77,7 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]
     return {
         "bleu": {"multi_ref": _score(BLEU(), hypotheses, multi), "single_ref": _score(BLEU(), hypotheses, single)},
         "chrf": {"multi_ref": _score(CHRF(), hypotheses, multi), "single_ref": _score(CHRF(), hypotheses, single)},
+        "ter": {"multi_ref": _score(TER(), hypotheses, multi), "single_ref": _score(TER(), hypotheses, single)},
         "segments": len(hypotheses),
         "references": sum(len(refs) for refs in references),
     }

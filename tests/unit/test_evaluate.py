@@ -71,11 +71,31 @@ def test_multi_reference_scores_match_sacrebleu_and_beat_the_first_reference():
     assert scores["segments"] == 3 and scores["references"] == 6
 
 
+def test_ter_matches_sacrebleu_corpus_ter_and_its_signature():
+    hyps = ["le chat est sur le tapis", "il fait beau aujourd'hui", "je mange une pomme"]
+    refs = [["le chat dort sur le tapis", "le chat est sur le tapis"], ["il fait beau"], ["je mange la pomme"]]
+    scores = corpus_scores(hyps, refs)
+    assert set(scores) == {"bleu", "chrf", "ter", "segments", "references"}
+    assert set(scores["ter"]) == {"multi_ref", "single_ref"}
+    streams = [[refs[0][0], refs[1][0], refs[2][0]], [refs[0][1], None, None]]
+    multi = sacrebleu.corpus_ter(hyps, streams)
+    single = sacrebleu.corpus_ter(hyps, [[r[0] for r in refs]])
+    assert scores["ter"]["multi_ref"]["score"] == round(multi.score, 2)
+    assert scores["ter"]["single_ref"]["score"] == round(single.score, 2)
+    # Single reference by hand: 1 substitution (dort/est) + 1 deletion (aujourd'hui) + 1 substitution
+    # (la/une) over 6 + 3 + 4 reference words.
+    assert scores["ter"]["single_ref"]["score"] == round(100 * 3 / 13, 2)
+    assert scores["ter"]["multi_ref"]["score"] < scores["ter"]["single_ref"]["score"]  # lower is better
+    assert scores["ter"]["multi_ref"]["signature"].startswith("nrefs:var|case:lc|tok:tercom")
+    assert "nrefs:1" in scores["ter"]["single_ref"]["signature"]
+
+
 def test_perfect_hypotheses_score_100():
     hyps = ["un chat noir dort ici", "deux chiens jouent dans le jardin"]
     scores = corpus_scores(hyps, [[hyps[0]], ["2 chiens jouent", hyps[1]]])
     assert scores["bleu"]["multi_ref"]["score"] == 100.0
     assert scores["chrf"]["multi_ref"]["score"] == 100.0
+    assert scores["ter"]["multi_ref"]["score"] == 0.0
 
 
 # -- python -m nmt.evaluate --------------------------------------------------------------------------
@@ -129,6 +149,7 @@ def test_evaluate_pairs_file_reports_json_last_and_writes_outputs(tiny_translati
         "max_len_offset": 10,
         "max_len": None,
     }
+    assert set(report["ter"]) == {"multi_ref", "single_ref"} and "signature" in report["ter"]["multi_ref"]
     assert report["sentences_per_second"] > 0 and "decode_seconds" in report
     hypotheses = (out / "hypotheses.txt").read_text(encoding="utf-8").splitlines()
     assert len(hypotheses) == 3 and hypotheses[0] == "Le chat voit un chien !"
