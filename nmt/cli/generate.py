@@ -2,7 +2,8 @@
 
     python -m nmt.generate CHECKPOINT [--prompt TEXT ...] [--input FILE] [--output FILE]
         [--max-tokens N] [--strategy sample|greedy] [--temperature T] [--top-k K] [--top-p P]
-        [--seed S] [--num-samples N] [--continuation-only] [--batch-size B]
+        [--seed S] [--num-samples N] [--no-repeat-ngram-size N] [--repetition-penalty P]
+        [--continuation-only] [--batch-size B]
         [--device auto|cpu|cuda] [--threads N]
 
 Prompts: each ``--prompt`` (repeatable), or else one per line from ``--input`` or stdin
@@ -20,7 +21,9 @@ Sampling (the default strategy) divides the log-probabilities by the temperature
 keeps the top-k tokens and the top-p nucleus of that tempered distribution; ``--temperature 0``
 or ``--strategy greedy`` picks the most probable token. The random numbers are a hash of the
 seed, the prompt, the sample number and the step, so a prompt's text does not depend on the
-other prompts or the batch size.
+other prompts or the batch size. ``--no-repeat-ngram-size N`` keeps a text from repeating any
+n-gram of N tokens, ``--repetition-penalty P`` makes the tokens already in it less likely
+(both count the prompt as part of the text, with either strategy).
 
 Errors are one line on stderr. A bad option or value, a missing, damaged or non-``lm``
 checkpoint, input that is not UTF-8 text or CUDA asked for but absent exit with status 2;
@@ -44,6 +47,7 @@ from nmt.cli.common import (
     resolve_device,
     run_command,
 )
+from nmt.cli.translate import add_repetition_arguments
 
 PROG = "python -m nmt.generate"
 
@@ -80,6 +84,7 @@ def build_parser() -> OneLineArgumentParser:
     group.add_argument("--top-p", type=float, default=None, metavar="P", help="sample: nucleus mass (1 = all)")
     group.add_argument("--seed", type=int, default=0, metavar="S", help="sample: the same seed gives the same text")
     group.add_argument("--num-samples", type=int, default=1, metavar="N", help="sample: continuations per prompt")
+    add_repetition_arguments(group)
     group.add_argument("--continuation-only", action="store_true", help="write the generated text without the prompt")
     run = parser.add_argument_group("running")
     run.add_argument("--batch-size", type=positive_int, default=64, metavar="B", help="prompts per batch (default 64)")
@@ -109,6 +114,8 @@ def generation_options(args: argparse.Namespace, parser: argparse.ArgumentParser
             top_p=1.0 if args.top_p is None else args.top_p,
             seed=args.seed,
             num_samples=args.num_samples,
+            no_repeat_ngram_size=args.no_repeat_ngram_size,
+            repetition_penalty=args.repetition_penalty,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -1,9 +1,10 @@
 """Translate text with a trained checkpoint.
 
     python -m nmt.translate CHECKPOINT [--strategy greedy|sample|beam] [--beam-size N]
-        [--n-best N] [--length-penalty A] [--beam-patience P|none] [--temperature T] [--top-k K] [--top-p P]
-        [--seed S] [--batch-size B] [--input FILE] [--output FILE] [--output-format text|jsonl]
-        [--replace-unk] [--device auto|cpu|cuda] [--plot-attention DIR]
+        [--n-best N] [--length-penalty A] [--beam-patience P|none] [--coverage-penalty BETA]
+        [--temperature T] [--top-k K] [--top-p P] [--seed S]
+        [--no-repeat-ngram-size N] [--repetition-penalty P] [--batch-size B] [--input FILE] [--output FILE]
+        [--output-format text|jsonl] [--replace-unk] [--device auto|cpu|cuda] [--plot-attention DIR]
 
 Input: one sentence per line, from ``--input`` or stdin (UTF-8; invalid bytes become
 U+FFFD, a UTF-8 byte-order mark is dropped). Lines are separated by ``\\n`` only (a trailing
@@ -89,11 +90,19 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 2; 0 = OpenNMT-py's rule; none = up to the length limit)",
     )
     group.add_argument(
+        "--coverage-penalty",
+        type=float,
+        default=0.0,
+        metavar="BETA",
+        help="beam: GNMT coverage penalty beta * sum log(min(attention sum, 1)) added to final scores (default 0)",
+    )
+    group.add_argument(
         "--temperature", type=float, default=1.0, metavar="T", help="sample: <= 1e-5 is greedy (default 1)"
     )
     group.add_argument("--top-k", type=int, default=0, metavar="K", help="sample: keep the K best tokens (0 = all)")
     group.add_argument("--top-p", type=float, default=1.0, metavar="P", help="sample: nucleus mass (1 = all)")
     group.add_argument("--seed", type=int, default=0, metavar="S", help="sample: the same seed gives the same samples")
+    add_repetition_arguments(group)
     group.add_argument(
         "--max-len-ratio", type=float, default=2.0, metavar="R", help="output limit: R x source tokens + 10 (default 2)"
     )
@@ -103,6 +112,25 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_running_arguments(run)
     run.add_argument("--plot-attention", type=Path, metavar="DIR", help="write one attention heatmap PNG per sentence")
+
+
+def add_repetition_arguments(group: argparse._ArgumentGroup) -> None:
+    """``--no-repeat-ngram-size`` and ``--repetition-penalty``, for translation and generation alike."""
+    group.add_argument(
+        "--no-repeat-ngram-size",
+        type=int,
+        default=0,
+        metavar="N",
+        help="an output never repeats an n-gram of N tokens (default 0 = off)",
+    )
+    group.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="CTRL penalty: logits of tokens already generated divided by P if positive, "
+        "multiplied if negative (default 1 = off)",
+    )
 
 
 def _patience(text: str) -> int | None:
@@ -127,6 +155,9 @@ def decoding_options(args: argparse.Namespace):
         n_best=args.n_best,
         length_penalty=args.length_penalty,
         beam_patience=args.beam_patience,
+        coverage_penalty=args.coverage_penalty,
+        no_repeat_ngram_size=args.no_repeat_ngram_size,
+        repetition_penalty=args.repetition_penalty,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,

@@ -16,6 +16,7 @@ import torch
 
 from nmt.decoding.beam import beam_search
 from nmt.decoding.greedy import Hypotheses, Hypothesis, greedy_decode
+from nmt.decoding.penalties import RepetitionRules, repetition_problems
 from nmt.decoding.sampling import sample_decode
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "decode",
     "Hypothesis",
     "Hypotheses",
+    "RepetitionRules",
     "greedy_decode",
     "sample_decode",
     "beam_search",
@@ -50,6 +52,9 @@ class DecodingOptions:
     max_len_ratio: float = 2.0  # output limit: ratio * source tokens + offset
     max_len_offset: int = 10
     max_len: int | None = None  # absolute cap on output tokens; None = none
+    no_repeat_ngram_size: int = 0  # every strategy: an output never repeats an n-gram of this size; 0 = off
+    repetition_penalty: float = 1.0  # every strategy: CTRL penalty on the logits of generated tokens; 1 = off
+    coverage_penalty: float = 0.0  # beam: GNMT beta of beta * sum log(min(attention sum, 1)); 0 = none
 
     def __post_init__(self) -> None:
         problems = []
@@ -75,14 +80,25 @@ class DecodingOptions:
             problems.append("max_len_ratio must be > 0 and max_len_offset >= 0")
         if self.max_len is not None and self.max_len < 1:
             problems.append(f"max_len must be >= 1, got {self.max_len}")
+        problems += repetition_problems(self.no_repeat_ngram_size, self.repetition_penalty)
+        if not 0.0 <= self.coverage_penalty < float("inf"):
+            problems.append(f"coverage penalty must be a finite number >= 0 (0 = none), got {self.coverage_penalty}")
+        elif self.coverage_penalty > 0 and self.strategy != "beam":
+            problems.append("the coverage penalty needs the beam strategy (it rescores finished beams)")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def repetition(self) -> RepetitionRules:
+        """The no-repeat n-gram size and repetition penalty, as the strategies take them."""
+        return RepetitionRules(self.no_repeat_ngram_size, self.repetition_penalty)
 
     def describe(self) -> dict:
         """The options that matter for the chosen strategy (for reports)."""
         keep = {"strategy", "max_len_ratio", "max_len_offset", "max_len", "n_best"}
+        keep |= {"no_repeat_ngram_size", "repetition_penalty"}
         keep |= {
-            "beam": {"beam_size", "length_penalty", "beam_patience"},
+            "beam": {"beam_size", "length_penalty", "beam_patience", "coverage_penalty"},
             "sample": {"temperature", "top_k", "top_p", "seed"},
         }.get(self.strategy, set())
         return {name: value for name, value in asdict(self).items() if name in keep}
@@ -110,6 +126,7 @@ def decode(
         "max_len": options.max_len,
         "return_attention": return_attention,
     }
+    repetition = options.repetition
     if options.strategy == "beam":
         return beam_search(
             model,
@@ -119,6 +136,8 @@ def decode(
             n_best=options.n_best,
             length_penalty_alpha=options.length_penalty,
             patience=options.beam_patience,
+            repetition=repetition,
+            coverage_penalty_beta=options.coverage_penalty,
             **limits,
         )
     if options.strategy == "sample":
@@ -131,9 +150,10 @@ def decode(
             top_k=options.top_k,
             top_p=options.top_p,
             seed=options.seed,
+            repetition=repetition,
             **limits,
         )
-    out = greedy_decode(model, src, src_lengths, **limits)
+    out = greedy_decode(model, src, src_lengths, repetition=repetition, **limits)
     attention: list[torch.Tensor | None] = [*out.attention] if out.attention else [None] * len(out.tokens)
     return [
         [Hypothesis(tokens, score, score, attn, token_scores)]

@@ -10,8 +10,11 @@ sentence-major (row ``a * K + k``). One step:
    adds one number to all its tokens, so the sentence's 2K best over the whole vocabulary
    are among them. 2K, so that K candidates without EOS remain however many beams end.)
 3. EOS candidates among the K best become finished hypotheses, scored
-   ``log_prob / lp(length)`` with ``lp(n) = ((5 + n) / 6) ** alpha`` (Wu et al., 2016);
-   ``length`` counts the EOS. Each sentence keeps its K best finished hypotheses.
+   ``log_prob / lp(length) + cp`` with ``lp(n) = ((5 + n) / 6) ** alpha`` (Wu et al., 2016);
+   ``length`` counts the EOS, and ``cp`` is the coverage penalty of the hypothesis's summed
+   attention (:func:`~nmt.decoding.penalties.coverage_penalty`, 0 unless asked for; <= 0,
+   so the bound of point 5 stays an upper bound). Each sentence keeps its K best finished
+   hypotheses.
 4. The K best candidates without EOS are the new beams.
 5. A sentence is done when its ``n_best``-th best finished hypothesis scores at least the
    best live beam's ``log_prob / lp(length)`` for any length the beam could still reach
@@ -44,6 +47,7 @@ from nmt.decoding.greedy import (
     next_token_log_probs,
     trim_at_eos,
 )
+from nmt.decoding.penalties import RepetitionRules, coverage_penalty
 from nmt.decoding.selection import row_topk
 
 
@@ -144,16 +148,27 @@ logits and log-probabilities stay in the core's cache from the output layer to t
 which makes a step faster than one pass over all rows at once (docs/results.md)."""
 
 
-def _top_tokens(model, outputs: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _top_tokens(
+    model,
+    outputs: torch.Tensor,
+    width: int,
+    history: torch.Tensor | None = None,
+    repetition: RepetitionRules | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's ``width`` most probable next tokens.
 
     :param outputs: (rows, hidden) decoder outputs. :return: log-probabilities and token ids,
         each (rows, width), best first.
+    :param history: (rows, t) each row's tokens so far, for ``repetition``'s rules.
     """
     rows = outputs.size(0)
     vocab = model.output_layer.out_features
     per_slice = rows if outputs.device.type != "cpu" else max(1, SLICE_ELEMENTS // vocab)
-    parts = [row_topk(next_token_log_probs(model.output_logits(part)), width) for part in outputs.split(per_slice)]
+    histories = history.split(per_slice) if history is not None else [None] * len(outputs.split(per_slice))
+    parts = [
+        row_topk(next_token_log_probs(model.output_logits(part), past, repetition), width)
+        for part, past in zip(outputs.split(per_slice), histories)
+    ]
     if len(parts) == 1:
         return parts[0]
     return torch.cat([values for values, _ in parts]), torch.cat([tokens for _, tokens in parts])
@@ -201,6 +216,8 @@ def beam_search(
     max_len: int | None = None,
     return_attention: bool = False,
     patience: int | None = 2,
+    repetition: RepetitionRules | None = None,
+    coverage_penalty_beta: float = 0.0,
 ) -> list[list[Hypothesis]]:
     """Beam search over a batch.
 
@@ -210,11 +227,18 @@ def beam_search(
     :param patience: how many steps past the current one a live beam is followed when
         deciding whether it could still beat the finished hypotheses (the stopping rule,
         point 5 above); None: as far as the sentence's length limit.
+    :param repetition: no-repeat n-grams and repetition penalty; None = neither.
+    :param coverage_penalty_beta: GNMT beta of the coverage penalty added to finished
+        hypotheses' scores; 0 = none (needs a model with attention otherwise).
     :return: per sentence, its ``n_best`` best hypotheses sorted by score, best first.
     """
     k = beam_size
     _check_arguments(beam_size, n_best, model.output_layer.out_features)
     check_attention_wanted(model, return_attention)
+    if coverage_penalty_beta < 0:
+        raise ValueError(f"coverage penalty must be >= 0, got {coverage_penalty_beta}")
+    if coverage_penalty_beta > 0 and not getattr(model, "has_attention", True):
+        raise ValueError("the coverage penalty needs attention weights: this model has none (attention=none)")
     batch, src_len = src.shape
     device = src.device
     source, state = model.encode(src, src_lengths)
@@ -228,13 +252,16 @@ def beam_search(
     history = torch.full((batch * k, steps), PAD_ID, dtype=torch.long, device=device)
     attn_history = torch.zeros(batch * k, steps, src_len, device=device) if return_attention else None
     lp_history: torch.Tensor | None = None  # (rows, steps): each beam's per-step log-probabilities
+    # (rows, src_len) attention summed over each beam's steps so far, for the coverage penalty.
+    coverage = torch.zeros(batch * k, src_len, device=device) if coverage_penalty_beta > 0 else None
+    penalised = repetition is not None and repetition.active
     prev = torch.full((batch * k,), BOS_ID, dtype=torch.long, device=device)
     live: torch.Tensor | None = None
     finished: _Finished | None = None
     output: _Finished | None = None
     for t in range(steps):
         outputs, state, weights = model.decode_step_states(prev, state, source)
-        top_lp, top_tok = _top_tokens(model, outputs, 2 * k)
+        top_lp, top_tok = _top_tokens(model, outputs, 2 * k, history[:, :t] if penalised else None, repetition)
         n = active.numel()
         if live is None:
             live = top_lp.new_full((n, k), float("-inf"))
@@ -269,8 +296,15 @@ def beam_search(
             if attn_history is not None:
                 new_attention = attn_history.view(n, k, steps, src_len)[sentence_rows, cand_beam]
                 new_attention[:, :, t] = weights.view(n, k, src_len)[sentence_rows, cand_beam]
+            final = cand_scores / penalty
+            if coverage is not None:
+                assert weights is not None  # a model with attention (checked above)
+                covered = (coverage + weights).view(n, k, src_len)[sentence_rows, cand_beam]  # (n, 2K, S)
+                lengths = src_lengths.to(device)[active].repeat_interleave(2 * k)
+                penalties = coverage_penalty(covered.reshape(-1, src_len), lengths, coverage_penalty_beta)
+                final = final + penalties.view(n, -1).to(final.dtype)
             finished = finished.merge(
-                torch.where(new, cand_scores / penalty, float("-inf")),
+                torch.where(new, final, float("-inf")),
                 cand_scores,
                 t + 1,
                 new_tokens,
@@ -304,6 +338,8 @@ def beam_search(
         if attn_history is not None:
             attn_history = attn_history.index_select(0, rows)
             attn_history[:, t] = weights[rows]
+        if coverage is not None and weights is not None:
+            coverage = coverage.index_select(0, rows) + weights[rows]
         state = state.select(rows)
         live, prev = next_scores, next_tok.view(-1)
 

@@ -4,6 +4,9 @@ Sampling is :mod:`nmt.decoding.sampling`'s: temperature first, then top-k / top-
 tempered distribution, and a counter-based random number per ``(seed, prompt, sample,
 step)``, so a prompt's continuation does not depend on the batch it is generated in.
 
+No-repeat n-grams and the repetition penalty (:mod:`nmt.decoding.penalties`) see the prompt
+as part of the text: a continuation does not repeat the prompt's n-grams either.
+
 The prompt is read with the very step function that generates (one position at a time,
 rows whose prompt has ended keep their state), so a prompt of any length in any batch gives
 the state that generating it token by token would.
@@ -18,6 +21,7 @@ import torch
 from nmt.data.batching import pad_sequences
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from nmt.decoding.greedy import Hypothesis, next_token_log_probs, trim_at_eos
+from nmt.decoding.penalties import RepetitionRules
 from nmt.decoding.sampling import GREEDY_TEMPERATURE, Sampler, sample_keys
 from nmt.modules.decoder import DecoderState
 
@@ -47,6 +51,17 @@ def read_prompts(model, prompts: torch.Tensor, lengths: torch.Tensor) -> tuple[D
     return state, last
 
 
+def left_aligned_to_right(sequences: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """PAD-padded rows moved to the right end, so that every row's last id is in the last column.
+
+    :param sequences: (batch, len) ids, PAD at the end. :param lengths: (batch,).
+    :return: (batch, len) the same ids, PAD at the start.
+    """
+    width = sequences.size(1)
+    source = torch.arange(width, device=sequences.device) - (width - lengths).unsqueeze(1)
+    return torch.where(source >= 0, sequences.gather(1, source.clamp(min=0)), PAD_ID)
+
+
 @torch.inference_mode()
 def generate(
     model,
@@ -58,6 +73,7 @@ def generate(
     top_k: int = 0,
     top_p: float = 1.0,
     seed: int = 0,
+    repetition: RepetitionRules | None = None,
 ) -> list[list[Hypothesis]]:
     """Continue each prompt until EOS or ``max_tokens`` new tokens.
 
@@ -65,6 +81,8 @@ def generate(
     :param prompts: token ids of each prompt, without BOS (it is added); may be empty.
     :param num_samples: continuations per prompt (sampling only).
     :param temperature: divides the log-probabilities before top-k / top-p; <= 1e-5 is greedy.
+    :param repetition: no-repeat n-grams and repetition penalty over prompt and continuation;
+        None = neither.
     :return: per prompt, ``num_samples`` hypotheses (the new tokens without EOS) sorted by
         log-probability, best first; ``score`` = ``log_prob`` = the continuation's summed
         log-probability under the unfiltered model (EOS included when produced).
@@ -89,9 +107,14 @@ def generate(
     tokens = torch.full((total, max_tokens), PAD_ID, dtype=torch.long, device=device)
     scores = torch.zeros(total, dtype=torch.float64, device=device)
     active = torch.arange(total, device=device)
+    penalised = repetition is not None and repetition.active
+    prompt_history = left_aligned_to_right(sequences[rows], lengths[rows]) if penalised else None
     for step in range(max_tokens):
         logits, state = model.step(prev, state)
-        log_probs = next_token_log_probs(logits)
+        history = None
+        if prompt_history is not None:
+            history = torch.cat([prompt_history[active], tokens[active, :step]], dim=1)
+        log_probs = next_token_log_probs(logits, history, repetition)
         if choose is None:
             best = log_probs.argmax(dim=-1)
         else:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from nmt.decoding.penalties import RepetitionRules
 from nmt.decoding.selection import row_max
 from nmt.ops.precision import full_precision
 from nmt.ops.softmax import flushed_log_softmax
@@ -75,15 +76,21 @@ def trim_at_eos(row: list[int]) -> list[int]:
     return [token for token in row if token != PAD_ID]
 
 
-def next_token_log_probs(logits: torch.Tensor) -> torch.Tensor:
+def next_token_log_probs(
+    logits: torch.Tensor, history: torch.Tensor | None = None, repetition: RepetitionRules | None = None
+) -> torch.Tensor:
     """Log-distribution over the next token, at least float32; PAD and BOS get -inf.
 
     The model is never trained to emit PAD or BOS; excluding them keeps every strategy from
     producing a token that would silently vanish from the output. Modified in place.
 
     :param logits: (rows, vocab). :return: (rows, vocab) log-probabilities.
+    :param history: (rows, t) the ids each row has generated, for ``repetition``'s rules
+        (applied to the logits, before the softmax).
     """
     logits = full_precision(logits)
+    if repetition is not None and repetition.active and history is not None:
+        repetition.apply(logits, history)
     logits[:, PAD_ID] = float("-inf")
     logits[:, BOS_ID] = float("-inf")
     return flushed_log_softmax(logits)
@@ -111,6 +118,7 @@ def decode_one_token_per_row(
     max_len_offset: int = 10,
     max_len: int | None = None,
     return_attention: bool = False,
+    repetition: RepetitionRules | None = None,
 ) -> Hypotheses:
     """The loop shared by greedy search and sampling: one token per row and step.
 
@@ -119,6 +127,7 @@ def decode_one_token_per_row(
 
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
     :param choose: picks each row's next token; None picks the most probable (greedy).
+    :param repetition: no-repeat n-grams and repetition penalty; None = neither.
     """
     check_attention_wanted(model, return_attention)
     batch, src_len = src.shape
@@ -132,9 +141,11 @@ def decode_one_token_per_row(
     attention = torch.zeros(batch, steps, src_len, device=device) if return_attention else None
     active = torch.arange(batch, device=device)
     prev = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
+    penalised = repetition is not None and repetition.active
     for t in range(steps):
         logits, state, weights = model.decode_step(prev, state, source)
-        log_probs = next_token_log_probs(logits)
+        history = tokens[active, :t] if penalised else None
+        log_probs = next_token_log_probs(logits, history, repetition)
         if scores is None or step_scores is None:
             scores = log_probs.new_zeros(batch)
             step_scores = log_probs.new_zeros(batch, steps)
@@ -185,11 +196,13 @@ def greedy_decode(
     max_len_offset: int = 10,
     max_len: int | None = None,
     return_attention: bool = False,
+    repetition: RepetitionRules | None = None,
 ) -> Hypotheses:
     """Pick the most probable token at every step.
 
     :param model: a :class:`~nmt.models.seq2seq.Seq2Seq` (``encode`` / ``decode_step``).
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
+    :param repetition: no-repeat n-grams and repetition penalty; None = neither.
     """
     return decode_one_token_per_row(
         model,
@@ -200,4 +213,5 @@ def greedy_decode(
         max_len_offset=max_len_offset,
         max_len=max_len,
         return_attention=return_attention,
+        repetition=repetition,
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from nmt.decoding.greedy import Hypothesis, decode_one_token_per_row
+from nmt.decoding.penalties import RepetitionRules
 
 GREEDY_TEMPERATURE = 1e-5
 """Temperatures at or below this pick the argmax (dividing by ~0 would overflow)."""
@@ -137,6 +138,7 @@ def sample_decode(
     max_len_offset: int = 10,
     max_len: int | None = None,
     return_attention: bool = False,
+    repetition: RepetitionRules | None = None,
 ) -> list[list[Hypothesis]]:
     """Draw ``num_samples`` translations per sentence.
 
@@ -145,8 +147,11 @@ def sample_decode(
         greedy search.
     :param top_k: sample among the k most probable tokens only (0: all).
     :param top_p: sample from the smallest set of tokens whose tempered probability reaches p.
+    :param repetition: no-repeat n-grams and repetition penalty, applied before the
+        temperature; None = neither.
     :return: per sentence, its samples sorted by model log-probability (best first); a
-        sample's ``score`` is its log-probability under the unfiltered model.
+        sample's ``score`` is its log-probability under the unfiltered model (penalised by
+        ``repetition``'s rules when given).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -167,6 +172,7 @@ def sample_decode(
         max_len_offset=max_len_offset,
         max_len=max_len,
         return_attention=return_attention,
+        repetition=repetition,
     )
     results = []
     for sentence in range(batch):

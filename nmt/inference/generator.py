@@ -20,6 +20,7 @@ import torch
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import Tokenizer
 from nmt.decoding.generation import generate
+from nmt.decoding.penalties import RepetitionRules, repetition_problems
 from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.inference.translator import resolve_device
 from nmt.models.language_model import LanguageModel
@@ -38,6 +39,8 @@ class GenerationOptions:
     top_p: float = 1.0  # sample: smallest set of tokens with this tempered probability; 1 = all
     seed: int = 0  # sample: the same seed gives the same text
     num_samples: int = 1  # sample: continuations per prompt
+    no_repeat_ngram_size: int = 0  # a text never repeats an n-gram of this size (prompt included); 0 = off
+    repetition_penalty: float = 1.0  # CTRL penalty on the logits of tokens already in the text; 1 = off
 
     def __post_init__(self) -> None:
         problems = []
@@ -55,8 +58,13 @@ class GenerationOptions:
             problems.append(f"num samples must be >= 1, got {self.num_samples}")
         elif self.num_samples > 1 and self.strategy == "greedy":
             problems.append("several samples per prompt need the sample strategy")
+        problems += repetition_problems(self.no_repeat_ngram_size, self.repetition_penalty)
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def repetition(self) -> RepetitionRules:
+        return RepetitionRules(self.no_repeat_ngram_size, self.repetition_penalty)
 
     @property
     def effective_temperature(self) -> float:
@@ -159,6 +167,7 @@ class TextGenerator:
                 top_k=options.top_k,
                 top_p=options.top_p,
                 seed=options.seed,
+                repetition=options.repetition,
             )
             for i, hyps in zip(batch, hypotheses):
                 for hyp in hyps:

@@ -283,7 +283,7 @@ def create_app(
 
 _RELEVANT = {
     "greedy": (),
-    "beam": ("beam_size", "length_penalty"),
+    "beam": ("beam_size", "length_penalty", "coverage_penalty"),
     "sample": ("temperature", "top_k", "top_p", "seed"),
 }
 
@@ -294,7 +294,14 @@ def decoding_options(request: TranslateRequest) -> DecodingOptions:
 
     :raises ValueError: options that do not go together (n-best with greedy search, ...).
     """
-    fields = ("strategy", "n_best", "max_len_ratio", *_RELEVANT[request.strategy])
+    fields = (
+        "strategy",
+        "n_best",
+        "max_len_ratio",
+        "no_repeat_ngram_size",
+        "repetition_penalty",
+        *_RELEVANT[request.strategy],
+    )
     return DecodingOptions(**{name: getattr(request, name) for name in fields})
 
 

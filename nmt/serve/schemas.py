@@ -48,6 +48,15 @@ class TranslateRequest(BaseModel):
     beam_size: int = Field(_DEFAULTS.beam_size, ge=1, description="beam: hypotheses kept per sentence")
     n_best: int = Field(_DEFAULTS.n_best, ge=1, description="beam or sample: hypotheses returned per sentence")
     length_penalty: FiniteFloat = Field(_DEFAULTS.length_penalty, ge=0, description="beam: GNMT alpha; 0 = none")
+    coverage_penalty: FiniteFloat = Field(
+        _DEFAULTS.coverage_penalty, ge=0, description="beam: GNMT coverage penalty beta; 0 = none"
+    )
+    no_repeat_ngram_size: int = Field(
+        _DEFAULTS.no_repeat_ngram_size, ge=0, description="an output never repeats an n-gram of this size; 0 = off"
+    )
+    repetition_penalty: FiniteFloat = Field(
+        _DEFAULTS.repetition_penalty, gt=0, description="CTRL penalty on tokens already generated; 1 = off"
+    )
     temperature: FiniteFloat = Field(_DEFAULTS.temperature, ge=0, description="sample: <= 1e-5 is greedy")
     top_k: int = Field(_DEFAULTS.top_k, ge=0, description="sample: keep the k most probable tokens; 0 = all")
     top_p: FiniteFloat = Field(_DEFAULTS.top_p, gt=0, le=1, description="sample: nucleus mass; 1 = all")

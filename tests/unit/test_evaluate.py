@@ -148,6 +148,9 @@ def test_evaluate_pairs_file_reports_json_last_and_writes_outputs(tiny_translati
         "max_len_ratio": 2.0,
         "max_len_offset": 10,
         "max_len": None,
+        "coverage_penalty": 0.0,
+        "no_repeat_ngram_size": 0,
+        "repetition_penalty": 1.0,
     }
     assert set(report["ter"]) == {"multi_ref", "single_ref"} and "signature" in report["ter"]["multi_ref"]
     assert report["sentences_per_second"] > 0 and "decode_seconds" in report

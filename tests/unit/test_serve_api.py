@@ -84,6 +84,16 @@ def test_translate_one_text_gives_the_translators_output(client, tiny_translatio
     assert "attention" not in result["hypotheses"][0] and "source_tokens" not in result
 
 
+def test_repetition_options_decode_as_the_translator_does(client, tiny_translation_checkpoint):
+    options = DecodingOptions(strategy="beam", beam_size=3, no_repeat_ngram_size=2, coverage_penalty=0.3)
+    translator = Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu")
+    expected = translator.translate(["The cat sees a dog."], options)
+    body = {"text": "The cat sees a dog.", "strategy": "beam", "beam_size": 3}
+    data = post(client, "/translate", {**body, "no_repeat_ngram_size": 2, "coverage_penalty": 0.3}).json()
+    assert data["translations"][0]["text"] == expected[0].text
+    assert data["options"]["no_repeat_ngram_size"] == 2 and data["options"]["coverage_penalty"] == 0.3
+
+
 def test_attention_has_one_row_per_output_token_and_one_column_per_source_token(client):
     data = post(
         client, "/translate", {"text": SENTENCES, "strategy": "beam", "beam_size": 4, "n_best": 2, "attention": True}
@@ -189,6 +199,9 @@ BAD_BODIES = [
     ({"text": "hi", "temperature": -1}, 422, "temperature:"),
     ({"text": "hi", "seed": -1}, 422, "seed:"),
     ({"text": "hi", "max_len_ratio": 1e9}, 422, "max_len_ratio:"),
+    ({"text": "hi", "no_repeat_ngram_size": -1}, 422, "no_repeat_ngram_size:"),
+    ({"text": "hi", "repetition_penalty": 0}, 422, "repetition_penalty:"),
+    ({"text": "hi", "strategy": "beam", "coverage_penalty": -0.5}, 422, "coverage_penalty:"),
 ]
 
 
@@ -345,3 +358,9 @@ def test_decoding_options_ignore_fields_the_strategy_does_not_use():
     assert greedy == DecodingOptions()
     beam = decoding_options(TranslateRequest(text="x", strategy="beam", beam_size=3, seed=5))
     assert beam == DecodingOptions(strategy="beam", beam_size=3)
+    greedy = decoding_options(TranslateRequest(text="x", coverage_penalty=0.4, no_repeat_ngram_size=3))
+    assert greedy == DecodingOptions(no_repeat_ngram_size=3)
+    beam = decoding_options(
+        TranslateRequest(text="x", strategy="beam", coverage_penalty=0.4, repetition_penalty=1.2, top_p=0.5)
+    )
+    assert beam == DecodingOptions(strategy="beam", coverage_penalty=0.4, repetition_penalty=1.2)

@@ -158,6 +158,11 @@ def test_cli_errors_are_one_line_with_a_non_zero_exit(case, tiny_translation_che
         ["--batch-size", "0"],
         ["--strategy", "beam", "--beam-patience", "soon"],
         ["--strategy", "beam", "--beam-patience", "-1"],
+        ["--no-repeat-ngram-size", "-1"],
+        ["--no-repeat-ngram-size", "two"],
+        ["--repetition-penalty", "0"],
+        ["--coverage-penalty", "0.2"],
+        ["--strategy", "beam", "--coverage-penalty", "-1"],
     ],
 )
 def test_bad_option_values_are_one_line_errors(args, tiny_translation_checkpoint, capsys):
@@ -330,3 +335,13 @@ def test_beam_patience_option_reaches_the_decoder(patience, expected):
     args = build_parser().parse_args(["model.ckpt", "--strategy", "beam", "--beam-patience", patience])
     assert decoding_options(args).beam_patience == expected
     assert decoding_options(build_parser().parse_args(["model.ckpt"])).beam_patience == 2
+
+
+def test_repetition_and_coverage_options_reach_the_decoder():
+    from nmt.cli.translate import build_parser, decoding_options
+
+    args = ["model.ckpt", "--strategy", "beam", "--no-repeat-ngram-size", "3", "--repetition-penalty", "1.2"]
+    options = decoding_options(build_parser().parse_args([*args, "--coverage-penalty", "0.2"]))
+    assert (options.no_repeat_ngram_size, options.repetition_penalty, options.coverage_penalty) == (3, 1.2, 0.2)
+    defaults = decoding_options(build_parser().parse_args(["model.ckpt"]))
+    assert (defaults.no_repeat_ngram_size, defaults.repetition_penalty, defaults.coverage_penalty) == (0, 1.0, 0.0)
