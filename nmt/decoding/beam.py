@@ -164,10 +164,11 @@ def _top_tokens(
     rows = outputs.size(0)
     vocab = model.output_layer.out_features
     per_slice = rows if outputs.device.type != "cpu" else max(1, SLICE_ELEMENTS // vocab)
-    histories = history.split(per_slice) if history is not None else [None] * len(outputs.split(per_slice))
+    slices = outputs.split(per_slice)
+    histories = history.split(per_slice) if history is not None else [None] * len(slices)
     parts = [
         row_topk(next_token_log_probs(model.output_logits(part), past, repetition), width)
-        for part, past in zip(outputs.split(per_slice), histories)
+        for part, past in zip(slices, histories)
     ]
     if len(parts) == 1:
         return parts[0]
