@@ -1,6 +1,6 @@
 """BLEU, chrF and TER of a translation checkpoint, single- and multi-reference.
 
-    python -m nmt.evaluate CHECKPOINT --pairs FILE.tsv [decoding options] [--output-dir DIR]
+    python -m nmt.evaluate CHECKPOINT [CHECKPOINT ...] --pairs FILE.tsv [decoding options] [--output-dir DIR]
     python -m nmt.evaluate CHECKPOINT --src FILE --ref FILE [--ref FILE ...]
     python -m nmt.evaluate CHECKPOINT --split test [--data-path fra.txt.xz]
 
@@ -13,7 +13,9 @@ source like ``--pairs``.
 Writes ``hypotheses.txt`` (one line per segment), ``segments.tsv`` (source, hypothesis,
 references) and ``report.json`` to ``--output-dir`` (default: ``RUN_DIR/eval/NAME-STRATEGY``)
 and prints the report as one JSON line, the last line of stdout. The decoding options are
-those of ``python -m nmt.translate``.
+those of ``python -m nmt.translate``; several checkpoints are evaluated as one ensemble
+(its default output directory is the first checkpoint's, ``NAME-STRATEGY-ensembleK``, and the
+report lists the members).
 
 Errors are one line on stderr: a bad option, a missing, damaged or non-translation
 checkpoint or unreadable data exit with status 2, a failure of the run itself with 1.
@@ -27,14 +29,14 @@ import time
 from pathlib import Path
 
 from nmt.cli.common import OneLineArgumentParser, read_lines, run_command
-from nmt.cli.translate import add_decoding_arguments, decoding_options
+from nmt.cli.translate import add_checkpoints_argument, add_decoding_arguments, decoding_options
 
 PROG = "python -m nmt.evaluate"
 
 
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(prog=PROG, description="BLEU/chrF/TER of a translation checkpoint.")
-    parser.add_argument("checkpoint", type=Path)
+    add_checkpoints_argument(parser)
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--pairs", type=Path, metavar="FILE.tsv", help="source<TAB>reference lines")
     data.add_argument("--src", type=Path, metavar="FILE", help="sources, one per line (with --ref)")
@@ -90,10 +92,12 @@ def load_segments(args, translator) -> tuple[list, str]:
     return segments, args.src.stem
 
 
-def default_output_dir(checkpoint: Path, name: str, options) -> Path:
+def default_output_dir(checkpoint: Path, name: str, options, members: int = 1) -> Path:
+    """``RUN_DIR/eval/NAME-STRATEGY`` of ``checkpoint``'s run (``-ensembleK`` for K members)."""
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
     strategy = f"beam{options.beam_size}" if options.strategy == "beam" else options.strategy
-    return run_dir / "eval" / f"{name}-{strategy}"
+    ensemble = f"-ensemble{members}" if members > 1 else ""
+    return run_dir / "eval" / f"{name}-{strategy}{ensemble}"
 
 
 def evaluate(args) -> dict:
@@ -101,7 +105,7 @@ def evaluate(args) -> dict:
     from nmt.inference.translator import Translator
 
     options = decoding_options(args)
-    translator = Translator.from_checkpoint(args.checkpoint, device=args.device, precision=args.precision)
+    translator = Translator.from_checkpoints(args.checkpoints, device=args.device, precision=args.precision)
     segments, name = load_segments(args, translator)
     if args.limit:
         segments = segments[: args.limit]
@@ -119,7 +123,8 @@ def evaluate(args) -> dict:
     hypotheses = [translation.text for translation in translations]
     scores = corpus_scores(hypotheses, [segment.references for segment in segments])
 
-    output_dir = args.output_dir or default_output_dir(args.checkpoint, name, options)
+    first = args.checkpoints[0]
+    output_dir = args.output_dir or default_output_dir(first, name, options, len(args.checkpoints))
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
     (output_dir / "segments.tsv").write_text(
@@ -127,7 +132,8 @@ def evaluate(args) -> dict:
         encoding="utf-8",
     )
     report = {
-        "checkpoint": str(args.checkpoint),
+        "checkpoint": str(first),
+        **({"ensemble": [str(path) for path in args.checkpoints]} if len(args.checkpoints) > 1 else {}),
         "data": name,
         **scores,
         "multi_reference_segments": sum(len(s.references) > 1 for s in segments),

@@ -2,9 +2,11 @@
 
 Each ``CKPT`` is a translation or classification checkpoint (or a ``nmt/cli/export.py``
 file), optionally named: ``fr=outputs/spm_bahdanau/RUN/checkpoints/best.ckpt``; otherwise
-a model is named after its experiment (``spm_bahdanau``). Only these files are ever loaded,
-with ``torch.load(weights_only=True)``. ``--port 0`` picks a free port. The first line on
-stdout is ``serving N models at http://HOST:PORT/``.
+a model is named after its experiment (``spm_bahdanau``). Translation checkpoints joined
+with ``+`` are served as one ensemble, the mean of their step probabilities
+(``fr=runs/a/best.ckpt+runs/b/best.ckpt``; they must share their tokenizers). Only these
+files are ever loaded, with ``torch.load(weights_only=True)``. ``--port 0`` picks a free
+port. The first line on stdout is ``serving N models at http://HOST:PORT/``.
 
 Errors (a bad option, a missing, damaged or unservable checkpoint, a port in use) are one
 line on stderr and exit status 2 (see :mod:`nmt.cli.common`).
@@ -25,7 +27,11 @@ PROG = "python -m nmt.serve"
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(prog=PROG, description="Serve nmt checkpoints over HTTP, with a demo page at /.")
     parser.add_argument(
-        "checkpoints", nargs="+", metavar="CKPT", help="translation or classification checkpoints; NAME=PATH names one"
+        "checkpoints",
+        nargs="+",
+        metavar="CKPT",
+        help="translation or classification checkpoints; NAME=PATH names one; PATH1+PATH2 serves "
+        "translation checkpoints as one ensemble",
     )
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")

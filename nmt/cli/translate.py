@@ -1,10 +1,14 @@
 """Translate text with a trained checkpoint.
 
-    python -m nmt.translate CHECKPOINT [--strategy greedy|sample|beam] [--beam-size N]
+    python -m nmt.translate CHECKPOINT [CHECKPOINT ...] [--strategy greedy|sample|beam] [--beam-size N]
         [--n-best N] [--length-penalty A] [--beam-patience P|none] [--coverage-penalty BETA]
         [--temperature T] [--top-k K] [--top-p P] [--seed S]
         [--no-repeat-ngram-size N] [--repetition-penalty P] [--batch-size B] [--input FILE] [--output FILE]
         [--output-format text|jsonl] [--replace-unk] [--device auto|cpu|cuda] [--plot-attention DIR]
+
+Several checkpoints decode as one ensemble: at every step the mean of their next-token
+probabilities (:mod:`nmt.models.ensemble`). They must share both tokenizers; a checkpoint
+whose tokenizers differ from the first one's is refused with a one-line error naming it.
 
 Input: one sentence per line, from ``--input`` or stdin (UTF-8; invalid bytes become
 U+FFFD, a UTF-8 byte-order mark is dropped). Lines are separated by ``\\n`` only (a trailing
@@ -36,8 +40,8 @@ normalisation, and a hard alignment from the attention with its Pharaoh pairs (s
 attends to most (:mod:`nmt.inference.alignment`); it needs a model with attention.
 
 Errors are one line on stderr. A bad option or value, a missing, damaged or non-translation
-checkpoint, input that is not UTF-8 text or CUDA asked for but absent exit with status 2;
-a failure of the run itself (e.g. out of memory) with 1 (see :mod:`nmt.cli.common`).
+checkpoint, ensemble members with different tokenizers, input that is not UTF-8 text or
+CUDA asked for but absent exit with status 2; a failure of the run itself (e.g. out of memory) with 1 (see :mod:`nmt.cli.common`).
 """
 
 from __future__ import annotations
@@ -166,13 +170,24 @@ def decoding_options(args: argparse.Namespace):
     )
 
 
+def add_checkpoints_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional checkpoints of every translation tool: one model, or an ensemble."""
+    parser.add_argument(
+        "checkpoints",
+        type=Path,
+        nargs="+",
+        metavar="CHECKPOINT",
+        help="a translation checkpoint (.ckpt); several decode as one ensemble (mean of their probabilities)",
+    )
+
+
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
         prog=PROG,
         description="Translate one sentence per line with a trained nmt checkpoint.",
         epilog="With --n-best N > 1 each output line is hyp1<TAB>score1<TAB>...<TAB>hypN<TAB>scoreN.",
     )
-    parser.add_argument("checkpoint", type=Path, help="a translation checkpoint (.ckpt)")
+    add_checkpoints_argument(parser)
     parser.add_argument("--input", type=Path, metavar="FILE", help="read lines from FILE instead of stdin")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write translations to FILE instead of stdout")
     parser.add_argument(
@@ -251,7 +266,7 @@ def run(args: argparse.Namespace) -> None:
 
     device = resolve_device(args.device)  # fail on a missing GPU before loading anything
     decoding_dtype(args.precision, device)
-    translator = Translator.from_checkpoint(args.checkpoint, device=device, precision=args.precision)
+    translator = Translator.from_checkpoints(args.checkpoints, device=device, precision=args.precision)
     # JSON lines carry the alignment, read off the attention (a model without has none).
     alignment = args.output_format == "jsonl" and translator.has_attention
     interactive = args.input is None and sys.stdin.isatty()

@@ -11,7 +11,7 @@ and restores the input order.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from nmt.data.tokenizers import EOS, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
 from nmt.inference.alignment import hard_alignment, replace_unknowns
 from nmt.inference.loading import LoadedModel, check_task, load_model
+from nmt.models.ensemble import Seq2SeqEnsemble
 from nmt.models.seq2seq import Seq2Seq
 from nmt.ops.quantization import int8_decoding_copy, int8_supported
 
@@ -121,21 +122,36 @@ class Translation:
         return self.hypotheses[0].text if self.hypotheses else ""
 
 
+def check_shared_tokenizers(members: Sequence[LoadedModel]) -> None:
+    """A one-line ValueError naming the first member whose source or target tokenizer differs
+    from the first member's: an ensemble averages distributions over the same token ids."""
+    first = members[0]
+    for member in members[1:]:
+        for role in ("source", "target"):
+            if member.tokenizers[role].to_state() != first.tokenizers[role].to_state():
+                raise ValueError(
+                    f"{member.path} has another {role} tokenizer than {first.path}: the checkpoints of an "
+                    "ensemble must share both tokenizers (the same data and tokenizer settings)"
+                )
+
+
 class Translator:
     """A trained translation model with its tokenizers, ready to translate text.
 
+    :param model: one network, or several decoded as one (:class:`Seq2SeqEnsemble`,
+        :meth:`from_checkpoints`).
     :param config: the run config stored in the checkpoint (for ``data.max_length``).
     :param warn: called with one message per truncated line (default: stderr).
     :param precision: ``fp32``; ``bf16`` / ``fp16`` to run the matrix products under
         autocast (recurrent states, attention scores and the output softmax stay float32,
         see :mod:`nmt.ops.precision`); or ``int8`` (CPU) to run the output layer and the
         LSTM decoder's step products on int8 kernels (:mod:`nmt.ops.quantization`), on a
-        copy of ``model``.
+        copy of ``model`` (of each member of an ensemble).
     """
 
     def __init__(
         self,
-        model: Seq2Seq,
+        model: Seq2Seq | Seq2SeqEnsemble,
         source_tokenizer: Tokenizer,
         target_tokenizer: Tokenizer,
         config: Mapping[str, Any] | None = None,
@@ -150,7 +166,12 @@ class Translator:
         self.parameter_count = sum(p.numel() for p in model.parameters())
         """The trained network's parameters (an int8 copy holds some of them as packed buffers)."""
         if precision == "int8":
-            self.model = int8_decoding_copy(self.model)
+            model = self.model
+            self.model = (
+                model.map_members(int8_decoding_copy)
+                if isinstance(model, Seq2SeqEnsemble)
+                else int8_decoding_copy(model)
+            )
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.config = dict(config or {})
@@ -179,6 +200,36 @@ class Translator:
         check_task(loaded.path, loaded.task, TASK)
         tokenizers = loaded.tokenizers
         return cls(loaded.model, tokenizers["source"], tokenizers["target"], loaded.config, device, **kwargs)
+
+    @classmethod
+    def from_checkpoints(
+        cls, paths: Sequence[str | Path], device: str | torch.device = "auto", **kwargs: Any
+    ) -> Translator:
+        """One checkpoint (:meth:`from_checkpoint`), or several decoded as one ensemble
+        (:class:`Seq2SeqEnsemble`: the mean of their step probabilities).
+
+        :raises CheckpointError: a missing, damaged or non-translation checkpoint.
+        :raises ValueError: checkpoints whose tokenizers differ; an unusable device.
+        """
+        device = resolve_device(device)
+        return cls.from_members([load_model(path, task=TASK) for path in paths], device, **kwargs)
+
+    @classmethod
+    def from_members(
+        cls, members: Sequence[LoadedModel], device: str | torch.device = "auto", **kwargs: Any
+    ) -> Translator:
+        """A translator around one loaded translation checkpoint, or an ensemble of several
+        that share their tokenizers; the first one's config sets the source length limit."""
+        if not members:
+            raise ValueError("no checkpoint to translate with")
+        for member in members:
+            check_task(member.path, member.task, TASK)
+        if len(members) == 1:
+            return cls.from_loaded(members[0], device, **kwargs)
+        check_shared_tokenizers(members)
+        first = members[0]
+        model = Seq2SeqEnsemble([member.model for member in members])
+        return cls(model, first.tokenizers["source"], first.tokenizers["target"], first.config, device, **kwargs)
 
     def split_pairs(self, split: str = "test", data_path: str | Path | None = None) -> list[tuple[str, str]]:
         """The ``(source, target)`` pairs of the run's own ``split`` (train | dev | test),

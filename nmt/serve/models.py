@@ -29,17 +29,34 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One checkpoint from the command line: ``PATH`` or ``NAME=PATH``."""
+    """One served model from the command line: ``PATH`` or ``NAME=PATH``, where ``PATH`` may
+    be ``PATH1+PATH2+...``: translation checkpoints served as one ensemble."""
 
-    path: Path
+    paths: tuple[Path, ...]
     name: str | None = None
 
     @classmethod
     def parse(cls, argument: str) -> ModelSpec:
+        """:raises ValueError: an empty checkpoint path in an ensemble (``a.ckpt+``)."""
         name, sep, path = argument.partition("=")
         if sep and NAME_PATTERN.fullmatch(name) and not Path(argument).exists():
-            return cls(Path(path), name)
-        return cls(Path(argument))
+            return cls(_checkpoint_paths(path), name)
+        return cls(_checkpoint_paths(argument))
+
+    @property
+    def path(self) -> Path:
+        """The (first) checkpoint: what names the model when no name is given."""
+        return self.paths[0]
+
+
+def _checkpoint_paths(text: str) -> tuple[Path, ...]:
+    """``a.ckpt+b.ckpt`` -> both paths; a file that exists is one path, ``+`` or not."""
+    if "+" not in text or Path(text).exists():
+        return (Path(text),)
+    parts = text.split("+")
+    if not all(parts):
+        raise ValueError(f"an empty checkpoint path in the ensemble {text!r}: join checkpoints as A.ckpt+B.ckpt")
+    return tuple(Path(part) for part in parts)
 
 
 def _tokenizer_info(tokenizer: Tokenizer) -> dict[str, Any]:
@@ -51,6 +68,20 @@ def _parameters(model: torch.nn.Module) -> int:
 
 
 SERVED_TASKS = ("translation", "classification")
+
+
+def _ensemble_info(members: Sequence[LoadedModel]) -> dict[str, Any]:
+    """:func:`_checkpoint_info` of an ensemble: the first member's, with the files joined
+    (``a.ckpt+b.ckpt``), their total size, and each member's own description."""
+    infos = [_checkpoint_info(member) for member in members]
+    if len(infos) == 1:
+        return infos[0]
+    return {
+        **infos[0],
+        "file": "+".join(info["file"] for info in infos),
+        "file_mb": round(sum(info["file_mb"] for info in infos), 2),
+        "ensemble": infos,
+    }
 
 
 def _checkpoint_info(loaded: LoadedModel) -> dict[str, Any]:
@@ -66,7 +97,7 @@ def _checkpoint_info(loaded: LoadedModel) -> dict[str, Any]:
 
 
 class ServedTranslator:
-    """A translation checkpoint behind ``POST /translate``."""
+    """A translation checkpoint, or an ensemble of them, behind ``POST /translate``."""
 
     task = "translation"
 
@@ -167,11 +198,14 @@ def load_models(
     """Load every checkpoint (``weights_only``), name it, and refuse what cannot be served.
 
     A model's name is the one given (``NAME=PATH``), else its experiment's name
-    (``spm_bahdanau``), made unique with ``-2``, ``-3``... Translators run on ``device`` in
+    (``spm_bahdanau``; the first member's for an ensemble ``PATH1+PATH2``), made unique with
+    ``-2``, ``-3``... Translators run on ``device`` in
     ``precision`` (see :class:`~nmt.inference.translator.Translator`), classifiers on ``device``
     in float32. Each file is read once.
 
-    :raises CheckpointError: a missing, damaged or foreign checkpoint, or a name given twice.
+    :raises CheckpointError: a missing, damaged or foreign checkpoint, or a name given twice;
+        a member of an ensemble that is not a translation checkpoint.
+    :raises ValueError: ensemble members whose tokenizers differ.
     """
     given = [spec.name for spec in specs if spec.name is not None]
     for name in given:
@@ -180,12 +214,13 @@ def load_models(
     taken = set(given)
     models: dict[str, ServedModel] = {}
     for spec in specs:
-        loaded = load_model(spec.path, task=SERVED_TASKS)
-        info = _checkpoint_info(loaded)
+        members = [load_model(path, task=SERVED_TASKS) for path in spec.paths]
+        loaded = members[0]
+        info = _ensemble_info(members)
         name = spec.name or _unique_name(str(info["experiment"] or spec.path.stem), taken)
         taken.add(name)
-        if loaded.task == "translation":
-            translator = Translator.from_loaded(loaded, device=device, warn=lambda message: None, precision=precision)
+        if loaded.task == "translation" or len(members) > 1:
+            translator = Translator.from_members(members, device=device, warn=lambda message: None, precision=precision)
             models[name] = ServedTranslator(name, translator, info, max_batch)
         else:
             models[name] = ServedClassifier(name, Classifier(loaded, device), info)
