@@ -207,6 +207,8 @@ def test_translator_builds_an_ensemble_only_for_several_checkpoints(checkpoints)
     assert ensemble.parameter_count == 2 * single.parameter_count
     twice = Translator.from_checkpoints([a, a], device="cpu")
     assert [t.text for t in twice.translate(LINES)] == [t.text for t in single.translate(LINES)]
+    bf16 = Translator.from_checkpoints([a, b], device="cpu", precision="bf16")
+    assert len(bf16.translate(LINES)) == len(LINES)
 
 
 def test_checkpoints_with_other_tokenizers_are_refused_naming_the_checkpoint(checkpoints):
@@ -292,3 +294,27 @@ def test_ensemble_logits_subtract_log_k(first):
         single = first.output_logits(states).log_softmax(-1)
     torch.testing.assert_close(triple, single, rtol=0, atol=1e-12)
     assert math.isclose(float(triple.exp().sum(-1)[0]), 1.0, abs_tol=1e-12)
+
+
+def test_float32_mean_matches_logsumexp_of_log_probabilities_for_sharp_members():
+    """Summing probabilities loses nothing that matters: it agrees with ``logsumexp - log K``
+    wherever some member gives the token more than 1e-33 (float32's normal numbers end at
+    1.2e-38), and is no more than that below."""
+    torch.manual_seed(3)
+    members = [Seq2Seq(VOCAB, VOCAB, embed_size=8, hidden_size=16, dropout=0.0).eval() for _ in range(2)]
+    for member in members:
+        with torch.no_grad():
+            member.output_layer.weight.normal_(0, 20)  # log-probabilities far below -87
+    ensemble = Seq2SeqEnsemble(members)
+    states = torch.rand(64, 32) * 2 - 1
+    with torch.no_grad():
+        logits = ensemble.output_logits(states)
+        log_probs = torch.stack(
+            [m.output_logits(p).double().log_softmax(-1) for m, p in zip(members, states.split(16, -1))]
+        )
+    reference = torch.logsumexp(log_probs, dim=0) - math.log(2)
+    tiny = math.log(torch.finfo(torch.float32).tiny)
+    accurate = log_probs.amax(dim=0) > tiny + 12
+    assert bool((~accurate).any())  # the case arises here
+    torch.testing.assert_close(logits.double()[accurate], reference[accurate], rtol=0, atol=1e-5)
+    assert bool((logits[~accurate] < tiny + 12).all())
