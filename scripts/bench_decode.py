@@ -1,10 +1,11 @@
 """Decoding speed: sentences per second for greedy and beam search at several batch sizes.
 
-    python scripts/bench_decode.py CHECKPOINT --input FILE [--limit 2000]
+    python scripts/bench_decode.py CHECKPOINT [CHECKPOINT ...] --input FILE [--limit 2000]
         [--strategies greedy beam5] [--batch-sizes 1 16 64] [--devices cpu cuda] [--threads N]
         [--precisions fp32 bf16 int8]
     python scripts/bench_decode.py CHECKPOINT --split test
 
+Several checkpoints are timed as one ensemble (see :mod:`nmt.models.ensemble`).
 ``--input``: one sentence per line (a TSV keeps its first column). Times
 :meth:`nmt.inference.translator.Translator.translate` end to end (normalisation, tokenisation,
 sorting, decoding, detokenisation) after a warm-up batch; the best of ``--repeats`` runs
@@ -33,7 +34,7 @@ PROG = "scripts/bench_decode.py"
 
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(prog=PROG, description="Benchmark decoding speed.")
-    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("checkpoints", type=Path, nargs="+", metavar="CHECKPOINT", help="several: one ensemble")
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--input", type=Path, metavar="FILE", help="sentences, one per line")
     data.add_argument("--split", choices=("dev", "test"), help="the sources of the run's own split")
@@ -97,7 +98,7 @@ def bench(args) -> list[dict]:
             if precision == "int8" and device.startswith("cuda"):
                 print(f"{device}: int8 runs on a CPU only, skipped", file=sys.stderr)
                 continue
-            translator = Translator.from_checkpoint(args.checkpoint, device=device, precision=precision)
+            translator = Translator.from_checkpoints(args.checkpoints, device=device, precision=precision)
             if sources is None:
                 sources = load_sources(args, translator)[: args.limit]
                 if not sources:
