@@ -231,6 +231,9 @@ def test_translate_cli_decodes_an_ensemble_and_refuses_other_tokenizers(checkpoi
     assert twice == out.read_text(encoding="utf-8")
     assert len(twice.splitlines()) == len(LINES)
     assert main([str(a), str(b), *args]) == 0
+    assert main([str(a), str(b), *args, "--output-format", "jsonl"]) == 0  # token scores, mean-attention alignment
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == len(LINES)
     capsys.readouterr()
 
     assert main([str(a), str(other), *args]) == 2
