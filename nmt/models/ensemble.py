@@ -136,7 +136,7 @@ class Seq2SeqEnsemble(nn.Module):
         Summed as probabilities, not as ``logsumexp`` of log-probabilities: on a CPU that is
         several times faster (``logsumexp`` across stacked members is slow, docs/results.md),
         and equal up to rounding except where every member gives a token less than 1.2e-38,
-        float32's smallest normal number (flushed to 0, so -inf): a token no strategy picks.
+        float32's smallest normal number (flushed to 0, so -inf): far too improbable to matter.
 
         :param states: (rows, sum of :attr:`state_sizes`) from :meth:`decode_step_states`.
         :return: (rows, tgt_vocab), at least float32, normalised (``logsumexp = 0``); one

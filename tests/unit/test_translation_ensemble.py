@@ -255,7 +255,8 @@ def test_evaluate_cli_reports_the_members(checkpoints, tmp_path, capsys):
     assert report["output_dir"].endswith("pairs-greedy-ensemble2")
 
 
-def test_server_serves_checkpoints_joined_with_plus_as_one_ensemble(checkpoints):
+def test_server_serves_checkpoints_joined_with_plus_as_one_ensemble(checkpoints, tiny_classification_checkpoint):
+    from nmt.inference.loading import WrongTaskError
     from nmt.serve.models import ModelSpec, load_models
 
     a, b, other = checkpoints
@@ -271,6 +272,8 @@ def test_server_serves_checkpoints_joined_with_plus_as_one_ensemble(checkpoints)
     assert len(served.run(LINES, (decode_options(), False))) == len(LINES)
     with pytest.raises(ValueError, match="another source tokenizer"):
         load_models([ModelSpec.parse(f"{a}+{other}")])
+    with pytest.raises(WrongTaskError, match="not a 'translation' one"):
+        load_models([ModelSpec.parse(f"{a}+{tiny_classification_checkpoint}")])
     with pytest.raises(ValueError, match="empty checkpoint path"):
         ModelSpec.parse(f"{a}+")
 
