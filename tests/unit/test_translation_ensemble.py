@@ -75,6 +75,15 @@ def test_an_ensemble_of_one_model_decodes_exactly_as_that_model(first, batch, op
             assert torch.equal(a.attention, b.attention)
 
 
+PENALTIES = {"no_repeat_ngram_size": 2, "repetition_penalty": 1.5}
+
+
+@pytest.mark.parametrize("options", STRATEGIES, ids=lambda o: o["strategy"])
+def test_repetition_and_coverage_options_treat_an_ensemble_of_one_as_the_model(first, batch, options):
+    options = {**options, **PENALTIES, **({"coverage_penalty": 0.4} if options["strategy"] == "beam" else {})}
+    assert outputs(decode(Seq2SeqEnsemble([first]), *batch, **options)) == outputs(decode(first, *batch, **options))
+
+
 @pytest.mark.parametrize("options", STRATEGIES, ids=lambda o: o["strategy"])
 def test_an_ensemble_of_two_copies_decodes_as_the_model(first, batch, options):
     alone = outputs(decode(first, *batch, **options))
