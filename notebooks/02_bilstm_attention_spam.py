@@ -30,7 +30,6 @@
 
 # %%
 import logging
-import random
 import tempfile
 from pathlib import Path
 
@@ -42,6 +41,8 @@ import nmt
 from nmt.cli.train import train
 from nmt.config.location import CONF_DIR
 from nmt.data.classification_datamodule import ClassificationDataModule
+from nmt.data.corpora import read_sms
+from nmt.data.embedded import embedded_path
 from nmt.evaluation.classification import classification_report, confusion_matrix
 from nmt.evaluation.highlight import HighlightedText, render_page
 from nmt.inference.classifier import Classifier
@@ -57,64 +58,25 @@ print("nmt from", Path(nmt.__file__).parent, "- files of this notebook in", WORK
 # ## The corpus
 #
 # The SMS Spam Collection (Almeida et al. 2011) has one message per line: `ham<TAB>text` or
-# `spam<TAB>text`. The package's embedded copy is used when this installation has it;
-# otherwise the cell writes a tiny collection of a few hundred made-up messages in that format.
-
+# `spam<TAB>text`; 747 of its 5,574 messages are spam. `nmt` ships the whole collection,
+# gzip-compressed; `read_sms` decompresses and checks it and returns the messages with their
+# labels (0 = ham, 1 = spam).
 
 # %%
-def write_tiny_sms(path: Path, count: int = 500, seed: int = 0) -> Path:
-    """Made-up ham and spam messages in the SMS Spam Collection's format (about a quarter spam)."""
-    rng = random.Random(seed)
-    spam = [
-        "WINNER! You have won a {prize}. Call {number} now to claim your prize.",
-        "FREE entry into our weekly lottery to win a {prize}. Text WIN to {short} now!",
-        "Congratulations! You have been selected for a free {prize}. Reply YES to {short} to claim.",
-        "URGENT: your mobile number has won {money} cash. Call {number} to claim.",
-        "You have a free {prize} waiting for you. Claim now on {number}, offer ends today.",
-    ]
-    ham = [
-        "Are you coming to the {place} {time}?",
-        "I'll be at the {place} {time}, see you there.",
-        "Can you pick up some {food} on your way home?",
-        "Sorry I missed your call, I'm at the {place}. Will call you {time}.",
-        "Don't forget the {food} for dinner {time}.",
-        "Ok, meet you at the {place} {time}. Love you.",
-        "Thanks for the {food}, it was lovely. See you {time}.",
-    ]
-    words = {
-        "prize": ["holiday", "mobile phone", "camera", "gift voucher", "cruise", "laptop"],
-        "money": ["£1000", "£2000", "£500", "£5000"],
-        "number": ["09061701461", "08712300220", "09050000327"],
-        "short": ["87121", "80086", "85023"],
-        "place": ["library", "station", "office", "gym", "cinema", "pub"],
-        "time": ["tonight", "tomorrow", "later", "at 7", "after work", "this weekend"],
-        "food": ["milk", "bread", "pizza", "eggs", "rice"],
-    }
-    lines = []
-    for _ in range(count):
-        label = "spam" if rng.random() < 0.25 else "ham"
-        template = rng.choice(spam if label == "spam" else ham)
-        lines.append(f"{label}\t{template.format(**{k: rng.choice(v) for k, v in words.items()})}\n")
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
-
-
-try:
-    from nmt.data.embedded import embedded_path
-
-    CORPUS = embedded_path("sms")
-except ImportError:
-    CORPUS = write_tiny_sms(WORK / "SMSSpamCollection")
-print(CORPUS)
-print("\n".join(Path(CORPUS).read_text(encoding="utf-8").splitlines()[:4]))
+CORPUS = embedded_path("sms")
+messages, read_report = read_sms(CORPUS)
+print(read_report.summary())
+for text, label in messages["all"][:4]:
+    print(f"{['ham', 'spam'][label]:5} {text}")
 
 # %% [markdown]
 # ## Training
 #
 # `experiment=sms_bilstm_attn` is the course's recipe (embedding, BiLSTM, attention pooling);
 # `tokenizer=word` makes the tokens whole words, so that the highlighted units below are words.
-# The rest shrinks the model to a few seconds of CPU. The split is stratified by label and
-# keeps duplicate messages within one split.
+# The rest shrinks the run to a few seconds of CPU: a small network, five epochs (700 batches
+# of 32 messages), the best of five validations kept. The split (80 % train, 10 % dev, 10 %
+# test) is stratified by label and keeps duplicate messages within one split.
 
 # %%
 RUN = WORK / "run"
@@ -127,10 +89,10 @@ overrides = [
     "model.hidden_size=32",
     "model.dropout=0.1",
     "optim.lr=0.005",
-    "trainer.max_steps=200",
+    "trainer.max_steps=700",
     "trainer.max_epochs=100",
     "trainer.max_time=null",
-    "trainer.val_check_interval=50",
+    "trainer.val_check_interval=140",
     "trainer.log_every_n_steps=10",
     "trainer.num_sanity_val_steps=0",
     "trainer.enable_progress_bar=false",
@@ -149,7 +111,7 @@ metrics = train(cfg)
 #
 # The checkpoint holds the network, its vocabulary and the run's config, so the test split can
 # be rebuilt from it and scored. With only two classes and few spam messages, accuracy says
-# little (always answering "ham" scores about 75 %); the per-class precision and recall say
+# little (always answering "ham" scores about 87 %); the per-class precision and recall say
 # more.
 
 # %%
