@@ -50,7 +50,7 @@ from nmt.evaluation.plots import plot_attention
 from nmt.inference.loading import load_model
 from nmt.inference.translator import Translator
 
-torch.set_num_threads(1)  # a tiny model: one thread is as fast as several
+torch.set_num_threads(1)  # a small model: one thread is as fast as several
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 WORK = Path(tempfile.mkdtemp(prefix="nmt-notebook-01-"))
 print("nmt from", Path(nmt.__file__).parent, "- files of this notebook in", WORK)

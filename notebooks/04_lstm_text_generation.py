@@ -40,6 +40,8 @@ from hydra import compose, initialize_config_dir
 import nmt
 from nmt.cli.train import train
 from nmt.config.location import CONF_DIR
+from nmt.data.corpora import read_translation_pairs
+from nmt.data.embedded import embedded_path
 from nmt.data.tokenizers import BOS_ID
 from nmt.decoding.sampling import sampling_probabilities
 from nmt.inference.generator import GenerationOptions, TextGenerator
@@ -54,63 +56,16 @@ print("nmt from", Path(nmt.__file__).parent, "- files of this notebook in", WORK
 # %% [markdown]
 # ## The corpus
 #
-# The English side of English–French sentence pairs (`English<TAB>French` per line): the
-# package's embedded slice of Tatoeba when this installation has it, otherwise a tiny corpus
-# of simple sentences written by the cell.
-
+# The English side of the English–French sentence pairs (`English<TAB>French` per line) of
+# the slice of Tatoeba that ships with `nmt`: 30,000 short sentences, from the shortest to the
+# longest. `read_translation_pairs` reads the compressed file.
 
 # %%
-def write_tiny_pairs(path: Path) -> Path:
-    """A few hundred simple English-French pairs: subject + verb + object."""
-    subjects = [
-        ("I", "Je", 0),
-        ("You", "Tu", 1),
-        ("He", "Il", 2),
-        ("She", "Elle", 2),
-        ("We", "Nous", 3),
-        ("They", "Ils", 4),
-    ]
-    verbs = [
-        (("see", "see", "sees", "see", "see"), ("vois", "vois", "voit", "voyons", "voient")),
-        (("like", "like", "likes", "like", "like"), ("aime", "aimes", "aime", "aimons", "aiment")),
-        (("want", "want", "wants", "want", "want"), ("veux", "veux", "veut", "voulons", "veulent")),
-        (("have", "have", "has", "have", "have"), ("ai", "as", "a", "avons", "ont")),
-    ]
-    objects = [
-        ("the cat", "le chat"),
-        ("the dog", "le chien"),
-        ("the house", "la maison"),
-        ("the car", "la voiture"),
-        ("the book", "le livre"),
-        ("an apple", "une pomme"),
-        ("the bread", "le pain"),
-        ("a bike", "un vélo"),
-        ("the garden", "le jardin"),
-        ("a flower", "une fleur"),
-        ("the city", "la ville"),
-        ("a friend", "un ami"),
-    ]
-    lines = []
-    for english_subject, french_subject, person in subjects:
-        for english_forms, french_forms in verbs:
-            for english_object, french_object in objects:
-                french_verb = french_forms[person]
-                subject = "J'" if french_subject == "Je" and french_verb[0] in "aeiou" else french_subject + " "
-                lines.append(
-                    f"{english_subject} {english_forms[person]} {english_object}.\t"
-                    f"{subject}{french_verb} {french_object}.\n"
-                )
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
-
-
-try:
-    from nmt.data.embedded import embedded_path
-
-    CORPUS = embedded_path("fra")
-except ImportError:
-    CORPUS = write_tiny_pairs(WORK / "fra.txt")
-print(CORPUS)
+CORPUS = embedded_path("fra")
+pairs, read_report = read_translation_pairs(CORPUS)
+print(read_report.summary())
+for english, _ in pairs[:: len(pairs) // 5]:
+    print(english)
 
 # %% [markdown]
 # ## Training a character-level LSTM language model
@@ -118,7 +73,10 @@ print(CORPUS)
 # `experiment=char_lm` is the course's recipe (`task: lm`, characters, one LSTM layer);
 # `data.side=source` models the English side. Each sentence is one sequence,
 # `<bos> text <eos>`, so the model also learns where sentences end. The overrides make it
-# tiny; dev perplexity per character is logged at each validation.
+# small enough for about a minute of CPU: 1,200 batches of 2,000 characters, some three passes
+# over the 28,500 or so training sentences. Dev perplexity per character is logged at each
+# validation; it falls from about 5 after 300 steps to under 4 (a uniform guess over the
+# alphabet would be about 80).
 
 # %%
 RUN = WORK / "run"
@@ -127,15 +85,15 @@ overrides = [
     f"data.path={CORPUS}",
     "data.side=source",
     "data.split_cache=null",
-    "data.batch_size=1000",  # tokens (characters) per batch
+    "data.batch_size=2000",  # tokens (characters) per batch
     "tokenizer.min_freq=1",
     "model.embed_size=32",
     "model.hidden_size=128",
     "model.dropout=0.0",
     "optim.lr=0.005",
-    "trainer.max_steps=300",
+    "trainer.max_steps=1200",
     "trainer.max_epochs=100",
-    "trainer.val_check_interval=100",
+    "trainer.val_check_interval=300",
     "trainer.log_every_n_steps=5",
     "trainer.num_sanity_val_steps=0",
     "trainer.enable_progress_bar=false",
@@ -189,7 +147,8 @@ for temperature in (0.5, 1.0, 1.5):
             print(f"  {sample.text!r}")
 
 # %% [markdown]
-# At 0.5 the samples are the corpus's most common patterns; at 1.5 letters that the model
+# At 0.5 the samples are the corpus's most common patterns, English words in a plausible
+# order that rarely make sense; at 1.0 some words are made up; at 1.5 letters that the model
 # thinks unlikely get through and words break. Greedy decoding
 # (`GenerationOptions(strategy="greedy")`) always writes the same, most probable text.
 #

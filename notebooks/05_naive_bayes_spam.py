@@ -30,11 +30,10 @@
 # The denominator `P(w_1 … w_n)` is the same for both classes, so comparing
 # `P(c) · Π P(w_i | c)` is enough; dividing each by their sum gives the posterior.
 # This notebook fits the filter with `nmt.baselines.naive_bayes` and works the message
-# **"you free lottery"** through step by step.
+# **"you won a free lottery"** through step by step.
 
 # %%
 import math
-import random
 import tempfile
 from pathlib import Path
 
@@ -46,6 +45,8 @@ import nmt
 from nmt.baselines.naive_bayes import fit
 from nmt.config.location import CONF_DIR
 from nmt.data.classification_datamodule import ClassificationDataModule
+from nmt.data.corpora import read_sms
+from nmt.data.embedded import embedded_path
 from nmt.inference.baseline import evaluate_model
 
 WORK = Path(tempfile.mkdtemp(prefix="nmt-notebook-05-"))
@@ -55,56 +56,15 @@ print("nmt from", Path(nmt.__file__).parent, "- files of this notebook in", WORK
 # %% [markdown]
 # ## The corpus
 #
-# The SMS Spam Collection (`ham<TAB>text` or `spam<TAB>text` per line): the package's
-# embedded copy when this installation has it, otherwise a tiny collection of made-up
-# messages written by the cell.
-
+# The SMS Spam Collection (`ham<TAB>text` or `spam<TAB>text` per line, 5,574 messages, 747 of
+# them spam), which ships with `nmt` gzip-compressed; `read_sms` reads it.
 
 # %%
-def write_tiny_sms(path: Path, count: int = 500, seed: int = 0) -> Path:
-    """Made-up ham and spam messages in the SMS Spam Collection's format (about a quarter spam)."""
-    rng = random.Random(seed)
-    spam = [
-        "WINNER! You have won a {prize}. Call {number} now to claim your prize.",
-        "FREE entry into our weekly lottery to win a {prize}. Text WIN to {short} now!",
-        "Congratulations! You have been selected for a free {prize}. Reply YES to {short} to claim.",
-        "URGENT: your mobile number has won {money} cash. Call {number} to claim.",
-        "You have a free {prize} waiting for you. Claim now on {number}, offer ends today.",
-    ]
-    ham = [
-        "Are you coming to the {place} {time}?",
-        "I'll be at the {place} {time}, see you there.",
-        "Can you pick up some {food} on your way home?",
-        "Sorry I missed your call, I'm at the {place}. Will call you {time}.",
-        "Don't forget the {food} for dinner {time}.",
-        "Ok, meet you at the {place} {time}. Love you.",
-        "Thanks for the {food}, it was lovely. See you {time}.",
-    ]
-    words = {
-        "prize": ["holiday", "mobile phone", "camera", "gift voucher", "cruise", "laptop"],
-        "money": ["£1000", "£2000", "£500", "£5000"],
-        "number": ["09061701461", "08712300220", "09050000327"],
-        "short": ["87121", "80086", "85023"],
-        "place": ["library", "station", "office", "gym", "cinema", "pub"],
-        "time": ["tonight", "tomorrow", "later", "at 7", "after work", "this weekend"],
-        "food": ["milk", "bread", "pizza", "eggs", "rice"],
-    }
-    lines = []
-    for _ in range(count):
-        label = "spam" if rng.random() < 0.25 else "ham"
-        template = rng.choice(spam if label == "spam" else ham)
-        lines.append(f"{label}\t{template.format(**{k: rng.choice(v) for k, v in words.items()})}\n")
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
-
-
-try:
-    from nmt.data.embedded import embedded_path
-
-    CORPUS = embedded_path("sms")
-except ImportError:
-    CORPUS = write_tiny_sms(WORK / "SMSSpamCollection")
-print(CORPUS)
+CORPUS = embedded_path("sms")
+messages, read_report = read_sms(CORPUS)
+print(read_report.summary())
+for text, label in messages["all"][:4]:
+    print(f"{['ham', 'spam'][label]:5} {text}")
 
 # %% [markdown]
 # ## Fitting
@@ -147,7 +107,7 @@ for c, label in enumerate(labels):
 # simply left out.
 
 # %%
-message = "you free lottery"
+message = "you won a free lottery"
 counts = model.transform([message]).tocoo()
 words = [(model.vocabulary[j], int(n)) for j, n in zip(counts.col, counts.data)]  # (word, times in the message)
 words.sort(key=lambda item: message.lower().find(item[0]))  # in the message's order
@@ -165,7 +125,7 @@ if missing:
 #
 # `P(c) · Π P(w | c)` for each class (each word counted as often as it occurs), then the
 # posterior: each product divided by their sum. Products of many small probabilities
-# underflow, which is why the model adds logarithms instead; for three words the plain
+# underflow, which is why the model adds logarithms instead; for a few words the plain
 # product is fine.
 
 # %%
@@ -183,6 +143,10 @@ for c, label in enumerate(labels):
     print(f"P({label} | {message!r}) = {joint[c] / sum(joint):.4f}")
 
 # %% [markdown]
+# The prior favours ham more than six to one; *won* and *free* each make the message about ten
+# times likelier under spam than under ham, *you* halves that and *a* changes little; *lottery*,
+# which no training message contains, counts for nothing. Together they outweigh the prior.
+#
 # ## Step 4: the model's own answer
 #
 # `model.scores` computes the same thing in log space, `log P(c) + Σ count(w) · log P(w | c)`,
@@ -200,6 +164,8 @@ print("prediction:", labels[int(model.predict([message])[0])])
 #
 # Scored on the test split the model never saw (`nmt.inference.baseline.evaluate_model`, the
 # report of `python -m nmt.cli.evaluate_classifier`).
+# A strong baseline: on the same test split it does about as well as notebook 02's BiLSTM,
+# after a fraction of a second of fitting.
 
 # %%
 report = evaluate_model(model, splits["test"], labels)
