@@ -160,6 +160,22 @@ print("posterior:", {label: round(p, 4) for label, p in zip(labels, posterior.to
 print("prediction:", labels[int(model.predict([message])[0])])
 
 # %% [markdown]
+# ## The course's own message: "you free lottery"
+#
+# The course works **"you free lottery"** on a toy table of word counts, where it comes out as
+# spam. On the real collection it does not: *lottery* never occurs in the training split, so it
+# drops out (no evidence either way), and *you*, frequent in personal messages, pulls towards ham
+# about as hard as *free* pulls towards spam. What decides is the evidence the corpus holds,
+# not how a message sounds; *won* tips the message above into spam.
+
+# %%
+course_message = "you free lottery"
+course_posterior = torch.softmax(model.scores([course_message]), dim=-1)[0]
+print("in the vocabulary:", [word for word in course_message.split() if word in model.vocabulary])
+print("posterior:", {label: round(p, 4) for label, p in zip(labels, course_posterior.tolist())})
+print("prediction:", labels[int(model.predict([course_message])[0])])
+
+# %% [markdown]
 # ## How good is the filter?
 #
 # Scored on the test split the model never saw (`nmt.inference.baseline.evaluate_model`, the
