@@ -5,10 +5,14 @@ All three are batched tensor code driven through ``Seq2Seq.encode`` / ``decode_s
 
     hyps = decode(model, src, src_lengths, DecodingOptions(strategy="beam", beam_size=5))
     hyps = decode(model, src, src_lengths, strategy="sample", temperature=0.7, seed=1)
+    hyps = decode(model, src, src_lengths, prefixes=[[12, 40], [], [7]])  # outputs start so
+
+A target prefix per sentence (:mod:`nmt.decoding.prefix`) constrains all three alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -17,6 +21,7 @@ import torch
 from nmt.decoding.beam import beam_search
 from nmt.decoding.greedy import Hypotheses, Hypothesis, greedy_decode
 from nmt.decoding.penalties import RepetitionRules, repetition_problems
+from nmt.decoding.prefix import prefix_tensor, repeated_ngram
 from nmt.decoding.sampling import sample_decode
 
 __all__ = [
@@ -111,20 +116,34 @@ def decode(
     options: DecodingOptions | None = None,
     *,
     return_attention: bool = False,
+    prefixes: Sequence[Sequence[int]] | None = None,
     **fields,
 ) -> list[list[Hypothesis]]:
     """Decode a batch with the strategy of ``options`` (fields given here override it).
 
     :param model: a :class:`~nmt.models.seq2seq.Seq2Seq` in eval mode.
     :param src: (batch, src_len) PAD-padded ids. :param src_lengths: (batch,), each >= 1.
+    :param prefixes: per sentence, the target ids its outputs must start with (no BOS or
+        EOS; empty = free); their log-probabilities count in the scores. None = none.
     :return: per sentence, ``n_best`` hypotheses sorted by score, best first.
+    :raises ValueError: a prefix longer than its sentence's output limit, or one that
+        repeats an n-gram the no-repeat rule forbids.
     """
     options = replace(options or DecodingOptions(), **fields)
+    if prefixes is not None and len(prefixes) != src.size(0):
+        raise ValueError(f"{len(prefixes)} prefixes for a batch of {src.size(0)} sentences: give one per sentence")
+    n = options.no_repeat_ngram_size
+    if prefixes is not None and n > 0 and any(repeated_ngram(prefix, n) for prefix in prefixes):
+        raise ValueError(
+            f"a prefix repeats an n-gram of {n} tokens, which --no-repeat-ngram-size {n} forbids: "
+            "raise or turn off the no-repeat size, or change the prefix"
+        )
     limits: dict[str, Any] = {
         "max_len_ratio": options.max_len_ratio,
         "max_len_offset": options.max_len_offset,
         "max_len": options.max_len,
         "return_attention": return_attention,
+        "prefix": None if prefixes is None else prefix_tensor(prefixes, src.device),
     }
     repetition = options.repetition
     if options.strategy == "beam":

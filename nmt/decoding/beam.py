@@ -48,6 +48,7 @@ from nmt.decoding.greedy import (
     trim_at_eos,
 )
 from nmt.decoding.penalties import RepetitionRules, coverage_penalty
+from nmt.decoding.prefix import check_prefix_fits, forced_at
 from nmt.decoding.selection import row_topk
 
 
@@ -154,21 +155,24 @@ def _top_tokens(
     width: int,
     history: torch.Tensor | None = None,
     repetition: RepetitionRules | None = None,
+    forced: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's ``width`` most probable next tokens.
 
     :param outputs: (rows, hidden) decoder outputs. :return: log-probabilities and token ids,
         each (rows, width), best first.
     :param history: (rows, t) each row's tokens so far, for ``repetition``'s rules.
+    :param forced: (rows,) each row's prefix token at this step, PAD where free.
     """
     rows = outputs.size(0)
     vocab = model.output_layer.out_features
     per_slice = rows if outputs.device.type != "cpu" else max(1, SLICE_ELEMENTS // vocab)
     slices = outputs.split(per_slice)
     histories = history.split(per_slice) if history is not None else [None] * len(slices)
+    forcings = forced.split(per_slice) if forced is not None else [None] * len(slices)
     parts = [
-        row_topk(next_token_log_probs(model.output_logits(part), past, repetition), width)
-        for part, past in zip(slices, histories)
+        row_topk(next_token_log_probs(model.output_logits(part), past, repetition, force), width)
+        for part, past, force in zip(slices, histories, forcings)
     ]
     if len(parts) == 1:
         return parts[0]
@@ -219,6 +223,7 @@ def beam_search(
     patience: int | None = 2,
     repetition: RepetitionRules | None = None,
     coverage_penalty_beta: float = 0.0,
+    prefix: torch.Tensor | None = None,
 ) -> list[list[Hypothesis]]:
     """Beam search over a batch.
 
@@ -231,6 +236,8 @@ def beam_search(
     :param repetition: no-repeat n-grams and repetition penalty; None = neither.
     :param coverage_penalty_beta: GNMT beta of the coverage penalty added to finished
         hypotheses' scores; 0 = none (needs a model with attention otherwise).
+    :param prefix: (batch, P) PAD-padded target ids every hypothesis starts with: while a
+        sentence is inside its prefix only its best beam lives, as at the first step; None = none.
     :return: per sentence, its ``n_best`` best hypotheses sorted by score, best first.
     """
     k = beam_size
@@ -242,8 +249,9 @@ def beam_search(
         raise ValueError("the coverage penalty needs attention weights: this model has none (attention=none)")
     batch, src_len = src.shape
     device = src.device
-    source, state = model.encode(src, src_lengths)
     limits = max_output_lengths(src_lengths.to(device), max_len_ratio, max_len_offset, max_len)
+    check_prefix_fits(prefix, limits)
+    source, state = model.encode(src, src_lengths)
     steps = int(limits.max())
     expand = torch.arange(batch, device=device).repeat_interleave(k)
     source, state = source.select(expand), state.select(expand)
@@ -262,7 +270,15 @@ def beam_search(
     output: _Finished | None = None
     for t in range(steps):
         outputs, state, weights = model.decode_step_states(prev, state, source)
-        top_lp, top_tok = _top_tokens(model, outputs, 2 * k, history[:, :t] if penalised else None, repetition)
+        forced = forced_at(prefix, active, t)
+        top_lp, top_tok = _top_tokens(
+            model,
+            outputs,
+            2 * k,
+            history[:, :t] if penalised else None,
+            repetition,
+            None if forced is None else forced.repeat_interleave(k),
+        )
         n = active.numel()
         if live is None:
             live = top_lp.new_full((n, k), float("-inf"))

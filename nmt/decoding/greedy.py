@@ -10,6 +10,7 @@ import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from nmt.decoding.penalties import RepetitionRules
+from nmt.decoding.prefix import check_prefix_fits, force_tokens, forced_at
 from nmt.decoding.selection import row_max
 from nmt.ops.precision import full_precision
 from nmt.ops.softmax import flushed_log_softmax
@@ -77,7 +78,10 @@ def trim_at_eos(row: list[int]) -> list[int]:
 
 
 def next_token_log_probs(
-    logits: torch.Tensor, history: torch.Tensor | None = None, repetition: RepetitionRules | None = None
+    logits: torch.Tensor,
+    history: torch.Tensor | None = None,
+    repetition: RepetitionRules | None = None,
+    forced: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Log-distribution over the next token, at least float32; PAD and BOS get -inf.
 
@@ -87,13 +91,19 @@ def next_token_log_probs(
     :param logits: (rows, vocab). :return: (rows, vocab) log-probabilities.
     :param history: (rows, t) the ids each row has generated, for ``repetition``'s rules
         (applied to the logits, before the softmax).
+    :param forced: (rows,) the token each row must take (a target prefix,
+        :mod:`nmt.decoding.prefix`), PAD for a free row; applied after the softmax, so a
+        forced token keeps its log-probability and every other token of its row gets -inf.
     """
     logits = full_precision(logits)
     if repetition is not None and repetition.active and history is not None:
         repetition.apply(logits, history)
     logits[:, PAD_ID] = float("-inf")
     logits[:, BOS_ID] = float("-inf")
-    return flushed_log_softmax(logits)
+    log_probs = flushed_log_softmax(logits)
+    if forced is not None:
+        force_tokens(log_probs, forced)
+    return log_probs
 
 
 def check_attention_wanted(model, return_attention: bool) -> None:
@@ -119,6 +129,7 @@ def decode_one_token_per_row(
     max_len: int | None = None,
     return_attention: bool = False,
     repetition: RepetitionRules | None = None,
+    prefix: torch.Tensor | None = None,
 ) -> Hypotheses:
     """The loop shared by greedy search and sampling: one token per row and step.
 
@@ -128,12 +139,15 @@ def decode_one_token_per_row(
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
     :param choose: picks each row's next token; None picks the most probable (greedy).
     :param repetition: no-repeat n-grams and repetition penalty; None = neither.
+    :param prefix: (batch, P) PAD-padded target ids each output must start with
+        (:mod:`nmt.decoding.prefix`); None = no constraint.
     """
     check_attention_wanted(model, return_attention)
     batch, src_len = src.shape
     device = src.device
-    source, state = model.encode(src, src_lengths)
     limits = max_output_lengths(src_lengths.to(device), max_len_ratio, max_len_offset, max_len)
+    check_prefix_fits(prefix, limits)
+    source, state = model.encode(src, src_lengths)
     steps = int(limits.max())
     tokens = torch.full((batch, steps), PAD_ID, dtype=torch.long, device=device)
     scores: torch.Tensor | None = None
@@ -145,7 +159,7 @@ def decode_one_token_per_row(
     for t in range(steps):
         logits, state, weights = model.decode_step(prev, state, source)
         history = tokens[active, :t] if penalised else None
-        log_probs = next_token_log_probs(logits, history, repetition)
+        log_probs = next_token_log_probs(logits, history, repetition, forced_at(prefix, active, t))
         if scores is None or step_scores is None:
             scores = log_probs.new_zeros(batch)
             step_scores = log_probs.new_zeros(batch, steps)
@@ -197,12 +211,14 @@ def greedy_decode(
     max_len: int | None = None,
     return_attention: bool = False,
     repetition: RepetitionRules | None = None,
+    prefix: torch.Tensor | None = None,
 ) -> Hypotheses:
-    """Pick the most probable token at every step.
+    """Pick the most probable token at every step (the prefix's token while it lasts).
 
     :param model: a :class:`~nmt.models.seq2seq.Seq2Seq` (``encode`` / ``decode_step``).
     :param src: (batch, src_len) ids. :param src_lengths: (batch,).
     :param repetition: no-repeat n-grams and repetition penalty; None = neither.
+    :param prefix: (batch, P) PAD-padded target ids each output starts with; None = none.
     """
     return decode_one_token_per_row(
         model,
@@ -214,4 +230,5 @@ def greedy_decode(
         max_len=max_len,
         return_attention=return_attention,
         repetition=repetition,
+        prefix=prefix,
     )

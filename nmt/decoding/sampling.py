@@ -139,6 +139,7 @@ def sample_decode(
     max_len: int | None = None,
     return_attention: bool = False,
     repetition: RepetitionRules | None = None,
+    prefix: torch.Tensor | None = None,
 ) -> list[list[Hypothesis]]:
     """Draw ``num_samples`` translations per sentence.
 
@@ -149,6 +150,8 @@ def sample_decode(
     :param top_p: sample from the smallest set of tokens whose tempered probability reaches p.
     :param repetition: no-repeat n-grams and repetition penalty, applied before the
         temperature; None = neither.
+    :param prefix: (batch, P) PAD-padded target ids every sample starts with (drawn with
+        probability 1, scored with the model's log-probability); None = none.
     :return: per sentence, its samples sorted by model log-probability (best first); a
         sample's ``score`` is its log-probability under the unfiltered model (penalised by
         ``repetition``'s rules when given).
@@ -173,6 +176,7 @@ def sample_decode(
         max_len=max_len,
         return_attention=return_attention,
         repetition=repetition,
+        prefix=None if prefix is None else prefix[rows.to(prefix.device)],
     )
     results = []
     for sentence in range(batch):
