@@ -5,6 +5,7 @@
         [--temperature T] [--top-k K] [--top-p P] [--seed S]
         [--no-repeat-ngram-size N] [--repetition-penalty P] [--batch-size B] [--input FILE] [--output FILE]
         [--output-format text|jsonl] [--replace-unk] [--device auto|cpu|cuda] [--plot-attention DIR]
+        [--prefix TEXT | --prefix-from-input]
 
 Several checkpoints decode as one ensemble: at every step the mean of their next-token
 probabilities (:mod:`nmt.models.ensemble`). They must share both tokenizers; a checkpoint
@@ -35,6 +36,13 @@ the source tokens, the best translation and, per hypothesis (n-best included), i
 each token's log-probability, the log-probability, the score and its length
 normalisation, and a hard alignment from the attention with its Pharaoh pairs (see
 :mod:`nmt.cli.records`). An empty line gives an object with no hypotheses.
+
+Prefix-constrained decoding: ``--prefix TEXT`` makes every translation start with TEXT
+(tokenised with the target tokenizer, without end-of-sentence), and the strategy continues
+after it; with ``--prefix-from-input`` each input line is ``source<TAB>prefix`` (a line
+without a TAB has no prefix). The prefix's tokens count in the scores. A prefix longer than
+its line's output limit is a one-line error naming the line (see
+:mod:`nmt.decoding.prefix`).
 
 ``--replace-unk`` replaces each ``<unk>`` the model produced by the source token it
 attends to most (:mod:`nmt.inference.alignment`); it needs a model with attention.
@@ -202,8 +210,30 @@ def build_parser() -> OneLineArgumentParser:
         action="store_true",
         help="replace each <unk> in the output by the source token it attends to most (needs attention)",
     )
+    prefix = parser.add_mutually_exclusive_group()
+    prefix.add_argument(
+        "--prefix",
+        metavar="TEXT",
+        help="every translation starts with TEXT (target language); decoding continues after it",
+    )
+    prefix.add_argument(
+        "--prefix-from-input",
+        action="store_true",
+        help="each input line is source<TAB>prefix: its translation starts with the prefix (no TAB: none)",
+    )
     add_decoding_arguments(parser)
     return parser
+
+
+def split_prefixes(lines: list[str], args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
+    """The sources to translate and each one's prefix (None: no prefix was asked for):
+    ``--prefix`` for every line, or the text after each line's first TAB (``--prefix-from-input``)."""
+    if args.prefix_from_input:
+        pairs = [line.split("\t", 1) for line in lines]
+        return [pair[0] for pair in pairs], [pair[1] if len(pair) > 1 else "" for pair in pairs]
+    if args.prefix is not None:
+        return lines, [args.prefix] * len(lines)
+    return lines, None
 
 
 OUTPUT_FORMATS = ("text", "jsonl")
@@ -234,6 +264,7 @@ def _interactive(
     output_format: str = "text",
     replace_unk: bool = False,
     return_attention: bool = False,
+    args: argparse.Namespace | None = None,
 ) -> None:
     """Prompt on stderr, translate each line as it is typed; Ctrl-D ends."""
     print("Type a sentence and press Enter (Ctrl-D to quit).", file=sys.stderr)
@@ -245,12 +276,14 @@ def _interactive(
             print(file=sys.stderr)
             return
         number += 1
+        sources, prefixes = split_prefixes([line.rstrip("\n")], args) if args else ([line.rstrip("\n")], None)
         [translation] = translator.translate(
-            [line.rstrip("\n")],
+            sources,
             options,
             first_line=number,
             return_attention=plot_dir is not None or return_attention,
             replace_unk=replace_unk,
+            prefixes=prefixes,
         )
         print(output_line(translation, options, output_format), file=out, flush=True)
         if plot_dir is not None:
@@ -287,9 +320,11 @@ def run(args: argparse.Namespace) -> None:
                 output_format=args.output_format,
                 replace_unk=args.replace_unk,
                 return_attention=alignment,
+                args=args,
             )
             return
         start = time.perf_counter()
+        lines, prefixes = split_prefixes(lines, args)
         translations = translator.translate(
             lines,
             options,
@@ -297,6 +332,7 @@ def run(args: argparse.Namespace) -> None:
             return_attention=args.plot_attention is not None or alignment,
             replace_unk=args.replace_unk,
             progress=sys.stderr.isatty() and len(lines) > 2 * args.batch_size,
+            prefixes=prefixes,
         )
         out.writelines(output_line(t, options, args.output_format) + "\n" for t in translations)
         out.flush()

@@ -5,7 +5,8 @@
 On the way it normalises every line (:func:`~nmt.data.text.normalize_text`), passes empty
 lines through, truncates sources longer than :attr:`Translator.source_limit` tokens (with a
 warning naming the line), sorts by length into batches so that little padding is decoded,
-and restores the input order.
+and restores the input order. A target prefix per line (``prefixes``) makes each of its
+translations start with that text (:mod:`nmt.decoding.prefix`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from nmt.data.batching import pad_sequences
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import EOS, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
+from nmt.decoding.greedy import max_output_lengths
 from nmt.inference.alignment import hard_alignment, replace_unknowns
 from nmt.inference.loading import LoadedModel, check_task, load_model
 from nmt.models.ensemble import Seq2SeqEnsemble
@@ -260,6 +262,7 @@ class Translator:
         replace_unk: bool = False,
         first_line: int = 1,
         progress: bool = False,
+        prefixes: Sequence[str] | None = None,
     ) -> list[Translation]:
         """Translate raw lines; returns exactly one :class:`Translation` per line, in order.
 
@@ -269,6 +272,9 @@ class Translator:
             needs a model with attention (ValueError otherwise).
         :param first_line: number of the first line, for warnings about truncated lines.
         :param progress: show a progress bar on stderr.
+        :param prefixes: per line, target text its translations must start with ("" = free),
+            normalised and tokenised like targets, without EOS; an empty line stays empty.
+        :raises ValueError: a prefix longer than its line's output limit (naming the line).
         """
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
@@ -278,6 +284,7 @@ class Translator:
         options = options or DecodingOptions()
         sources = [normalize_text(line) for line in lines]
         ids, truncated = self.encode_sources(sources, first_line)
+        prefix_ids = self.encode_prefixes(prefixes, ids, options, first_line)
         results = [Translation(text, [], truncated=cut) for text, cut in zip(sources, truncated)]
         # Longest first: similar lengths share a batch, and memory peaks at once, not late.
         order = sorted((i for i in range(len(ids)) if ids[i]), key=lambda i: -len(ids[i]))
@@ -294,6 +301,7 @@ class Translator:
                         lengths.to(self.device),
                         options,
                         return_attention=return_attention,
+                        prefixes=None if prefix_ids is None else [prefix_ids[i] for i in batch],
                     )
                 texts = iter(self.target_tokenizer.decode_batch([h.tokens for hyps in hypotheses for h in hyps]))
                 for i, hyps in zip(batch, hypotheses):
@@ -316,6 +324,39 @@ class Translator:
                 )
                 ids[i] = ids[i][: self.source_limit]
         return ids, truncated
+
+    def encode_prefixes(
+        self,
+        prefixes: Sequence[str] | None,
+        source_ids: list[list[int]],
+        options: DecodingOptions,
+        first_line: int = 1,
+        *,
+        label: str = "line {}",
+        ratio_option: str = "--max-len-ratio",
+    ) -> list[list[int]] | None:
+        """Target ids of each line's prefix (None when no line has one); a one-line ValueError
+        naming the first line whose prefix does not fit its output limit.
+
+        :param source_ids: each line's source ids (after truncation).
+        :param label: how the error names line ``first_line + i``; :param ratio_option: how it
+            names the length-ratio setting (the server's field differs from the CLI's flag).
+        """
+        if prefixes is None:
+            return None
+        if len(prefixes) != len(source_ids):
+            raise ValueError(f"{len(prefixes)} prefixes for {len(source_ids)} lines: give one prefix per line")
+        ids = self.target_tokenizer.encode_batch([normalize_text(prefix) for prefix in prefixes])
+        lengths = torch.tensor([max(len(row), 1) for row in source_ids])
+        limits = max_output_lengths(lengths, options.max_len_ratio, options.max_len_offset, options.max_len)
+        for i, (row, limit) in enumerate(zip(ids, limits.tolist())):
+            if source_ids[i] and len(row) > limit:
+                raise ValueError(
+                    f"{label.format(first_line + i)}: the prefix has {len(row)} target tokens, more than the "
+                    f"output limit of {limit} for its {len(source_ids[i])} source tokens: shorten the prefix "
+                    f"or raise {ratio_option}"
+                )
+        return ids if any(ids) else None
 
     def target_pieces(self, tokens: list[int], ended: bool) -> list[str]:
         """One target token per output step: ``tokens``' pieces, then ``<eos>`` if it ended."""

@@ -244,15 +244,20 @@ def create_app(
             )
         if request.n_best > limits.max_beam:
             raise HTTPException(422, f"n_best {request.n_best} is above the limit of {limits.max_beam} (--max-beam)")
+        prefix = request.prefix if request.prefix and request.prefix.strip() else ""
+        if prefix and (problems := text_problems(prefix, limits)):  # a text's size and character checks
+            raise HTTPException(422, "; ".join(problem.replace("text", "prefix", 1) for problem in problems))
         try:
             options = decoding_options(request)
+            if prefix:
+                model.check_prefix(texts, prefix, options)
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
-        key = ("translate", model.name, options, request.attention)
-        translations = await run(key, partial(model.run, options=(options, request.attention)), texts)
+        key = ("translate", model.name, options, request.attention, prefix)
+        translations = await run(key, partial(model.run, options=(options, request.attention, prefix)), texts)
         return {
             "model": model.name,
-            "options": options.describe(),
+            "options": {**options.describe(), **({"prefix": prefix} if prefix else {})},
             "translations": [_translation(t, request.attention) for t in translations],
         }
 

@@ -133,10 +133,22 @@ class ServedTranslator:
             "source_token_limit": self.translator.source_limit,
         }
 
-    def run(self, texts: Sequence[str], options: tuple[DecodingOptions, bool]) -> list[Translation]:
-        """Translate one batch: ``options`` is (decoding options, return attention)."""
-        decoding, attention = options
-        return self.translator.translate(list(texts), decoding, self.max_batch, return_attention=attention)
+    def run(self, texts: Sequence[str], options: tuple[DecodingOptions, bool, str]) -> list[Translation]:
+        """Translate one batch: ``options`` is (decoding options, return attention, target prefix)."""
+        decoding, attention, prefix = options
+        prefixes = [prefix] * len(texts) if prefix else None
+        return self.translator.translate(
+            list(texts), decoding, self.max_batch, return_attention=attention, prefixes=prefixes
+        )
+
+    def check_prefix(self, texts: Sequence[str], prefix: str, options: DecodingOptions) -> None:
+        """A one-line ValueError naming the first text whose output limit ``prefix`` exceeds."""
+        translator = self.translator
+        sources = translator.source_tokenizer.encode_batch([normalize_text(text) for text in texts])
+        ids = [row[: translator.source_limit] for row in sources]
+        translator.encode_prefixes(
+            [prefix] * len(texts), ids, options, 0, label="text[{}]", ratio_option="max_len_ratio"
+        )
 
 
 class ServedClassifier:

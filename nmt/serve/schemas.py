@@ -64,6 +64,11 @@ class TranslateRequest(BaseModel):
     max_len_ratio: FiniteFloat = Field(
         _DEFAULTS.max_len_ratio, gt=0, le=10, description="output limit: ratio x source tokens + 10"
     )
+    prefix: str | None = Field(
+        None,
+        description="target text every translation must start with (decoding continues after it; "
+        "its tokens count in the scores); empty or absent: none",
+    )
     attention: bool = Field(False, description="return tokens and attention weights for every hypothesis")
 
 

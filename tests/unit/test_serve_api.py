@@ -364,3 +364,20 @@ def test_decoding_options_ignore_fields_the_strategy_does_not_use():
         TranslateRequest(text="x", strategy="beam", coverage_penalty=0.4, repetition_penalty=1.2, top_p=0.5)
     )
     assert beam == DecodingOptions(strategy="beam", coverage_penalty=0.4, repetition_penalty=1.2)
+
+
+def test_translate_with_a_prefix_starts_every_translation_with_it(client):
+    body = {"text": SENTENCES[:3], "prefix": "Le chien", "strategy": "beam", "beam_size": 3}
+    data = post(client, "/translate", body).json()
+    assert all(result["text"].startswith("Le chien") for result in data["translations"])
+    plain = post(client, "/translate", {"text": SENTENCES[:2]}).json()
+    blank = post(client, "/translate", {"text": SENTENCES[:2], "prefix": " "}).json()
+    assert [r["text"] for r in blank["translations"]] == [r["text"] for r in plain["translations"]]
+
+
+def test_a_prefix_longer_than_the_output_limit_is_a_422_naming_the_text_and_the_fix(client):
+    response = post(client, "/translate", {"text": ["The cat.", "Cat."], "prefix": "chien " * 40})
+    assert response.status_code == 422
+    assert "text[0]: the prefix has" in response.text and "max_len_ratio" in response.text
+    bad = post(client, "/translate", {"text": "Cat.", "prefix": "x" * 400})
+    assert bad.status_code == 422 and "prefix has 400 characters" in bad.text

@@ -345,3 +345,35 @@ def test_repetition_and_coverage_options_reach_the_decoder():
     assert (options.no_repeat_ngram_size, options.repetition_penalty, options.coverage_penalty) == (3, 1.2, 0.2)
     defaults = decoding_options(build_parser().parse_args(["model.ckpt"]))
     assert (defaults.no_repeat_ngram_size, defaults.repetition_penalty, defaults.coverage_penalty) == (0, 1.0, 0.0)
+
+
+def test_prefix_starts_every_translation_and_decoding_continues(translator):
+    lines = ["The cat sees a dog.", "A big red house.", ""]
+    prefix_ids = translator.target_tokenizer.encode("Le chien")
+    for strategy in ("greedy", "beam", "sample"):
+        options = DecodingOptions(strategy=strategy, beam_size=3)
+        results = translator.translate(lines, options, prefixes=["Le chien", "Le chien", "Le chien"])
+        for translation in results[:2]:
+            pieces = translation.hypotheses[0].pieces
+            assert pieces[: len(prefix_ids)] == translator.target_tokenizer.id_to_piece(prefix_ids)
+            assert translation.text.startswith("Le chien")
+        assert results[2].hypotheses == []  # an empty line stays empty
+    free = translator.translate(lines[:2])
+    assert [t.text for t in translator.translate(lines[:2], prefixes=["", ""])] == [t.text for t in free]
+
+
+def test_prefix_flags_of_the_cli(tiny_translation_checkpoint, tmp_path):
+    fixed = translate_cli(tiny_translation_checkpoint, "--prefix", "Le chien", stdin=b"The cat sees a dog.\nA cat.\n")
+    assert fixed.returncode == 0, fixed.stderr
+    assert all(line.startswith("Le chien") for line in fixed.stdout.decode().splitlines())
+    tsv = b"The cat sees a dog.\tUn\nA cat.\n"
+    per_line = translate_cli(tiny_translation_checkpoint, "--prefix-from-input", "--strategy", "beam", stdin=tsv)
+    assert per_line.returncode == 0, per_line.stderr
+    first, second = per_line.stdout.decode().splitlines()
+    assert first.startswith("Un") and "\t" not in second
+    too_long = translate_cli(tiny_translation_checkpoint, "--prefix", "chien " * 40, stdin=b"A cat.\n")
+    assert too_long.returncode == 2
+    message = too_long.stderr.decode().strip()
+    assert "\n" not in message and "line 1: the prefix has" in message and "raise --max-len-ratio" in message
+    both = translate_cli(tiny_translation_checkpoint, "--prefix", "Le", "--prefix-from-input", stdin=b"A cat.\n")
+    assert both.returncode == 2 and "not allowed with" in both.stderr.decode()
