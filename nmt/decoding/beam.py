@@ -238,7 +238,8 @@ def beam_search(
         hypotheses' scores; 0 = none (needs a model with attention otherwise).
     :param prefix: (batch, P) PAD-padded target ids every hypothesis starts with: while a
         sentence is inside its prefix only its best beam lives, as at the first step; None = none.
-    :return: per sentence, its ``n_best`` best hypotheses sorted by score, best first.
+    :return: per sentence, its ``n_best`` best hypotheses sorted by score, best first (fewer
+        when fewer outputs are possible, e.g. a prefix that fills the length limit leaves one).
     """
     k = beam_size
     _check_arguments(beam_size, n_best, model.output_layer.out_features)
@@ -381,6 +382,8 @@ def _to_hypotheses(output: _Finished, n_best: int, src_lengths: list[int]) -> li
                 token_log_probs[b][j][: steps[b][j]],
             )
             for j in range(n_best)
+            # A -inf hypothesis is no output (a prefix that fills the length limit leaves one).
+            if j == 0 or log_probs[b][j] > float("-inf")
         ]
         for b in range(len(scores))
     ]

@@ -254,7 +254,8 @@ def create_app(
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
         key = ("translate", model.name, options, request.attention, prefix)
-        translations = await run(key, partial(model.run, options=(options, request.attention, prefix)), texts)
+        runner = partial(model.run, options=(options, request.attention), **({"prefix": prefix} if prefix else {}))
+        translations = await run(key, runner, texts)
         return {
             "model": model.name,
             "options": {**options.describe(), **({"prefix": prefix} if prefix else {})},

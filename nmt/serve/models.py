@@ -133,9 +133,10 @@ class ServedTranslator:
             "source_token_limit": self.translator.source_limit,
         }
 
-    def run(self, texts: Sequence[str], options: tuple[DecodingOptions, bool, str]) -> list[Translation]:
-        """Translate one batch: ``options`` is (decoding options, return attention, target prefix)."""
-        decoding, attention, prefix = options
+    def run(self, texts: Sequence[str], options: tuple[DecodingOptions, bool], prefix: str = "") -> list[Translation]:
+        """Translate one batch: ``options`` is (decoding options, return attention); every
+        translation starts with ``prefix`` (target text; "" = free)."""
+        decoding, attention = options
         prefixes = [prefix] * len(texts) if prefix else None
         return self.translator.translate(
             list(texts), decoding, self.max_batch, return_attention=attention, prefixes=prefixes

@@ -124,6 +124,9 @@ def test_a_prefix_longer_than_the_output_limit_is_a_one_line_error(model, source
     with pytest.raises(ValueError, match=r"longer than its sentence's output limit of 3 tokens: shorten the prefix"):
         run(model, sources[:1], [[5, 6, 7, 8]], max_len=3)
     assert best(run(model, sources[:1], [[5, 6, 7]], max_len=3)) == [[5, 6, 7]]  # exactly the limit fits
+    # Then the prefix is the only output: beam search lists no impossible (-inf) hypotheses.
+    [hyps] = run(model, sources[:1], [[5, 6, 7]], max_len=3, strategy="beam", beam_size=3, n_best=2)
+    assert [hyp.tokens for hyp in hyps] == [[5, 6, 7]] and hyps[0].log_prob > INF
 
 
 def test_a_prefix_the_no_repeat_rule_forbids_is_refused(model, sources):
