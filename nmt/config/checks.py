@@ -177,6 +177,7 @@ def validate_config(cfg: DictConfig) -> DictConfig:
     if label_smoothing is not None and not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing}")
     _validate_model_combinations(typed)
+    _validate_subword_sampling(typed)
     _validate_optim(typed)
     _validate_batching(typed)
     if "trainer" in typed:
@@ -266,6 +267,31 @@ def _validate_optim(cfg: DictConfig) -> None:
             )
         if warmup >= max_steps:
             raise ConfigError(f"optim.warmup_steps ({warmup}) must be below trainer.max_steps ({max_steps})")
+
+
+def _validate_subword_sampling(cfg: DictConfig) -> None:
+    """Subword regularisation needs a SentencePiece tokenizer and a translation run."""
+    alpha = OmegaConf.select(cfg, "tokenizer.sampling_alpha")
+    if alpha is None:
+        return
+    kind = OmegaConf.select(cfg, "tokenizer.type")
+    if kind != "sentencepiece":
+        raise ConfigError(
+            f"tokenizer.sampling_alpha={alpha} samples SentencePiece segmentations, but tokenizer.type={kind}: "
+            "use tokenizer=spm or drop tokenizer.sampling_alpha"
+        )
+    if cfg.get("task", "translation") != "translation":
+        raise ConfigError(f"tokenizer.sampling_alpha is for translation training, not task={cfg.get('task')}")
+    if OmegaConf.select(cfg, "tokenizer.model_type") != "unigram":
+        raise ConfigError(
+            "tokenizer.sampling_alpha samples among a unigram model's n best segmentations, "
+            "which a BPE model has not: use tokenizer.model_type=unigram"
+        )
+    if alpha <= 0:
+        raise ConfigError(f"tokenizer.sampling_alpha must be > 0 (smaller: flatter, more varied draws), got {alpha}")
+    nbest = OmegaConf.select(cfg, "tokenizer.sampling_nbest")
+    if not isinstance(nbest, int) or nbest < 2:
+        raise ConfigError(f"tokenizer.sampling_nbest must be an integer > 1 (the candidates drawn among), got {nbest}")
 
 
 def _validate_batching(cfg: DictConfig) -> None:

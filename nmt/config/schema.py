@@ -299,6 +299,10 @@ class TokenizerSchema:
     model_type: SentencePieceModel = SentencePieceModel.unigram
     character_coverage: float = 1.0
     max_sentences: int | None = None
+    # Subword regularisation of the training pairs (sentencepiece unigram only): a new segmentation
+    # per epoch, drawn among the sampling_nbest best with probability P^alpha; null = off (the best).
+    sampling_alpha: float | None = None
+    sampling_nbest: int = 16
     min_freq: int = 1
     lowercase: bool = True  # word: fold case
     punctuation: Punctuation = Punctuation.split  # word

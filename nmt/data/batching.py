@@ -104,6 +104,8 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     The sampler counts epochs itself (each pass is the next epoch); :meth:`set_position`
     makes the next pass continue a given epoch after its first ``batches`` batches (resume).
+    With ``keyed_by_epoch`` its batches hold ``(epoch, index)`` keys instead of indices, for a
+    dataset whose items change with the epoch (:mod:`nmt.data.subword_sampling`).
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         pool_batches: int = 100,
         num_replicas: int = 1,
         rank: int = 0,
+        keyed_by_epoch: bool = False,
     ) -> None:
         if unit not in BATCH_UNITS:
             raise ValueError(f"unknown batch unit {unit!r}: use data.batch_unit=sentences or tokens")
@@ -136,6 +139,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.batch_size, self.unit, self.shuffle, self.seed = batch_size, unit, shuffle, seed
         self.pool_batches = pool_batches
         self.num_replicas, self.rank = num_replicas, rank
+        self.keyed_by_epoch = keyed_by_epoch
         self.epoch = 0
         self.pass_epoch: int | None = None
         self._skip = 0
@@ -206,14 +210,16 @@ class BucketBatchSampler(Sampler[list[int]]):
         self._cache = (self.epoch, batches)
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
-        batches = self._epoch_batches()[self._skip :]
+    def __iter__(self) -> Iterator[list[Any]]:
+        batches: list[list[Any]] = self._epoch_batches()[self._skip :]
         self._skip = 0
-        self.pass_epoch = self.epoch
+        self.pass_epoch = epoch = self.epoch
         if self.shuffle:
             # Each pass is a new epoch. Counting here, rather than waiting for set_epoch,
             # matters: Lightning only calls set_epoch on a batch sampler's inner sampler.
             self.epoch += 1
+        if self.keyed_by_epoch:
+            batches = [[(epoch, index) for index in batch] for batch in batches]
         return iter(batches)
 
     def __len__(self) -> int:
@@ -239,11 +245,20 @@ def bucketed_loader(
     :param num_replicas: DDP world size; this loader yields rank ``rank``'s share of batches.
     :param start: ``(epoch, batches_done)`` to continue an interrupted training epoch.
 
+    A dataset with a true ``keyed_by_epoch`` attribute is asked for ``(epoch, index)`` keys.
+
     The loader has its own random generator: making its iterator draws nothing from torch's
     global one, whose state must depend only on the training steps for an exact resume.
     """
     sampler = BucketBatchSampler(
-        dataset.lengths(), batch_size, unit=unit, shuffle=shuffle, seed=seed, num_replicas=num_replicas, rank=rank
+        dataset.lengths(),
+        batch_size,
+        unit=unit,
+        shuffle=shuffle,
+        seed=seed,
+        num_replicas=num_replicas,
+        rank=rank,
+        keyed_by_epoch=getattr(dataset, "keyed_by_epoch", False),
     )
     if start is not None:
         epoch, done = start

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
+import random
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -198,6 +200,7 @@ class SentencePieceTokenizer(Tokenizer):
     def __init__(self, model_proto: bytes) -> None:
         self._model_proto = bytes(model_proto)
         self._sp = spm.SentencePieceProcessor(model_proto=self._model_proto)
+        self._log_probs: list[float] | None = None  # per id, built on the first sample_encode
         found = (self._sp.pad_id(), self._sp.unk_id(), self._sp.bos_id(), self._sp.eos_id())
         if found != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
             raise ValueError(
@@ -288,6 +291,26 @@ class SentencePieceTokenizer(Tokenizer):
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         return self._sp.encode(list(texts), out_type=int)
+
+    def sample_encode(self, text: str, *, alpha: float, nbest: int, seed: int) -> list[int]:
+        """Ids of one segmentation of ``text`` drawn at random (subword regularisation, Kudo
+        2018): one of the ``nbest`` best unigram segmentations ``x``, with probability
+        proportional to ``P(x) ** alpha``. Decodes back to ``text``.
+
+        :param seed: the draw is a function of ``(text, alpha, nbest, seed)`` alone.
+            SentencePiece's own sampling cannot promise that: its generator is process-wide
+            and, re-seeded, still gives other draws in another process. Its n-best search is
+            deterministic, so the draw among the n best is made here, with Python's generator.
+        """
+        candidates = self._sp.nbest_encode(text, nbest_size=nbest, out_type=int)
+        if len(candidates) < 2:
+            return candidates[0] if candidates else []
+        if self._log_probs is None:  # a piece's score is its unigram log-probability
+            self._log_probs = self._sp.get_score(list(range(self.vocab_size)))
+        log_probs = [alpha * sum(map(self._log_probs.__getitem__, ids)) for ids in candidates]
+        top = max(log_probs)
+        weights = [math.exp(value - top) for value in log_probs]
+        return random.Random(seed).choices(candidates, weights)[0]
 
     def _valid_ids(self, ids: Iterable[int]) -> list[int]:
         n = self._sp.get_piece_size()

@@ -15,8 +15,9 @@ from nmt.data.batching import PairDataset, collate_pairs, datamodule_loader
 from nmt.data.corpora import ReadReport, read_translation_pairs
 from nmt.data.download import cache_dir, resolve_dataset
 from nmt.data.split import cached_grouped_split
+from nmt.data.subword_sampling import SampledPairDataset
 from nmt.data.text import fold_for_grouping
-from nmt.data.tokenizers import Tokenizer, build_tokenizers
+from nmt.data.tokenizers import SentencePieceTokenizer, Tokenizer, build_tokenizers
 
 log = logging.getLogger("nmt.data")
 
@@ -152,7 +153,30 @@ class TranslationDataModule(L.LightningDataModule):
             self.num_filtered = len(rows) - len(keep)
             if self.num_filtered:
                 log.info("dropped %d training pairs longer than %d tokens", self.num_filtered, max_length)
+            alpha = (self.tokenizer_cfg or {}).get("sampling_alpha")
+            if alpha is not None:
+                return self._sampled([rows[i] for i in keep], [src_ids[i] for i in keep], [tgt_ids[i] for i in keep])
         return PairDataset([src_ids[i] for i in keep], [tgt_ids[i] for i in keep], [rows[i][1] for i in keep])
+
+    def _sampled(
+        self, rows: list[tuple[str, str]], src_ids: list[list[int]], tgt_ids: list[list[int]]
+    ) -> SampledPairDataset:
+        """The training pairs with subword regularisation (``tokenizer.sampling_alpha``)."""
+        source_tok, target_tok = self.build_tokenizers()
+        if not (isinstance(source_tok, SentencePieceTokenizer) and isinstance(target_tok, SentencePieceTokenizer)):
+            raise ValueError("tokenizer.sampling_alpha needs SentencePiece tokenizers: use tokenizer=spm")
+        cfg = self.tokenizer_cfg or {}
+        return SampledPairDataset(
+            [s for s, _ in rows],
+            [t for _, t in rows],
+            src_ids,
+            tgt_ids,
+            (source_tok, target_tok),
+            alpha=float(cfg["sampling_alpha"]),
+            nbest=int(cfg.get("sampling_nbest", 16)),
+            seed=self.seed,
+            max_length=self.cfg.get("max_length"),
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:

@@ -29,6 +29,8 @@ MUTABLE_KEYS = (
     "model.encoder.init_from",
     "model.contextual.bilm",  # the weights come from the checkpoint; the file is not read again
     "model.contextual.lr_scale",
+    "tokenizer.sampling_alpha",  # how the training pairs are segmented, not the vocabulary
+    "tokenizer.sampling_nbest",
 )
 MUTABLE_PREFIXES = ("model.init.",)
 # Keys that never come from the checkpoint: they describe this invocation.

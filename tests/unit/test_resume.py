@@ -84,6 +84,20 @@ def test_resume_with_the_input_feeding_loop_matches_uninterrupted_run(tiny_corpu
     assert_same_final_state(uninterrupted_feeding, resumed)
 
 
+def test_resume_with_subword_sampling_matches_uninterrupted_run(tiny_corpus, tmp_path, uninterrupted):
+    """Sampled segmentations are a function of (seed, epoch, item): the resumed epoch redraws the same ones."""
+    sampling = ("tokenizer.sampling_alpha=0.2",)
+    uninterrupted_sampled = run(tiny_corpus, tmp_path / "uninterrupted", f"trainer.max_steps={TOTAL_STEPS}", *sampling)
+    first = run(tiny_corpus, tmp_path / "first", "trainer.max_steps=30", *sampling)
+    resumed = run(
+        tiny_corpus, tmp_path / "resumed", f"trainer.max_steps={TOTAL_STEPS}", f"ckpt_path={first}", *sampling
+    )
+    assert_same_final_state(uninterrupted_sampled, resumed)
+    _, sampled_weights, _ = final_state(resumed)
+    _, best_weights, _ = final_state(uninterrupted)
+    assert not torch.equal(sampled_weights["output_layer.weight"], best_weights["output_layer.weight"])
+
+
 def test_resume_after_max_time_stop_matches_uninterrupted_run(tiny_corpus, tmp_path):
     first = run(tiny_corpus, tmp_path / "first", "trainer.max_steps=5000", "trainer.max_time=00:00:00:01")
     stopped_at = torch.load(first, weights_only=True)["global_step"]
