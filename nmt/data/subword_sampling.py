@@ -57,7 +57,7 @@ class SampledPairDataset(PairDataset):
         tokenizers: tuple[SentencePieceTokenizer, SentencePieceTokenizer],
         *,
         alpha: float,
-        nbest: int = 16,
+        nbest: int,
         seed: int = 0,
         max_length: int | None = None,
     ) -> None:

@@ -173,7 +173,7 @@ class TranslationDataModule(L.LightningDataModule):
             tgt_ids,
             (source_tok, target_tok),
             alpha=float(cfg["sampling_alpha"]),
-            nbest=int(cfg.get("sampling_nbest", 16)),
+            nbest=int(cfg["sampling_nbest"]),
             seed=self.seed,
             max_length=self.cfg.get("max_length"),
         )

@@ -124,7 +124,15 @@ def test_a_sample_longer_than_max_length_falls_back_to_the_best_segmentation(sam
     full = sampled.datasets["train"]
     limit = max(full.lengths()) - 1  # the best segmentation of every pair fits
     capped = SampledPairDataset(
-        full.src_texts, full.tgt_texts, full.src_ids, full.tgt_ids, full.tokenizers, alpha=0.1, seed=5, max_length=limit
+        full.src_texts,
+        full.tgt_texts,
+        full.src_ids,
+        full.tgt_ids,
+        full.tokenizers,
+        alpha=0.1,
+        nbest=16,
+        seed=5,
+        max_length=limit,
     )
     for epoch in range(3):
         for i in range(len(capped)):
