@@ -22,11 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-try:
-    import nmt  # noqa: F401
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from nmt.cli.common import OneLineArgumentParser
 
 PROG = "scripts/bench_decode.py"

@@ -12,14 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
-
-try:
-    import nmt  # noqa: F401
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nmt.data.corpora import read_translation_pairs
 from nmt.data.embedded import embedded_path

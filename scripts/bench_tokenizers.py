@@ -21,11 +21,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-try:
-    import nmt  # noqa: F401
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from nmt.data.tokenizers import CharTokenizer, SentencePieceTokenizer, Tokenizer
 
 WORDS = (

@@ -38,11 +38,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlparse
 
-try:
-    import nmt  # noqa: F401
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from nmt.cli.common import OneLineArgumentParser, read_lines
 
 PROG = "scripts/load_test.py"

@@ -28,8 +28,7 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[1]  # the runs start here, so that conf/ and outputs/ are the checkout's
 
 from nmt.inference.checkpoint import TEMPORARY_MARK, model_state_dict  # noqa: E402
 
