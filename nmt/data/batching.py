@@ -211,16 +211,24 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[Any]]:
-        batches: list[list[Any]] = self._epoch_batches()[self._skip :]
+        epoch, skip = self.epoch, self._skip
+        self.pass_epoch = epoch
+        return self._serve(epoch, self._epoch_batches()[skip:])
+
+    def _serve(self, epoch: int, batches: list[list[int]]) -> Iterator[list[Any]]:
+        """Yield one pass's batches; the pass counts once its first batch is asked for.
+
+        A DataLoader with workers calls ``iter()`` twice when it starts them and drops the
+        first iterator unread: counting the epoch (and using up a resume's skip) in
+        ``__iter__`` itself would make the pass it serves the next epoch's.
+        """
         self._skip = 0
-        self.pass_epoch = epoch = self.epoch
         if self.shuffle:
             # Each pass is a new epoch. Counting here, rather than waiting for set_epoch,
             # matters: Lightning only calls set_epoch on a batch sampler's inner sampler.
-            self.epoch += 1
-        if self.keyed_by_epoch:
-            batches = [[(epoch, index) for index in batch] for batch in batches]
-        return iter(batches)
+            self.epoch = epoch + 1
+        for batch in batches:
+            yield [(epoch, index) for index in batch] if self.keyed_by_epoch else batch
 
     def __len__(self) -> int:
         """Batches in the next pass, before any :meth:`skip`; the same for every epoch."""

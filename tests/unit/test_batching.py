@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import torch
 
 from nmt.data.batching import BucketBatchSampler, PairDataset, collate_pairs, pad_sequences
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
@@ -77,6 +78,36 @@ def test_skip_drops_batches_already_trained_on_then_continues_normally():
     resumed.skip(5)
     assert list(resumed) == full[5:]
     assert len(list(resumed)) == len(full)
+
+
+class _Indices(torch.utils.data.Dataset):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+@pytest.mark.parametrize("num_workers", [0, 1, 2])
+def test_a_loader_with_workers_serves_the_same_epochs_and_resume_skip(num_workers):
+    """A DataLoader with workers calls iter() on its batch sampler twice when it starts them:
+    that must neither count an extra epoch nor use up a resume's skip."""
+
+    def passes(sampler: BucketBatchSampler, count: int) -> list[list[list[int]]]:
+        loader = torch.utils.data.DataLoader(
+            _Indices(500), batch_sampler=sampler, num_workers=num_workers, collate_fn=list
+        )
+        return [list(loader) for _ in range(count)]
+
+    reference = BucketBatchSampler(lengths(), 16, seed=7)
+    expected = [list(reference) for _ in range(3)]
+    assert passes(BucketBatchSampler(lengths(), 16, seed=7), 3) == expected
+    resumed = BucketBatchSampler(lengths(), 16, seed=7)
+    resumed.set_position(1, 4)
+    assert passes(resumed, 2) == [expected[1][4:], expected[2]]
 
 
 def test_evaluation_order_is_sorted_and_stable():
