@@ -161,6 +161,26 @@ def user_error_types(extra: tuple[type[BaseException], ...] = ()) -> tuple[type[
     return (checkpoint.CheckpointError, *types) if checkpoint is not None else types
 
 
+# The optional packages and the extra (pyproject.toml) that installs each: a command that
+# needs one that is absent says which extra to install instead of a traceback.
+EXTRA_OF_PACKAGE = {
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "httpx": "serve",
+    "gensim": "embeddings",
+    "sklearn": "baselines",
+}
+
+
+def missing_extra_message(error: ModuleNotFoundError) -> str | None:
+    """ "needs X: pip install ..." for an optional package's absence; None for any other module."""
+    package = (error.name or "").split(".")[0]
+    extra = EXTRA_OF_PACKAGE.get(package)
+    if extra is None:
+        return None
+    return f"this needs {package}, from the {extra!r} extra: pip install 'nmt[{extra}]' (or pip install -e '.[{extra}]' in a checkout)"
+
+
 def run_command(prog: str, action: Callable[[], int | None], user_errors: tuple[type[BaseException], ...] = ()) -> int:
     """Run ``action`` and turn its failure into one line on stderr and the exit code.
 
@@ -173,6 +193,12 @@ def run_command(prog: str, action: Callable[[], int | None], user_errors: tuple[
         return EXIT_OK
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as error:
+        message = missing_extra_message(error)
+        if message is None:
+            raise  # a missing dependency of nmt itself: the traceback is what helps
+        print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
     except Exception as error:
         status = EXIT_USER_ERROR if isinstance(error, user_error_types(user_errors)) else EXIT_RUNTIME_ERROR
         if status == EXIT_RUNTIME_ERROR and not isinstance(error, RuntimeError):

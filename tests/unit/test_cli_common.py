@@ -229,3 +229,22 @@ def test_help_of_the_hydra_commands_does_not_import_torch(module):
     assert result.returncode == 0, result.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "torch" not in imported and "lightning" not in imported
+
+
+def test_a_missing_optional_package_names_its_extra_in_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # "import uvicorn" now raises ModuleNotFoundError
+    serve = importlib.import_module("nmt.cli.serve")
+    assert serve.main([str(tmp_path / "model.ckpt")]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert "uvicorn" in err and "pip install 'nmt[serve]'" in err
+
+
+def test_a_missing_module_that_is_no_optional_extra_keeps_its_traceback():
+    from nmt.cli.common import run_command
+
+    def broken() -> int:
+        raise ModuleNotFoundError("No module named 'numpyy'", name="numpyy")
+
+    with pytest.raises(ModuleNotFoundError):
+        run_command("nmt-x", broken)
