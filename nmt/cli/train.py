@@ -117,9 +117,10 @@ def prepare_config(cfg: DictConfig) -> DictConfig:
     from nmt.tasks.preflight import check_run_config
     from nmt.training.run_config import resumed_config
 
+    command_line = command_line_keys()
     if cfg.get("ckpt_path"):
-        cfg = resumed_config(cfg, default_config(), command_line_keys())
-    return check_run_config(cfg)
+        cfg = resumed_config(cfg, default_config(), command_line)
+    return check_run_config(cfg, command_line)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

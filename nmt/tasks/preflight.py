@@ -4,6 +4,7 @@ the word-vector files and the biLM checkpoint the config names. The config's own
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -13,20 +14,30 @@ from nmt.embeddings.io import VectorFileError, vector_dim
 from nmt.inference.checkpoint import CheckpointError
 from nmt.tasks.contextual_transfer import ContextualTransferError, read_bilm, split_conflicts, tokenizer_conflicts
 
+log = logging.getLogger(__name__)
 
-def check_run_config(cfg: DictConfig) -> DictConfig:
+
+def check_run_config(cfg: DictConfig, command_line: set[str] | frozenset[str] = frozenset()) -> DictConfig:
     """:func:`~nmt.config.checks.validate_config`, then the files it names; return the typed
-    config. Raises :class:`ConfigError` with one line that names the key and the fix."""
+    config. Raises :class:`ConfigError` with one line that names the key and the fix.
+
+    :param command_line: the dotted keys the user set on the command line. Pretrained word
+        vectors decide ``model.embed_size`` unless the user set it there (as Keras's
+        ``weights=`` does); a value that only comes from a preset gives way.
+    """
     cfg = validate_config(cfg)
-    _check_vector_files(cfg)
+    _check_vector_files(cfg, "model.embed_size" in command_line)
     _check_bilm(cfg)
-    return cfg
+    return validate_config(cfg)  # the embedding size may have changed: its checks again
 
 
-def _check_vector_files(cfg: DictConfig) -> None:
+def _check_vector_files(cfg: DictConfig, size_given: bool) -> None:
+    """The vector files exist and are readable; their dimension sets ``model.embed_size``
+    unless ``size_given`` (then a different dimension is an error naming the fix)."""
     emb = OmegaConf.select(cfg, "model.embeddings")
     if emb is None:
         return
+    sized_by: str | None = None  # the first file that set the size: a second must agree
     for key in ("pretrained", "target_pretrained"):
         path = emb.get(key)
         if not path:
@@ -37,11 +48,24 @@ def _check_vector_files(cfg: DictConfig) -> None:
             dim = vector_dim(path, emb.get("format", "auto"))
         except VectorFileError as error:
             raise ConfigError(f"model.embeddings.{key}: {error}") from error
-        if dim is not None and dim != cfg.model.embed_size:
+        if dim is None or dim == cfg.model.embed_size:
+            sized_by = sized_by or key
+            continue
+        if size_given or sized_by is not None:
+            given = "set on the command line" if size_given else f"set by model.embeddings.{sized_by}"
             raise ConfigError(
                 f"model.embeddings.{key}={path} holds {dim}-dimensional vectors but model.embed_size="
-                f"{cfg.model.embed_size}: set model.embed_size={dim}"
+                f"{cfg.model.embed_size} ({given}): set model.embed_size={dim} or use vectors of one dimension"
             )
+        log.info(
+            "model.embed_size=%d (the preset's %d) from the %d-dimensional vectors of model.embeddings.%s",
+            dim,
+            cfg.model.embed_size,
+            dim,
+            key,
+        )
+        cfg.model.embed_size = dim
+        sized_by = key
 
 
 def _check_bilm(cfg: DictConfig) -> None:

@@ -4,6 +4,8 @@ of a classifier or a translator, with a coverage report and clear errors."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -140,11 +142,11 @@ def word_sms(corpus, run_dir, vectors, *extra):
 def test_config_errors_come_before_any_data(tmp_path, sms_corpus):
     vectors = write_vectors(file_vectors(), tmp_path / "v.vec", "fasttext")
     check_run_config(compose_config(word_sms(sms_corpus, tmp_path, vectors)))
+    with pytest.raises(ConfigError, match="holds 6-dimensional .*set on the command line.*set model.embed_size=6"):
+        check_run_config(
+            compose_config(word_sms(sms_corpus, tmp_path, vectors, "model.embed_size=16")), {"model.embed_size"}
+        )
     cases = [
-        (
-            word_sms(sms_corpus, tmp_path, vectors, "model.embed_size=16"),
-            "holds 6-dimensional .* set model.embed_size=6",
-        ),
         (word_sms(sms_corpus, tmp_path, tmp_path / "missing.vec"), "missing.vec: no such file"),
         (word_sms(sms_corpus, tmp_path, vectors, "tokenizer=spm"), "tokenizer.type=sentencepiece: use tokenizer=word"),
         (word_sms(sms_corpus, tmp_path, vectors, "model.embeddings.unknown=ones"), "unknown='ones' is not supported"),
@@ -157,6 +159,35 @@ def test_config_errors_come_before_any_data(tmp_path, sms_corpus):
     for overrides, message in cases:
         with pytest.raises(ConfigError, match=message):
             check_run_config(compose_config(overrides))
+
+
+def test_vectors_set_the_embedding_size_a_preset_chose(tmp_path, sms_corpus, caplog):
+    """Keras's weights= decides the size: a preset's embed_size gives way to the vectors' dimension."""
+    vectors = write_vectors(file_vectors(), tmp_path / "v.vec", "fasttext")
+    with caplog.at_level("INFO", logger="nmt.tasks.preflight"):
+        cfg = check_run_config(compose_config(word_sms(sms_corpus, tmp_path, vectors, "model.embed_size=16")))
+    assert cfg.model.embed_size == DIM
+    assert f"model.embed_size={DIM} (the preset's 16)" in caplog.text
+    corpus = write_pairs(tmp_path / "fra.txt", toy_pairs(80))
+    english = write_vectors(WordVectors(["cat", "dog"], np.ones((2, 8))), tmp_path / "en.txt", "glove")
+    french = write_vectors(WordVectors(["chat", "maison"], np.ones((2, 10))), tmp_path / "fr.vec", "fasttext")
+    translation = [f"data.path={corpus}", "tokenizer=word", "model.embed_size=16", "model.tie_embeddings=false"]
+    with pytest.raises(ConfigError, match="holds 10-dimensional .*set by model.embeddings.pretrained"):
+        check_run_config(
+            compose_config(
+                [*translation, f"model.embeddings.pretrained={english}", f"model.embeddings.target_pretrained={french}"]
+            )
+        )
+
+
+def test_an_explicit_size_that_disagrees_with_the_vectors_fails_through_hydra(tmp_path, sms_corpus):
+    vectors = write_vectors(file_vectors(), tmp_path / "v.vec", "fasttext")
+    overrides = word_sms(sms_corpus, tmp_path, vectors, "model.embed_size=16")
+    result = subprocess.run(
+        [sys.executable, "-m", "nmt.train", *overrides], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "set on the command line" in result.stderr and "set model.embed_size=6" in result.stderr
 
 
 def test_classifier_trains_with_frozen_pretrained_vectors_and_reports_coverage(tmp_path, sms_corpus):
