@@ -31,6 +31,7 @@ def choices(enum: type[Enum]) -> tuple[str, ...]:
 class Cell(str, Enum):
     lstm = "lstm"
     gru = "gru"
+    rnn = "rnn"  # Elman's tanh RNN (Keras's SimpleRNN): no gates, for comparison with LSTM/GRU
 
 
 class InitScheme(str, Enum):

@@ -22,6 +22,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from nmt.data.tokenizers import PAD_ID
 from nmt.models.classifier_output import ClassifierOutput
+from nmt.modules.encoder import RNN_CELLS, check_cell
 from nmt.modules.initialization import initialize_from_config
 from nmt.modules.masks import padding_mask
 
@@ -55,8 +56,7 @@ class ConvLSTMClassifier(nn.Module):
         self.embed_dropout = nn.Dropout(dropout)
         self.conv = nn.Conv1d(embed_size, conv_filters, conv_kernel, padding=conv_kernel // 2)
         self.pool = nn.MaxPool1d(pool_size, ceil_mode=True)
-        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        self.rnn = rnn(conv_filters, hidden_size, batch_first=True)
+        self.rnn = RNN_CELLS[check_cell(cell)](conv_filters, hidden_size, batch_first=True)
         self.output_dropout = nn.Dropout(dropout)
         self.output_layer = nn.Linear(hidden_size, 1 if num_classes == 2 else num_classes)
         initialize_from_config(self, init)

@@ -26,6 +26,7 @@ from torch import nn
 
 from nmt.modules.attention import Attention
 from nmt.modules.decoder import AttentionDecoder, DecoderState, EncodedSource
+from nmt.modules.encoder import STEP_CELLS
 from nmt.ops.precision import full_precision
 
 
@@ -54,7 +55,7 @@ class BahdanauDecoder(AttentionDecoder):
         super().__init__(embed_size, hidden_size, memory_size, attention, num_layers, cell, dropout, input_feeding=True)
         self.input_feeding = False
         self.memory_size = memory_size
-        cell_class = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
+        cell_class = STEP_CELLS[self.cell_type]
         self.cells = nn.ModuleList(
             cell_class(embed_size + memory_size if layer == 0 else hidden_size, hidden_size)
             for layer in range(num_layers)

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmt.modules.attention import Attention
-from nmt.modules.encoder import RNN_CELLS, check_cell
+from nmt.modules.encoder import RNN_CELLS, STEP_CELLS, check_cell
 from nmt.ops.input_feeding import fused_loop_applies, input_feeding_loop
 from nmt.ops.precision import autocast_disabled, full_precision
 
@@ -85,6 +85,16 @@ def gru_cell(
     z = torch.sigmoid(x_z + h_z)
     n = torch.tanh(x_n + r * h_n)
     return (1 - z) * n + z * h
+
+
+def rnn_cell(
+    input_gates: torch.Tensor, h: torch.Tensor, weight_hh: torch.Tensor, bias_hh: torch.Tensor
+) -> torch.Tensor:
+    """One step of Elman's tanh RNN with a float32 state; equals ``nn.RNNCell``.
+
+    :param input_gates: (batch, hidden) ``x W_ih^T + b_ih``. :param h: (batch, hidden).
+    """
+    return torch.tanh(full_precision(input_gates) + full_precision(F.linear(h, weight_hh, bias_hh)))
 
 
 @dataclass
@@ -164,7 +174,7 @@ class AttentionDecoder(nn.Module):
         self.num_layers = num_layers
         self.input_feeding = input_feeding
         if input_feeding:
-            cell_class = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
+            cell_class = STEP_CELLS[self.cell_type]
             self.cells: nn.ModuleList | None = nn.ModuleList(
                 cell_class(embed_size + hidden_size if layer == 0 else hidden_size, hidden_size)
                 for layer in range(num_layers)
@@ -210,7 +220,7 @@ class AttentionDecoder(nn.Module):
                 getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             )
         assert self.cells is not None  # without an rnn, the decoder has cells
-        cell = cast(nn.LSTMCell | nn.GRUCell, self.cells[layer])
+        cell = cast(nn.RNNCellBase, self.cells[layer])
         return cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh
 
     def embedding_gates(self, embedded: torch.Tensor) -> torch.Tensor:
@@ -323,6 +333,8 @@ class AttentionDecoder(nn.Module):
                 if state.cell is not None:
                     h, c = lstm_cell(input_gates, state.hidden[layer], state.cell[layer], weight_hh, bias_hh)
                     cells.append(c)
+                elif self.cell_type == "rnn":
+                    h = rnn_cell(input_gates, state.hidden[layer], weight_hh, bias_hh)
                 else:
                     h = gru_cell(input_gates, state.hidden[layer], weight_hh, bias_hh)
             hiddens.append(h)

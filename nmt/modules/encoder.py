@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -10,19 +12,22 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.ops.precision import autocast_disabled, full_precision
 
-RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+# model.cell -> the fused multi-step module and its one-step cell. "rnn" is Elman's tanh RNN:
+# h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh).
+RNN_CELLS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+STEP_CELLS: dict[str, Callable[..., nn.RNNCellBase]] = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}
 
 
 def check_cell(cell: str) -> str:
     """Return ``cell`` lower-cased, or raise a clear error for an unknown cell type."""
     name = cell.lower()
     if name not in RNN_CELLS:
-        raise ValueError(f"unknown RNN cell {cell!r}: use model.cell=lstm or model.cell=gru")
+        raise ValueError(f"unknown RNN cell {cell!r}: use model.cell=lstm, model.cell=gru or model.cell=rnn")
     return name
 
 
 class RNNEncoder(nn.Module):
-    """LSTM or GRU encoder over packed sequences.
+    """LSTM, GRU or tanh-RNN encoder over packed sequences.
 
     ``hidden_size`` is the size of every output state. A bidirectional encoder splits it
     between the two directions (``hidden_size // 2`` each), so its outputs always have
@@ -133,8 +138,8 @@ class RNNEncoder(nn.Module):
                 layer_input = F.dropout(layer_input, self.rnn.dropout, self.training)
         return layer_input.masked_fill(~real.unsqueeze(-1), 0.0), torch.cat(finals[-self.num_directions :], dim=-1)
 
-    def _one_direction_rnn(self, layer: int) -> nn.GRU:
-        """A one-layer, one-direction GRU shaped like ``self.rnn``'s layer ``layer``, kept out
+    def _one_direction_rnn(self, layer: int) -> nn.RNNBase:
+        """A one-layer, one-direction RNN of the same cell shaped like ``self.rnn``'s layer ``layer``, kept out
         of the module's parameters (``functional_call`` gives it ``self.rnn``'s weights)."""
         cache = self.__dict__.setdefault("_one_direction_rnns", {})
         if layer not in cache:

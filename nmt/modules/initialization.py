@@ -45,13 +45,17 @@ INIT_SCHEMES = choices(InitScheme)
 DEFAULT_RANGE = 0.1
 DEFAULT_FORGET_BIAS = 1.0
 
-_RECURRENT = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
+_RECURRENT = (nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell, nn.GRUCell, nn.RNNCell)
 _LSTMS = (nn.LSTM, nn.LSTMCell)
+_ELMAN = (nn.RNN, nn.RNNCell)
 
 
 def gate_count(module: nn.Module) -> int:
-    """Gate blocks stacked in a recurrent module's matrices: 4 for an LSTM, 3 for a GRU."""
-    return 4 if isinstance(module, _LSTMS) else 3
+    """Gate blocks stacked in a recurrent module's matrices: 4 for an LSTM, 3 for a GRU, 1 for
+    Elman's tanh RNN."""
+    if isinstance(module, _LSTMS):
+        return 4
+    return 1 if isinstance(module, _ELMAN) else 3
 
 
 def orthogonal_gate_blocks_(weight: torch.Tensor, gates: int) -> None:

@@ -14,7 +14,7 @@ small matrix product, then adds the T pieces up one by one. Here the loop is one
   weight's gradient is then **one** matrix product over all T steps, and the encoder
   states' gradient one batched product.
 
-For one layer of LSTM or GRU with ``bahdanau``, ``dot`` or ``general`` attention, float32
+For one layer of LSTM, GRU or Elman RNN with ``bahdanau``, ``dot`` or ``general`` attention, float32
 or float64, no autocast (:func:`fused_loop_applies`); the decoder takes PyTorch's autograd
 through its step loop otherwise (several layers, with dropout between them; bf16/fp16).
 Equal to that loop in value and gradients (tested with ``gradcheck`` and against it).
@@ -25,6 +25,7 @@ given) and ``u_t = s_{t-1} W_hh^T + b_hh`` the recurrent one, split into gate bl
 
     LSTM:   c_t = f * c_{t-1} + i * g,  s_t = o * tanh(c_t)   (i, f, o = sigmoid(x + u), g = tanh(x + u))
     GRU:    r, z = sigmoid(x + u),  n = tanh(x_n + r * u_n),  s_t = (1 - z) * n + z * s_{t-1}
+    RNN:    s_t = tanh(x + u)   (Elman)
     score_j = v^T tanh(W_q s_t + b_q + k_j)   (bahdanau)   or   s_t^T k_j   (dot, general)
     a_t     = softmax(score) over real source positions;   ctx_t = sum_j a_tj m_j
     h~_t    = tanh(W_c [s_t; ctx_t])
@@ -52,7 +53,7 @@ def fused_loop_applies(decoder: Any, embedded: torch.Tensor) -> bool:
     :class:`~nmt.modules.decoder.AttentionDecoder`) over ``embedded``."""
     return (
         decoder.input_feeding
-        and decoder.cell_type in ("lstm", "gru")
+        and decoder.cell_type in ("lstm", "gru", "rnn")
         and decoder.num_layers == 1
         and _attention_kind(decoder.attention) in _ATTENTION_KINDS
         and embedded.dtype in (torch.float32, torch.float64)
@@ -70,14 +71,14 @@ def input_feeding_loop(
     memory: torch.Tensor,
     mask: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run a one-layer LSTM or GRU input-feeding decoder over all target positions.
+    """Run a one-layer LSTM, GRU or Elman RNN input-feeding decoder over all target positions.
 
     :param decoder: an :class:`~nmt.modules.decoder.AttentionDecoder` for which
         :func:`fused_loop_applies`.
     :param embedding_gates: (batch, tgt_len, gates * hidden) the embedding's share of the
         input product, ``b_ih`` included (:meth:`AttentionDecoder.embedding_gates`).
     :param hidden: (batch, hidden) the initial state; :param cell: the LSTM's initial cell
-        (batch, hidden), None for a GRU. :param feed: (batch, hidden) the initial
+        (batch, hidden), None for a GRU or RNN. :param feed: (batch, hidden) the initial
         attentional state (zeros).
     :param keys: (batch, src_len, key_size) and :param memory: (batch, src_len, memory_size)
         from :meth:`Attention.prepare`. :param mask: (batch, src_len) bool, True at real tokens.
@@ -114,8 +115,9 @@ def _rows(steps_first: torch.Tensor) -> torch.Tensor:
 class _InputFeedingLoop(torch.autograd.Function):
     """Arguments as :func:`input_feeding_loop` passes them; the weights are those of the
     equations in the module docstring (``weight_energy`` is v, (1, A)). ``c0`` is None for
-    a GRU; the saved ``recurrent`` buffer holds the LSTM's cells (T + 1, batch, H) or the
-    GRU's ``u_n`` (T, batch, H)."""
+    a GRU or RNN (told apart by their gate count: 3 blocks of H, or 1); the saved ``recurrent``
+    buffer holds the LSTM's cells (T + 1, batch, H), the GRU's ``u_n`` (T, batch, H), or
+    nothing for the RNN."""
 
     @staticmethod
     def forward(
@@ -138,12 +140,14 @@ class _InputFeedingLoop(torch.autograd.Function):
         lstm, additive = c0 is not None, weight_query is not None
         batch, steps, gate_size = gates_in.shape
         size = h0.size(-1)
+        elman = not lstm and gate_size == size
         gates_in = gates_in.transpose(0, 1)  # (T, batch, gates * H)
-        if lstm:  # b_hh folded in; [W_f; W_hh] so one product takes [h~; s]
+        if lstm or elman:  # b_hh folded in; [W_f; W_hh] so one product takes [h~; s]
             gates_in = (gates_in + bias_hh).contiguous()
             recurrent_weight_t = torch.cat([weight_feed, weight_hh], dim=1).t()
-            recurrent = h0.new_empty(steps + 1, batch, size)
-            recurrent[0] = c0
+            recurrent = h0.new_empty(steps + 1 if lstm else 0, batch, size)
+            if lstm:
+                recurrent[0] = c0
         else:
             recurrent = h0.new_empty(steps, batch, size)
         blocked = ~mask
@@ -166,6 +170,9 @@ class _InputFeedingLoop(torch.autograd.Function):
                 i, f, g, o = act.chunk(4, dim=1)
                 c = torch.addcmul(f * recurrent[t], i, g, out=recurrent[t + 1])
                 h = torch.mul(o, torch.tanh(c), out=hiddens[t + 1])
+            elif elman:
+                gates = torch.addmm(gates_in[t], torch.cat([feeds[t], hiddens[t]], dim=1), recurrent_weight_t)
+                h = torch.tanh(gates, out=hiddens[t + 1])
             else:
                 x = torch.addmm(gates_in[t], feeds[t], weight_feed.t())
                 u = torch.addmm(bias_hh, hiddens[t], weight_hh.t())
@@ -183,7 +190,7 @@ class _InputFeedingLoop(torch.autograd.Function):
             alpha = weights[t].copy_(torch.softmax(scores.masked_fill_(blocked, float("-inf")), dim=-1))
             context = contexts[t].copy_(torch.bmm(alpha.unsqueeze(1), memory).squeeze(1))
             torch.tanh(torch.cat([h, context], dim=1) @ weight_combine.t(), out=feeds[t + 1])
-        ctx.lstm = lstm
+        ctx.lstm, ctx.elman = lstm, elman
         ctx.save_for_backward(
             activations,
             hiddens,
@@ -223,13 +230,15 @@ class _InputFeedingLoop(torch.autograd.Function):
             weight_query,
             weight_energy,
         ) = ctx.saved_tensors
-        lstm, additive = ctx.lstm, weight_query is not None
+        lstm, elman, additive = ctx.lstm, ctx.elman, weight_query is not None
+        one_product = lstm or elman  # x and u share their gradient: [h~; s] went through one product
         steps, batch, gate_size = activations.shape
         size = hiddens.size(-1)
         grad_outputs = grad_outputs.transpose(0, 1)  # (T, batch, H)
-        recurrent_weight = torch.cat([weight_feed, weight_hh], dim=1) if lstm else None  # (4H, 2H)
-        grad_gates = activations.new_empty(steps, batch, gate_size)  # wrt x_t (and, LSTM, u_t)
-        grad_recurrent_gates = None if lstm else activations.new_empty(steps, batch, gate_size)  # GRU: wrt u_t
+        # (gates * H, 2H)
+        recurrent_weight = torch.cat([weight_feed, weight_hh], dim=1) if one_product else None
+        grad_gates = activations.new_empty(steps, batch, gate_size)  # wrt x_t (and, LSTM/RNN, u_t)
+        grad_recurrent_gates = None if one_product else activations.new_empty(steps, batch, gate_size)  # GRU: wrt u_t
         grad_combined = feeds.new_empty(steps, batch, size)  # wrt W_c [s; ctx], before tanh
         grad_contexts = contexts.new_empty(contexts.shape)
         grad_scores = weights.new_empty(weights.shape)
@@ -275,6 +284,11 @@ class _InputFeedingLoop(torch.autograd.Function):
                 )
                 grad_feed_hidden = grad_gates[t] @ recurrent_weight  # (batch, 2H)
                 grad_feed, grad_hidden = grad_feed_hidden[:, :size], grad_feed_hidden[:, size:]
+            elif elman:
+                hidden = hiddens[t + 1]
+                torch.mul(grad_h, 1 - hidden * hidden, out=grad_gates[t])
+                grad_feed_hidden = grad_gates[t] @ recurrent_weight  # (batch, 2H)
+                grad_feed, grad_hidden = grad_feed_hidden[:, :size], grad_feed_hidden[:, size:]
             else:
                 grad_hidden = _gru_step_backward(
                     grad_h, activations[t], recurrent[t], hiddens[t], grad_gates[t], grad_recurrent_gates[t]
@@ -284,7 +298,7 @@ class _InputFeedingLoop(torch.autograd.Function):
 
         # Weight gradients: one product over all steps each.
         grad_gates_flat = _rows(grad_gates)
-        grad_recurrent_flat = grad_gates_flat if lstm else _rows(grad_recurrent_gates)
+        grad_recurrent_flat = grad_gates_flat if one_product else _rows(grad_recurrent_gates)
         grad_weight_feed = grad_gates_flat.t() @ _rows(feeds[:-1])
         grad_weight_hh = grad_recurrent_flat.t() @ _rows(hiddens[:-1])
         grad_bias_hh = grad_recurrent_flat.sum(dim=0)

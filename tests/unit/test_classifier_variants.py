@@ -40,7 +40,7 @@ def test_conv_lstm_gives_one_logit_for_two_classes_and_one_per_class_otherwise(n
     assert output.logits.shape == (3, width) and output.attention is None
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("pool", [1, 2, 4])
 def test_a_texts_logits_do_not_depend_on_the_padding_of_its_batch(cell, pool):
     model = conv_lstm(cell=cell, pool=pool)

@@ -71,7 +71,7 @@ def test_both_directions_reuse_the_encoder_class_and_share_embedding_and_softmax
     assert sum(1 for m in model.modules() if isinstance(m, torch.nn.Embedding)) == 1
 
 
-@pytest.mark.parametrize("cell,layers", [("lstm", 1), ("lstm", 2), ("gru", 3)])
+@pytest.mark.parametrize("cell,layers", [("lstm", 1), ("lstm", 2), ("gru", 3), ("rnn", 2)])
 def test_forward_reads_left_to_right_and_backward_right_to_left(cell, layers):
     """Changing token k changes the forward states at positions >= k only and the backward
     states at positions <= k only: the backward prediction of token t (made at t + 1)

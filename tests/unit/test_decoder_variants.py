@@ -24,6 +24,8 @@ VARIANTS = {
     "plain, gru, 2 layers": dict(PLAIN, cell="gru", decoder_layers=2, encoder_layers=2),
     "bahdanau decoder": BAHDANAU,
     "bahdanau decoder, gru, 2 layers, dot": dict(BAHDANAU, cell="gru", decoder_layers=2, attention="dot"),
+    "plain, rnn": dict(PLAIN, cell="rnn"),
+    "bahdanau decoder, rnn, 2 layers": dict(BAHDANAU, cell="rnn", decoder_layers=2),
     "bahdanau decoder, 3 layers, general, unidirectional": dict(
         BAHDANAU, decoder_layers=3, attention="general", bidirectional=False
     ),

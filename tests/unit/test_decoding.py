@@ -220,6 +220,8 @@ def test_beam_size_too_large_for_vocabulary_is_an_error(model, sources):
 
 VARIANTS = {
     "gru": dict(cell="gru"),
+    "rnn": dict(cell="rnn"),
+    "rnn, 2 layers, no input feeding": dict(cell="rnn", decoder_layers=2, input_feeding=False),
     "3 decoder layers": dict(encoder_layers=2, decoder_layers=3),
     "no input feeding": dict(input_feeding=False),
     "gru, 2 layers, no input feeding, unidirectional": dict(

@@ -27,7 +27,7 @@ def make_seq2seq(init=None, seed=0, src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB, **
 
 
 def recurrent_modules(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(m, (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell))]
+    return [m for m in model.modules() if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell, nn.GRUCell, nn.RNNCell))]
 
 
 def recurrent_parameters(model: nn.Module, prefix: str):
@@ -120,10 +120,11 @@ def test_uniform_draws_every_parameter_from_plus_minus_range():
 # -- xavier -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_xavier_gives_glorot_uniform_matrices_and_zero_biases(cell):
     model = make_seq2seq({"scheme": "xavier", "forget_bias": None}, cell=cell)
     matrices = [p.detach() for _, name, p in recurrent_parameters(model, "weight")]
+    assert len(matrices) == 12  # ih and hh: the encoder's 2 layers x 2 directions, the decoder's 2 cells
     matrices += [linear.weight.detach() for linear in untied_linears(model)]
     for weight in matrices:
         fan_out, fan_in = weight.shape
@@ -138,7 +139,7 @@ def test_xavier_gives_glorot_uniform_matrices_and_zero_biases(cell):
 # -- orthogonal -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell, gates", [("lstm", 4), ("gru", 3)])
+@pytest.mark.parametrize("cell, gates", [("lstm", 4), ("gru", 3), ("rnn", 1)])
 def test_orthogonal_makes_every_recurrent_gate_block_orthogonal(cell, gates):
     model = make_seq2seq({"scheme": "orthogonal"}, cell=cell)
     recurrent = recurrent_parameters(model, "weight_hh")
@@ -149,9 +150,9 @@ def test_orthogonal_makes_every_recurrent_gate_block_orthogonal(cell, gates):
         assert weight.shape == (gates * hidden, hidden)
         for block in weight.detach().chunk(gates, dim=0):
             torch.testing.assert_close(block @ block.T, torch.eye(hidden), atol=1e-5, rtol=0)
-        # orthogonal per block, not as one stacked matrix: blocks differ
-        first, second = weight.detach().chunk(gates, dim=0)[:2]
-        assert not torch.allclose(first, second)
+        if gates > 1:  # orthogonal per block, not as one stacked matrix: blocks differ
+            first, second = weight.detach().chunk(gates, dim=0)[:2]
+            assert not torch.allclose(first, second)
 
 
 def test_orthogonal_input_matrices_are_glorot_uniform():

@@ -33,7 +33,7 @@ def leaf(tensor):
     return None if tensor is None else tensor.detach().clone().requires_grad_()
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("kind", ATTENTIONS)
 def test_gradcheck_of_every_input_and_weight(kind, cell):
     model = make_model(kind, cell=cell, attention_size=5).double()
@@ -65,7 +65,7 @@ def test_gradcheck_of_every_input_and_weight(kind, cell):
     assert torch.autograd.gradcheck(lambda *xs: _InputFeedingLoop.apply(*xs)[0], inputs)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("kind", ATTENTIONS)
 def test_equals_autograd_through_the_step_loop_values_attention_and_every_gradient(kind, cell):
     model = make_model(kind, cell=cell).train()
@@ -103,7 +103,7 @@ def test_the_training_step_uses_the_fused_loop_where_it_applies_and_the_step_loo
 
     assert runs_fused(make_model())
     assert runs_fused(make_model("dot")) and runs_fused(make_model("general"))
-    assert runs_fused(make_model(cell="gru"))
+    assert runs_fused(make_model(cell="gru")) and runs_fused(make_model(cell="rnn"))
     assert not runs_fused(make_model(decoder_layers=2))
     assert not runs_fused(make_model(), autocast=True)  # bf16 products, float32 states: the step loop
     assert not runs_fused(make_model(input_feeding=False))

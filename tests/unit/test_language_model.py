@@ -69,7 +69,7 @@ def test_the_language_model_is_the_decoder_class_without_encoder_or_attention():
         model.decoder.init_state(torch.zeros(1, 16))
 
 
-@pytest.mark.parametrize("cell,layers", [("lstm", 1), ("gru", 2), ("lstm", 3)])
+@pytest.mark.parametrize("cell,layers", [("lstm", 1), ("gru", 2), ("lstm", 3), ("rnn", 2)])
 def test_training_pass_equals_stepping(cell, layers):
     model = make_lm(cell, layers).double().eval()
     inputs = torch.tensor([[BOS_ID, 5, 6, 7, 8], [BOS_ID, 9, 10, PAD_ID, PAD_ID]])

@@ -113,7 +113,9 @@ def test_clipping_bounds_the_update(tiny_corpus, tmp_path, monkeypatch):
     assert seen and all(norm == pytest.approx(0.001, rel=1e-3) for norm in seen)
 
 
-@pytest.mark.parametrize("cell,attention", [("lstm", "bahdanau"), ("gru", "dot"), ("lstm", "general")])
+@pytest.mark.parametrize(
+    "cell,attention", [("lstm", "bahdanau"), ("gru", "dot"), ("lstm", "general"), ("rnn", "bahdanau")]
+)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_recurrent_state_attention_and_loss_stay_float32_under_autocast(cell, attention, dtype):
     torch.manual_seed(0)
@@ -142,7 +144,7 @@ def test_recurrent_state_attention_and_loss_stay_float32_under_autocast(cell, at
 
 
 def test_decoder_cells_equal_pytorch_cells_in_float32():
-    from nmt.modules.decoder import gru_cell, lstm_cell
+    from nmt.modules.decoder import gru_cell, lstm_cell, rnn_cell
 
     torch.manual_seed(0)
     x, h, c = torch.randn(4, 10), torch.randn(4, 8), torch.randn(4, 8)
@@ -153,6 +155,9 @@ def test_decoder_cells_equal_pytorch_cells_in_float32():
     torch.testing.assert_close(actual_c, expected_c)
     actual = gru_cell(F.linear(x, gru.weight_ih, gru.bias_ih), h, gru.weight_hh, gru.bias_hh)
     torch.testing.assert_close(actual, gru(x, h))
+    elman = torch.nn.RNNCell(10, 8)
+    actual = rnn_cell(F.linear(x, elman.weight_ih, elman.bias_ih), h, elman.weight_hh, elman.bias_hh)
+    torch.testing.assert_close(actual, elman(x, h))
 
 
 def test_ddp_recipe_runs_on_cpu_with_two_processes_and_matches_single_process_metrics(tiny_corpus, tmp_path):

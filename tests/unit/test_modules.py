@@ -34,7 +34,7 @@ def test_padding_mask_marks_real_positions():
     assert mask.tolist() == [[True, True, True, False], [True, False, False, False]]
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_encoder_shapes_and_zero_outputs_at_padding(cell, bidirectional):
     encoder = RNNEncoder(8, 16, num_layers=2, cell=cell, bidirectional=bidirectional)
@@ -54,7 +54,7 @@ def test_encoder_output_of_a_sentence_does_not_depend_on_padding():
     torch.testing.assert_close(final_together[0], final_alone[0])
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
 @pytest.mark.parametrize("layers,bidirectional", [(1, True), (2, True), (2, False)])
 def test_cpu_training_path_equals_the_packed_rnn_with_its_gradients(layers, bidirectional, cell):
     """An encoder trained on a CPU runs padded, per direction (the packed backward is slow
@@ -88,7 +88,7 @@ def test_cpu_training_path_equals_the_packed_rnn_with_its_gradients(layers, bidi
     assert not any(name.startswith("_one_direction") for name in encoder.state_dict())
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
 def test_cpu_training_path_leaves_the_global_rng_alone(cell):
     """Its per-direction helper modules are made on first use; drawing their throwaway
     initial weights from the global RNG would shift a resumed run's dropout masks."""
@@ -208,7 +208,7 @@ def test_attention_softmax_stays_float32_under_bf16_autocast():
 
 
 @pytest.mark.parametrize("kind", ATTENTIONS)
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_seq2seq_forward_shapes(kind, cell):
     model = make_model(kind, cell, encoder_layers=2, decoder_layers=2)
     src, src_lengths = random_batch([5, 3, 1])
@@ -280,7 +280,7 @@ def step_by_step(model: Seq2Seq, src, src_lengths, tgt_in):
 
 
 @pytest.mark.parametrize("kind", ATTENTIONS)
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("input_feeding", [True, False])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_teacher_forced_pass_equals_decoding_one_step_at_a_time(kind, cell, input_feeding, layers):

@@ -190,7 +190,7 @@ def test_int8_decoding_is_refused_on_a_gpu_or_without_the_kernels_with_a_clear_m
     assert "oneDNN int8 kernels" in line and "missing.ckpt" not in line
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_int8_copy_decodes_every_strategy_with_finite_scores(cell):
     from nmt.data.batching import pad_sequences
     from nmt.decoding import decode

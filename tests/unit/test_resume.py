@@ -75,9 +75,10 @@ def test_resume_with_the_default_recipes_tied_output_layer_matches_uninterrupted
     assert torch.equal(weights["output_layer.weight"], weights["tgt_embed.weight"])
 
 
-def test_resume_with_the_input_feeding_loop_matches_uninterrupted_run(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_resume_with_the_input_feeding_loop_matches_uninterrupted_run(tiny_corpus, tmp_path, cell):
     """The input-feeding decoder trains through its own autograd Function (hand-written backward)."""
-    feeding = ("model.input_feeding=true",)
+    feeding = ("model.input_feeding=true", f"model.cell={cell}")
     uninterrupted_feeding = run(tiny_corpus, tmp_path / "uninterrupted", f"trainer.max_steps={TOTAL_STEPS}", *feeding)
     first = run(tiny_corpus, tmp_path / "first", "trainer.max_steps=25", *feeding)
     resumed = run(tiny_corpus, tmp_path / "resumed", f"trainer.max_steps={TOTAL_STEPS}", f"ckpt_path={first}", *feeding)
