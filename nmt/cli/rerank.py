@@ -2,7 +2,7 @@
 
     python -m nmt.rerank SOURCE NBEST (--weights tm=1,lm=0.3 | --weights FILE.json | --tune REFS)
         [--lm CHECKPOINT] [--reverse CHECKPOINT] [--tune-features NAMES] [--save-weights FILE]
-        [--output FILE] [--features-output FILE] [--batch-size B] [--device auto|cpu|cuda] [--threads N]
+        [--output FILE] [--features-output FILE] [--features-input FILE] [--batch-size B] [--device auto|cpu|cuda] [--threads N]
 
 ``NBEST`` is the output of ``nmt-translate --output-format jsonl --n-best N`` for the lines
 of ``SOURCE`` (one JSON object per source line). The features of each hypothesis are
@@ -21,7 +21,9 @@ their BLEU, the BLEU of the start (``tm=1``: the decoder's 1-best) and an oracle
 
 Output: **exactly one line per source line**: the chosen translation (an empty line for a
 source without hypotheses). ``--features-output`` writes one JSON line per source line with
-every hypothesis's features and the index chosen.
+every hypothesis's features and the index chosen; ``--features-input`` reads such a file of
+the same n-best lists back instead of computing the features again (the models are then not
+needed), to tune or apply several sets of weights at the cost of one language-model pass.
 
 Errors are one line on stderr. A bad option or value, an unknown feature name, a malformed
 n-best line, files that do not match, a missing or wrong-task checkpoint, or a feature whose
@@ -72,6 +74,12 @@ def build_parser() -> OneLineArgumentParser:
         "--output", type=Path, metavar="FILE", help="write the chosen translations to FILE (default stdout)"
     )
     out.add_argument("--features-output", type=Path, metavar="FILE", help="write every hypothesis's features (JSONL)")
+    out.add_argument(
+        "--features-input",
+        type=Path,
+        metavar="FILE",
+        help="read the features from a --features-output file of the same n-best lists instead of computing them",
+    )
     run = parser.add_argument_group("running")
     run.add_argument("--batch-size", type=positive_int, default=64, metavar="B", help="texts per batch (default 64)")
     add_device_argument(run)
@@ -159,38 +167,38 @@ def tune(args: argparse.Namespace, table, references: list[list[str]]) -> dict[s
     return result.weights
 
 
-def write_features(path: Path, entries, table, choice: list[int]) -> None:
-    """One JSON line per source: each hypothesis's features and the index chosen (null: none)."""
-    from nmt.cli.records import json_line
-
-    with open(path, "w", encoding="utf-8", newline="\n") as stream:
-        for s, (entry, k) in enumerate(zip(entries, choice)):
-            hyps = [
-                {"translation": hyp.translation, "features": dict(zip(table.names, table.values[s, n].tolist()))}
-                for n, hyp in enumerate(entry.hypotheses)
-            ]
-            record = {"source": entry.source, "chosen": k if entry.hypotheses else None, "hypotheses": hyps}
-            stream.write(json_line(record) + "\n")
-
-
 def run(args: argparse.Namespace) -> None:
     apply_threads(args.threads)
-    from nmt.inference.reranking import check_sources, feature_table, needed_models, parse_nbest
+    from nmt.cli.records import json_line
+    from nmt.inference.reranking import (
+        check_sources,
+        feature_records,
+        feature_table,
+        needed_models,
+        parse_nbest,
+        table_from_records,
+    )
 
     weights = chosen_weights(args) if args.weights is not None else None
     names = list(weights) if weights is not None else tuned_feature_names(args)
-    needed_models(names, {"lm": args.lm, "rev": args.reverse})
+    if args.features_input is None:
+        needed_models(names, {"lm": args.lm, "rev": args.reverse})
     with open(args.source, "rb") as stream:
         sources = read_lines(stream, str(args.source))
     with open(args.nbest, "rb") as stream:
         entries = parse_nbest(read_lines(stream, str(args.nbest)), str(args.nbest))
     check_sources(entries, sources, str(args.source))
     references = read_references(args.tune, len(sources)) if args.tune is not None else None
-    lm, reverse = load_scorers(args, names)
-
-    started = time.perf_counter()
-    table = feature_table(entries, sources, names, lm=lm, reverse=reverse, batch_size=args.batch_size)
-    log(f"{', '.join(names)} of {int(table.mask.sum())} hypotheses in {time.perf_counter() - started:.1f} s")
+    if args.features_input is not None:
+        with open(args.features_input, "rb") as stream:
+            table = table_from_records(
+                read_lines(stream, str(args.features_input)), entries, names, str(args.features_input)
+            )
+    else:
+        lm, reverse = load_scorers(args, names)
+        started = time.perf_counter()
+        table = feature_table(entries, sources, names, lm=lm, reverse=reverse, batch_size=args.batch_size)
+        log(f"{', '.join(names)} of {int(table.mask.sum())} hypotheses in {time.perf_counter() - started:.1f} s")
     if references is not None:
         weights = tune(args, table, references)
     assert weights is not None
@@ -203,7 +211,8 @@ def run(args: argparse.Namespace) -> None:
         if out is not sys.stdout:
             out.close()
     if args.features_output is not None:
-        write_features(args.features_output, entries, table, choice)
+        with open(args.features_output, "w", encoding="utf-8", newline="\n") as stream:
+            stream.writelines(json_line(record) + "\n" for record in feature_records(entries, table, choice))
 
 
 def main(argv: list[str] | None = None) -> int:

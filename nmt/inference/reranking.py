@@ -173,3 +173,49 @@ def feature_table(
             rows[s][n]["rev"] = -math.inf if pair.log_prob is None else pair.log_prob
     texts = [[hyp.translation for hyp in entry.hypotheses] for entry in entries]
     return FeatureTable.from_rows(names, rows, texts)
+
+
+def feature_records(entries: Sequence[NBestEntry], table: FeatureTable, choice: Sequence[int]) -> list[dict]:
+    """One record per source line: each hypothesis's features and the index chosen (None: none)."""
+    records = []
+    for s, (entry, k) in enumerate(zip(entries, choice)):
+        hyps = [
+            {"translation": hyp.translation, "features": dict(zip(table.names, table.values[s, n].tolist()))}
+            for n, hyp in enumerate(entry.hypotheses)
+        ]
+        records.append({"source": entry.source, "chosen": k if entry.hypotheses else None, "hypotheses": hyps})
+    return records
+
+
+def table_from_records(
+    lines: Sequence[str], entries: Sequence[NBestEntry], names: Sequence[str], name: str = "-"
+) -> FeatureTable:
+    """The features ``names`` read back from :func:`feature_records` lines of the same n-best lists.
+
+    :raises ValueError: a line that is not such a record, is of another n-best list, or lacks a feature.
+    """
+    if len(lines) != len(entries):
+        raise ValueError(f"{name} has {len(lines)} lines but the n-best file has {len(entries)}: give its own features")
+    rows = []
+    for number, (line, entry) in enumerate(zip(lines, entries), start=1):
+        where = f"{name} line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where}: not JSON ({error.msg}): give a file written by --features-output") from None
+        hyps = record.get("hypotheses") if isinstance(record, dict) else None
+        if not isinstance(hyps, list) or [h.get("translation") for h in hyps] != [
+            h.translation for h in entry.hypotheses
+        ]:
+            raise ValueError(
+                f"{where}: not the features of this n-best list: give the file --features-output wrote for it"
+            )
+        row = []
+        for hyp in hyps:
+            features = hyp.get("features") or {}
+            missing = [key for key in names if key not in features]
+            if missing:
+                raise ValueError(f"{where}: no feature {', '.join(missing)}: compute it, without --features-input")
+            row.append({key: float(features[key]) for key in names})
+        rows.append(row)
+    return FeatureTable.from_rows(names, rows, [[hyp.translation for hyp in entry.hypotheses] for entry in entries])

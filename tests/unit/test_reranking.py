@@ -305,6 +305,34 @@ def test_tuned_weights_are_saved_and_reapplied_to_the_same_choices(nbest, lm_che
     assert BLEU().corpus_score(tuned_out, [refs]).score == pytest.approx(report["bleu"], abs=0.005 + 1e-9)
 
 
+def test_features_read_back_give_the_same_choices_without_the_models(
+    nbest, lm_checkpoint, tmp_path, capsys, monkeypatch
+):
+    source, nbest_file = nbest
+    features = tmp_path / "features.jsonl"
+    weights = "tm=1,lm=0.7,tokens=0.4"
+    status, computed, err = rerank(
+        [source, nbest_file, "--lm", lm_checkpoint, "--weights", weights, "--features-output", features],
+        capsys,
+        monkeypatch,
+    )
+    assert status == 0, err
+    again = tmp_path / "again.jsonl"
+    args = [source, nbest_file, "--features-input", features, "--weights", weights, "--features-output", again]
+    status, read_back, err = rerank(args, capsys, monkeypatch)
+    assert status == 0, err
+    assert read_back == computed
+    assert records(again) == records(features)
+    # A feature the file lacks, or the file of other n-best lists, is refused in one line.
+    line = one_line_error([source, nbest_file, "--features-input", features, "--weights", "rev=1"], capsys, monkeypatch)
+    assert "line 1: no feature rev: compute it, without --features-input" in line
+    other = records(features)
+    other[0]["hypotheses"] = other[0]["hypotheses"][1:]
+    features.write_text("".join(json.dumps(r) + "\n" for r in other))
+    line = one_line_error([source, nbest_file, "--features-input", features, "--weights", "tm=1"], capsys, monkeypatch)
+    assert "line 1: not the features of this n-best list" in line
+
+
 def one_line_error(args, capsys, monkeypatch) -> str:
     status, out, err = rerank(args, capsys, monkeypatch)
     assert status == 2 and out == [], err
