@@ -108,6 +108,14 @@ class ClassifierArchitecture(str, Enum):
     conv_lstm = "conv_lstm"  # ConvLSTMClassifier
 
 
+class Pooling(str, Enum):
+    last = "last"  # the encoder's final state, both directions (Keras's LSTM -> Dense)
+    mean = "mean"  # mean over real positions
+    max = "max"  # element-wise maximum over real positions
+    attention = "attention"  # a learned context vector as the query (Yang et al. 2016)
+    final_state_attention = "final_state_attention"  # additive attention, the final state as the query
+
+
 class ContextualCombine(str, Enum):
     concat = "concat"  # [own embedding; mix]
     replace = "replace"  # type: ignore[assignment]  # the mix alone
@@ -230,6 +238,7 @@ class ClassifierModelSchema:
     encoder_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.3
+    pooling: Pooling = Pooling.attention
     attention_size: int | None = None
     architecture: ClassifierArchitecture = ClassifierArchitecture.rnn_attention
     conv_filters: int | None = None  # conv_lstm: Conv1d output channels (model=conv_lstm sets them)

@@ -1,6 +1,6 @@
 """Text classifier: the translation models' embedding and encoder, then attention pooling.
 
-    ids -> src_embed -> dropout -> RNNEncoder -> AttentionPooling -> dropout -> output_layer
+    ids -> src_embed -> dropout -> RNNEncoder -> pooling (model.pooling) -> dropout -> output_layer
 
 With a pretrained biLM (``model.contextual``, :mod:`nmt.models.contextual`) the encoder's
 input is ``[src_embed(ids); ELMo(ids)]`` (``combine: concat``) or ``ELMo(ids)`` alone
@@ -29,7 +29,7 @@ from nmt.models.conv_classifier import ConvLSTMClassifier
 from nmt.modules.encoder import RNNEncoder
 from nmt.modules.initialization import initialize_from_config
 from nmt.modules.masks import padding_mask
-from nmt.modules.pooling import AttentionPooling
+from nmt.modules.pooling import make_pooling
 
 TRANSFERABLE_MODULES = ("src_embed", "encoder")
 """Submodules shared with Seq2Seq: what a translation checkpoint can initialise."""
@@ -51,7 +51,8 @@ def contextual_from_config(contextual: Mapping[str, Any] | None, vocab_size: int
 
 
 class TextClassifier(nn.Module):
-    """BiLSTM (or GRU) with attention pooling; sigmoid output for 2 classes, softmax for more."""
+    """BiLSTM (or GRU, RNN) with attention pooling (or ``last``, ``mean``, ``max``,
+    ``final_state_attention``); sigmoid output for 2 classes, softmax for more."""
 
     def __init__(
         self,
@@ -64,6 +65,7 @@ class TextClassifier(nn.Module):
         cell: str = "lstm",
         bidirectional: bool = True,
         dropout: float = 0.3,
+        pooling: str = "attention",
         attention_size: int | None = None,
         init: Mapping[str, Any] | None = None,
         contextual: ContextualEmbedder | None = None,
@@ -88,7 +90,7 @@ class TextClassifier(nn.Module):
         self.embed_dropout = nn.Dropout(dropout)
         input_size = (embed_size if own_embedding else 0) + (contextual.output_size if contextual is not None else 0)
         self.encoder = RNNEncoder(input_size, hidden_size, encoder_layers, cell, bidirectional, dropout)
-        self.pooling = AttentionPooling(self.encoder.output_size, attention_size)
+        self.pooling = make_pooling(pooling, self.encoder.output_size, attention_size)
         self.output_dropout = nn.Dropout(dropout)
         self.output_layer = nn.Linear(self.encoder.output_size, 1 if num_classes == 2 else num_classes)
         initialize_from_config(self, init)
@@ -111,6 +113,7 @@ class TextClassifier(nn.Module):
             cell=model["cell"],
             bidirectional=model["bidirectional"],
             dropout=model["dropout"],
+            pooling=model.get("pooling", "attention"),  # absent in checkpoints made before it existed
             attention_size=model.get("attention_size"),
             init=model.get("init"),  # absent in checkpoints made before it existed
             contextual=contextual_from_config(model.get("contextual"), vocab_size),
@@ -138,7 +141,7 @@ class TextClassifier(nn.Module):
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> ClassifierOutput:
         """:param src: (batch, len) token ids, PAD_ID-padded. :param src_lengths: (batch,),
         each >= 1 (an empty text is one PAD token of length 1)."""
-        states, _ = self.encoder(self.embed_dropout(self.embed(src, src_lengths)), src_lengths)
+        states, final = self.encoder(self.embed_dropout(self.embed(src, src_lengths)), src_lengths)
         mask = padding_mask(src_lengths.to(src.device), src.size(1))
-        pooled, weights = self.pooling(states, mask)
+        pooled, weights = self.pooling(states, mask, final)
         return ClassifierOutput(self.output_layer(self.output_dropout(pooled)), weights)

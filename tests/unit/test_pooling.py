@@ -1,12 +1,16 @@
-"""AttentionPooling: the HAN formula, computed over real tokens only."""
+"""Classifier pooling (model.pooling): AttentionPooling's HAN formula over real tokens only, the
+final-state query, last / mean / max, and padding independence through the whole classifier."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import torch
 
+from nmt.models.classifier import TextClassifier
 from nmt.modules.masks import padding_mask
-from nmt.modules.pooling import AttentionPooling
+from nmt.modules.pooling import AttentionPooling, FinalStateAttentionPooling, make_pooling
 
 
 @pytest.fixture
@@ -67,3 +71,63 @@ def test_rejects_a_row_without_real_tokens(pooling):
 def test_rejects_mismatched_mask_shape(pooling):
     with pytest.raises(ValueError, match="expected states"):
         pooling(torch.randn(2, 3, 6), torch.ones(2, 4, dtype=torch.bool))
+
+
+# -- model.pooling: last, mean, max, final_state_attention ----------------------------------------
+
+
+def test_mean_and_max_read_real_positions_only_and_last_is_the_final_state():
+    states = torch.tensor([[[1.0, -2.0], [3.0, 4.0], [100.0, 100.0]]])
+    mask = padding_mask(torch.tensor([2]), 3)
+    final = torch.tensor([[7.0, 8.0]])
+    mean, weights = make_pooling("mean", 2)(states, mask, final)
+    torch.testing.assert_close(mean, torch.tensor([[2.0, 1.0]]))
+    assert weights is None
+    torch.testing.assert_close(make_pooling("max", 2)(states, mask, final)[0], torch.tensor([[3.0, 4.0]]))
+    assert torch.equal(make_pooling("last", 2)(states, mask, final)[0], final)
+    nan_padding = states.clone()
+    nan_padding[0, 2] = float("nan")
+    for kind in ("mean", "max"):
+        assert not make_pooling(kind, 2)(nan_padding, mask, final)[0].isnan().any()
+
+
+def test_final_state_attention_equals_a_hand_computed_bahdanau_score():
+    torch.manual_seed(0)
+    pool = FinalStateAttentionPooling(4, 3)
+    states, final = torch.randn(2, 5, 4), torch.randn(2, 4)
+    mask = padding_mask(torch.tensor([5, 3]), 5)
+    pooled, weights = pool(states, mask, final)
+    for b, length in enumerate((5, 3)):
+        energy = torch.tanh(states[b, :length] @ pool.key_layer.weight.T + pool.query_layer(final[b]))
+        expected = torch.softmax(energy @ pool.energy_layer.weight[0], dim=0)
+        torch.testing.assert_close(weights[b, :length], expected)
+        assert torch.all(weights[b, length:] == 0)
+        torch.testing.assert_close(pooled[b], expected @ states[b, :length])
+    other_query, _ = pool(states, mask, final + 1.0)
+    assert not torch.allclose(other_query, pooled)  # the query is the final state
+
+
+@pytest.mark.parametrize("kind", ["last", "mean", "max", "attention", "final_state_attention"])
+def test_every_pooling_classifies_a_padded_batch_like_each_text_alone(kind):
+    torch.manual_seed(0)
+    model = TextClassifier(30, 3, embed_size=8, hidden_size=12, dropout=0.0, pooling=kind).eval()
+    src = torch.randint(4, 30, (3, 6))
+    lengths = torch.tensor([6, 2, 4])
+    batched = model(src, lengths)
+    assert batched.logits.shape == (3, 3)
+    assert (batched.attention is not None) == (kind in ("attention", "final_state_attention"))
+    for b, length in enumerate(lengths.tolist()):
+        alone = model(src[b : b + 1, :length], lengths[b : b + 1])
+        torch.testing.assert_close(alone.logits, batched.logits[b : b + 1], atol=1e-5, rtol=1e-5)
+
+
+def test_the_default_pooling_keeps_the_attention_checkpoints_parameter_names():
+    names = set(TextClassifier(30, 2, embed_size=8, hidden_size=8).state_dict())
+    assert {"pooling.projection.weight", "pooling.context"} <= names
+
+
+def test_an_unknown_pooling_names_the_choices():
+    with pytest.raises(
+        ValueError, match=re.escape("model.pooling=last | mean | max | attention | final_state_attention")
+    ):
+        make_pooling("sum", 4)
