@@ -5,6 +5,7 @@ server down."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import warnings
@@ -167,6 +168,57 @@ def test_the_page_and_its_files_are_served(client):
     assert page.status_code == 200 and 'id="model"' in page.text and "/static/app.js" in page.text
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
+
+
+def test_every_control_of_the_page_has_a_label(client):
+    """The page's fields and buttons are named for a screen reader: a <label for=...>, a label
+    around them, or their own text; the completion area (prefix field, its help, live output)
+    is there for the script to use."""
+    from html.parser import HTMLParser
+
+    class Controls(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.controls, self.labelled, self.open_labels, self.ids = [], set(), 0, {}
+            self.button_text: dict[str, str] = {}
+            self.in_button = None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if "id" in attrs:
+                self.ids[attrs["id"]] = attrs
+            if tag == "label":
+                self.open_labels += 1
+                if attrs.get("for"):
+                    self.labelled.add(attrs["for"])
+            elif tag in ("input", "select", "textarea"):
+                self.controls.append(attrs["id"])
+                if self.open_labels:
+                    self.labelled.add(attrs["id"])
+            elif tag == "button":
+                self.in_button = attrs["id"]
+                self.button_text[self.in_button] = ""
+
+        def handle_endtag(self, tag):
+            if tag == "label":
+                self.open_labels -= 1
+            elif tag == "button":
+                self.in_button = None
+
+        def handle_data(self, data):
+            if self.in_button:
+                self.button_text[self.in_button] += data.strip()
+
+    page = Controls()
+    page.feed(client.get("/").text)
+    assert "prefix" in page.controls
+    assert [control for control in page.controls if control not in page.labelled] == []
+    assert page.button_text["complete"] and page.button_text["accept"] and page.button_text["run"]
+    assert page.ids["prefix"]["aria-describedby"] in page.ids
+    assert page.ids["completed"]["aria-live"] == "polite" and page.ids["prefix-error"]["role"] == "alert"
+    used = set(re.findall(r'\$\("([\w-]+)"\)', client.get("/static/app.js").text))
+    assert {"prefix", "complete", "accept", "completed", "prefix-error", "completion"} <= used
+    assert sorted(used - set(page.ids)) == []  # every element the script drives is on the page
 
 
 # -- bad input: a clear 4xx, and the server keeps answering ------------------------------------
