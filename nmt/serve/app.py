@@ -259,7 +259,11 @@ def create_app(
                 model.check_prefix(texts, prefix, options)
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
-        extra = {**({"prefix": prefix} if prefix else {}), **({"replace_unk": True} if request.replace_unk else {})}
+        # Only what the request asks for: also what the response echoes under "options".
+        extra: dict[str, Any] = {
+            **({"prefix": prefix} if prefix else {}),
+            **({"replace_unk": True} if request.replace_unk else {}),
+        }
         key = ("translate", model.name, options, request.attention, prefix, request.replace_unk)
         runner = partial(model.run, options=(options, request.attention), **extra)
         translations = await run(key, runner, texts)
