@@ -13,9 +13,10 @@ source like ``--pairs``.
 Writes ``hypotheses.txt`` (one line per segment), ``segments.tsv`` (source, hypothesis,
 references) and ``report.json`` to ``--output-dir`` (default: ``RUN_DIR/eval/NAME-STRATEGY``)
 and prints the report as one JSON line, the last line of stdout. The decoding options are
-those of ``python -m nmt.translate``; several checkpoints are evaluated as one ensemble
-(its default output directory is the first checkpoint's, ``NAME-STRATEGY-ensembleK``, and the
-report lists the members).
+those of ``python -m nmt.translate``, ``--replace-unk`` included (the report counts the
+outputs that hold an unknown token, replaced or not, in ``outputs_with_unknown``); several
+checkpoints are evaluated as one ensemble (its default output directory is the first
+checkpoint's, ``NAME-STRATEGY-ensembleK``, and the report lists the members).
 
 Errors are one line on stderr: a bad option, a missing, damaged or non-translation
 checkpoint or unreadable data exit with status 2, a failure of the run itself with 1.
@@ -29,7 +30,12 @@ import time
 from pathlib import Path
 
 from nmt.cli.common import OneLineArgumentParser, read_lines, run_command
-from nmt.cli.translate import add_checkpoints_argument, add_decoding_arguments, decoding_options
+from nmt.cli.translate import (
+    add_checkpoints_argument,
+    add_decoding_arguments,
+    add_replace_unk_argument,
+    decoding_options,
+)
 
 PROG = "python -m nmt.evaluate"
 
@@ -45,6 +51,7 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--data-path", type=Path, metavar="FILE", help="--split: the corpus, if it moved")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate the first N segments only")
     parser.add_argument("--output-dir", type=Path, metavar="DIR")
+    add_replace_unk_argument(parser)
     add_decoding_arguments(parser)
     return parser
 
@@ -117,11 +124,13 @@ def evaluate(args) -> dict:
         options,
         args.batch_size,
         return_attention=args.plot_attention is not None,
+        replace_unk=args.replace_unk,
         progress=sys.stderr.isatty(),
     )
     seconds = time.perf_counter() - start
     hypotheses = [translation.text for translation in translations]
     scores = corpus_scores(hypotheses, [segment.references for segment in segments])
+    with_unknown = sum(bool(t.hypotheses) and t.hypotheses[0].unknown_tokens > 0 for t in translations)
 
     first = args.checkpoints[0]
     output_dir = args.output_dir or default_output_dir(first, name, options, len(args.checkpoints))
@@ -138,6 +147,8 @@ def evaluate(args) -> dict:
         **scores,
         "multi_reference_segments": sum(len(s.references) > 1 for s in segments),
         "truncated_sources": sum(t.truncated for t in translations),
+        "outputs_with_unknown": {"count": with_unknown, "share": round(with_unknown / len(segments), 4)},
+        "replace_unk": args.replace_unk,
         "decoding": options.describe(),
         "batch_size": args.batch_size,
         "device": str(translator.device),

@@ -1,7 +1,7 @@
 """Score given translations with a trained checkpoint (forced decoding).
 
-    python -m nmt.score CHECKPOINT [--input PAIRS.tsv | --src FILE --tgt FILE] [--output FILE]
-        [--alignment] [--batch-size B] [--device auto|cpu|cuda] [--threads N] [--precision P]
+    python -m nmt.score CHECKPOINT [CHECKPOINT ...] [--input PAIRS.tsv | --src FILE --tgt FILE]
+        [--output FILE] [--alignment] [--batch-size B] [--device auto|cpu|cuda] [--threads N] [--precision P]
 
 Input: ``source<TAB>target`` lines from ``--input`` or stdin, or two line-parallel files
 ``--src`` and ``--tgt`` (read like the translate command's input: UTF-8, ``\\n``-separated).
@@ -17,9 +17,14 @@ greedy search and sampling report for their own outputs, without any length pena
 ``--alignment`` adds ``alignment`` and ``pharaoh`` from the attention. An empty source
 gives ``log_prob: null``; a side longer than the model's limit is truncated, with a warning.
 
+Several checkpoints score as one ensemble, as ``nmt-translate A B`` decodes: at every
+position the mean of the members' probabilities, so that the score of an ensemble's own
+output is the one its search reported (the alignment reads the members' mean attention).
+They must share both tokenizers.
+
 Errors are one line on stderr. A bad option or value, a malformed line, files of unequal
-length, a missing, damaged or non-translation checkpoint, or a model without attention
-asked for ``--alignment`` exit with status 2; a failure of the run itself with 1.
+length, a missing, damaged or non-translation checkpoint, ensemble members with different
+tokenizers, or a model without attention asked for ``--alignment`` exit with status 2; a failure of the run itself with 1.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from nmt.cli.common import (
     resolve_device,
     run_command,
 )
+from nmt.cli.translate import add_checkpoints_argument
 
 PROG = "python -m nmt.score"
 
@@ -47,7 +53,7 @@ def build_parser() -> OneLineArgumentParser:
         description="Score source/target pairs with a trained nmt translation checkpoint (forced decoding).",
         epilog="Each output line is a JSON object: log_prob, tokens, token_log_probs (and the alignment).",
     )
-    parser.add_argument("checkpoint", type=Path, help="a translation checkpoint (.ckpt)")
+    add_checkpoints_argument(parser)
     parser.add_argument("--input", type=Path, metavar="FILE", help="source<TAB>target lines (default: stdin)")
     parser.add_argument("--src", type=Path, metavar="FILE", help="source lines, with --tgt (instead of --input)")
     parser.add_argument("--tgt", type=Path, metavar="FILE", help="target lines, line-parallel to --src")
@@ -107,7 +113,7 @@ def run(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)  # fail on a missing GPU before loading anything
     decoding_dtype(args.precision, device)
     pairs = read_pairs(args)
-    translator = Translator.from_checkpoint(args.checkpoint, device=device, precision=args.precision)
+    translator = Translator.from_checkpoints(args.checkpoints, device=device, precision=args.precision)
     scored = Scorer(translator).score(pairs, args.batch_size, return_attention=args.alignment)
     out = open(args.output, "w", encoding="utf-8", newline="\n") if args.output else sys.stdout
     try:

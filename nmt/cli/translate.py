@@ -189,6 +189,15 @@ def add_checkpoints_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_replace_unk_argument(parser: argparse.ArgumentParser) -> None:
+    """``--replace-unk`` of the translation tools (:meth:`Translator.translate`'s ``replace_unk``)."""
+    parser.add_argument(
+        "--replace-unk",
+        action="store_true",
+        help="replace each <unk> in the output by the source token it attends to most (needs attention)",
+    )
+
+
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
         prog=PROG,
@@ -205,11 +214,7 @@ def build_parser() -> OneLineArgumentParser:
         help="text: the translation (n-best: TAB-separated with scores); jsonl: one JSON object per line "
         "with tokens, token log-probabilities, scores and the alignment (default text)",
     )
-    parser.add_argument(
-        "--replace-unk",
-        action="store_true",
-        help="replace each <unk> in the output by the source token it attends to most (needs attention)",
-    )
+    add_replace_unk_argument(parser)
     prefix = parser.add_mutually_exclusive_group()
     prefix.add_argument(
         "--prefix",

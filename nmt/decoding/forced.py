@@ -20,7 +20,9 @@ from nmt.decoding.greedy import Hypotheses, check_attention_wanted, next_token_l
 def forced_decode(model, batch: TranslationBatch, *, return_attention: bool = False) -> Hypotheses:
     """Score the given targets, each followed by EOS.
 
-    :param model: a :class:`~nmt.models.seq2seq.Seq2Seq` in eval mode.
+    :param model: a :class:`~nmt.models.seq2seq.Seq2Seq` or an ensemble of them
+        (:class:`~nmt.models.ensemble.Seq2SeqEnsemble`: the mean of the members' probabilities
+        at every position), in eval mode.
     :param batch: the pairs as training sees them (:func:`~nmt.data.batching.collate_pairs`):
         ``src`` (batch, src_len), ``src_lengths`` (batch,), ``tgt_in`` = BOS + target and
         ``tgt_out`` = target + EOS, (batch, tgt_len + 1).

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from nmt.data.batching import pad_sequences
 from nmt.data.text import normalize_text
-from nmt.data.tokenizers import EOS, Tokenizer
+from nmt.data.tokenizers import EOS, UNK, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
 from nmt.decoding.greedy import max_output_lengths
 from nmt.inference.alignment import hard_alignment, replace_unknowns
@@ -101,6 +101,11 @@ class TranslatedHypothesis:
     pieces: list[str] = field(default_factory=list)
     attention: torch.Tensor | None = None
     token_log_probs: list[float] = field(default_factory=list)
+
+    @property
+    def unknown_tokens(self) -> int:
+        """How many output tokens are the unknown token (``--replace-unk`` changes the text, not this)."""
+        return self.pieces.count(UNK)
 
 
 @dataclass

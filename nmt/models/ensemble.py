@@ -12,6 +12,9 @@
   Their softmax is that mean itself, so the decoders' own normalisation (which also
   excludes PAD and BOS) applies to an ensemble as to one network.
 * The attention returned for plots and alignments is the members' mean.
+* ``forward`` is the teacher-forced pass (forced decoding, ``nmt-score``): the same mean
+  of probabilities at every position, so that forcing an ensemble's own output gives the
+  score its search reported.
 
 Averaging probabilities (a mixture) rather than log-probabilities (a normalised product) is
 fairseq's choice and OpenNMT-py's ``-avg_raw_probs``: a token that one member rules out is
@@ -129,6 +132,24 @@ class Seq2SeqEnsemble(nn.Module):
         mean_attention = torch.stack(weights).mean(dim=0) if len(weights) == len(steps) else None
         return outputs, EnsembleState(tuple(s for _, s, _ in steps)), mean_attention
 
+    def forward(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Teacher-forced pass of every member, combined as :meth:`decode_step` combines a step.
+
+        :param src: (batch, src_len). :param src_lengths: (batch,).
+        :param tgt_in: (batch, tgt_len) BOS followed by the target.
+        :return: the ensemble's logits (batch, tgt_len, tgt_vocab) (:meth:`output_logits`) and
+            the members' mean attention (batch, tgt_len, src_len), or None if a member has none.
+        """
+        forced = [
+            member.teacher_forced_states(src, src_lengths, tgt_in, return_attention=True) for member in self.members
+        ]
+        states = torch.cat([member_states for member_states, _ in forced], dim=-1)
+        weights = [w for _, w in forced if w is not None]
+        mean_attention = torch.stack(weights).mean(dim=0) if len(weights) == len(forced) else None
+        return self.output_logits(states), mean_attention
+
     def output_logits(self, states: torch.Tensor) -> torch.Tensor:
         """The ensemble's logits: the log of the members' mean next-token probability,
         ``log(sum_k softmax(z_k)) - log K``.
@@ -138,8 +159,9 @@ class Seq2SeqEnsemble(nn.Module):
         and equal up to rounding except where every member gives a token less than 1.2e-38,
         float32's smallest normal number (flushed to 0, so -inf): far too improbable to matter.
 
-        :param states: (rows, sum of :attr:`state_sizes`) from :meth:`decode_step_states`.
-        :return: (rows, tgt_vocab), at least float32, normalised (``logsumexp = 0``); one
+        :param states: (..., sum of :attr:`state_sizes`) from :meth:`decode_step_states`
+            (rows) or the teacher-forced states of :meth:`forward` (rows, steps).
+        :return: (..., tgt_vocab), at least float32, normalised (``logsumexp = 0``); one
             member's logits unchanged.
         """
         parts = states.split(self.state_sizes, dim=-1)

@@ -247,18 +247,29 @@ def create_app(
         prefix = request.prefix if request.prefix and request.prefix.strip() else ""
         if prefix and (problems := text_problems(prefix, limits)):  # a text's size and character checks
             raise HTTPException(422, "; ".join(problem.replace("text", "prefix", 1) for problem in problems))
+        if request.replace_unk and not model.translator.has_attention:
+            raise HTTPException(
+                422,
+                f"model {model.name!r} has no attention, and replace_unk copies the most attended source token: "
+                "leave replace_unk out for this model",
+            )
         try:
             options = decoding_options(request)
             if prefix:
                 model.check_prefix(texts, prefix, options)
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
-        key = ("translate", model.name, options, request.attention, prefix)
-        runner = partial(model.run, options=(options, request.attention), **({"prefix": prefix} if prefix else {}))
+        # Only what the request asks for: also what the response echoes under "options".
+        extra: dict[str, Any] = {
+            **({"prefix": prefix} if prefix else {}),
+            **({"replace_unk": True} if request.replace_unk else {}),
+        }
+        key = ("translate", model.name, options, request.attention, prefix, request.replace_unk)
+        runner = partial(model.run, options=(options, request.attention), **extra)
         translations = await run(key, runner, texts)
         return {
             "model": model.name,
-            "options": {**options.describe(), **({"prefix": prefix} if prefix else {})},
+            "options": {**options.describe(), **extra},
             "translations": [_translation(t, request.attention) for t in translations],
         }
 

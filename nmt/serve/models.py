@@ -133,13 +133,25 @@ class ServedTranslator:
             "source_token_limit": self.translator.source_limit,
         }
 
-    def run(self, texts: Sequence[str], options: tuple[DecodingOptions, bool], prefix: str = "") -> list[Translation]:
+    def run(
+        self,
+        texts: Sequence[str],
+        options: tuple[DecodingOptions, bool],
+        prefix: str = "",
+        replace_unk: bool = False,
+    ) -> list[Translation]:
         """Translate one batch: ``options`` is (decoding options, return attention); every
-        translation starts with ``prefix`` (target text; "" = free)."""
+        translation starts with ``prefix`` (target text; "" = free); ``replace_unk`` as
+        :meth:`~nmt.inference.translator.Translator.translate`'s."""
         decoding, attention = options
         prefixes = [prefix] * len(texts) if prefix else None
         return self.translator.translate(
-            list(texts), decoding, self.max_batch, return_attention=attention, prefixes=prefixes
+            list(texts),
+            decoding,
+            self.max_batch,
+            return_attention=attention,
+            replace_unk=replace_unk,
+            prefixes=prefixes,
         )
 
     def check_prefix(self, texts: Sequence[str], prefix: str, options: DecodingOptions) -> None:

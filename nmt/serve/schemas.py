@@ -69,6 +69,11 @@ class TranslateRequest(BaseModel):
         description="target text every translation must start with (decoding continues after it; "
         "its tokens count in the scores); empty or absent: none",
     )
+    replace_unk: bool = Field(
+        False,
+        description="replace each unknown token of the output by the source token it attends to most "
+        "(as nmt-translate --replace-unk; models with attention)",
+    )
     attention: bool = Field(False, description="return tokens and attention weights for every hypothesis")
 
 

@@ -268,6 +268,74 @@ def test_replace_unk_in_the_translator_with_a_constructed_attention(monkeypatch)
     assert replaced.hypotheses[0].pieces == ["c", "<unk>", "<unk>", EOS]
 
 
+def unknowns_after(known: list[int]):
+    """A stand-in for :func:`~nmt.decoding.decode`: every source gets ``known`` then one
+    unknown token, which attends to the source's first token."""
+
+    def constructed(model, src, lengths, options, return_attention=False, prefixes=None):
+        tokens = [*known, UNK_ID]
+        results = []
+        for length in lengths.tolist():
+            attention = torch.full((len(tokens) + 1, length), 0.1 / length)
+            attention[:, 0] += 0.9
+            results.append([Hypothesis(tokens, -1.0, -1.0, attention if return_attention else None, [-0.25] * 4)])
+        return results
+
+    return constructed
+
+
+def test_evaluate_replace_unk_copies_the_source_token_and_counts_the_unknown_outputs(
+    checkpoint, monkeypatch, capsys, tmp_path
+):
+    from nmt.cli.evaluate import main as evaluate_main
+    from nmt.inference.alignment import source_surface
+
+    translator = Translator.from_checkpoint(checkpoint, device="cpu")
+    sources = ["Zorglub sees a dog.", "Tom eats 2026 apples."]
+    copied = [source_surface(translator.source_pieces(s, translator.source_tokenizer.encode(s))[0]) for s in sources]
+    known = translator.target_tokenizer.encode("le chat")
+    monkeypatch.setattr("nmt.inference.translator.decode", unknowns_after(known))
+    plain = translator.target_tokenizer.decode([*known, UNK_ID])  # SentencePiece: no space before the mark
+    assert plain.count(UNK_SURFACE) == 1
+    replaced = [plain.replace(UNK_SURFACE, word) for word in copied]
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{s}\t{r}\n" for s, r in zip(sources, replaced)), encoding="utf-8")
+    reports = {}
+    for flags in ([], ["--replace-unk"]):
+        out = tmp_path / f"eval{len(flags)}"
+        status, lines, err = run_cli(
+            evaluate_main,
+            [checkpoint, "--pairs", str(pairs), "--output-dir", str(out), *flags],
+            "",
+            monkeypatch,
+            capsys,
+        )
+        assert status == 0, err
+        reports[bool(flags)] = json.loads(lines[-1])
+        hypotheses = (out / "hypotheses.txt").read_text(encoding="utf-8").splitlines()
+        assert hypotheses == (replaced if flags else [plain, plain])
+    for flag, report in reports.items():
+        assert report["replace_unk"] is flag
+        assert report["outputs_with_unknown"] == {"count": 2, "share": 1.0}  # counted before the copy
+    # chrF, not BLEU: these outputs are too short for BLEU's 4-grams.
+    assert reports[True]["chrf"]["multi_ref"]["score"] == 100.0
+    assert reports[False]["chrf"]["multi_ref"]["score"] < 100.0
+
+
+def test_evaluate_replace_unk_without_attention_is_a_one_line_user_error(monkeypatch, capsys, tmp_path):
+    from nmt.cli import evaluate
+
+    monkeypatch.setattr(Translator, "from_checkpoints", classmethod(lambda cls, *a, **k: plain_translator("none")))
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("abc\tcab\n", encoding="utf-8")
+    status, _, err = run_cli(
+        evaluate.main, ["model.ckpt", "--pairs", str(pairs), "--replace-unk"], "", monkeypatch, capsys
+    )
+    assert status == 2
+    [line] = err.strip().splitlines()
+    assert "--replace-unk copies the most attended source token, but this model has no attention" in line
+
+
 def test_replace_unk_option_runs_through_the_command(checkpoint, monkeypatch, capsys):
     status, out, err = run_cli(
         translate_main, [checkpoint, "--replace-unk"], "The cat sees a dog.\n\n", monkeypatch, capsys

@@ -5,11 +5,13 @@ server down."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import warnings
 
 import pytest
+import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -22,7 +24,7 @@ from nmt.decoding import DecodingOptions  # noqa: E402
 from nmt.inference.translator import Translator  # noqa: E402
 from nmt.serve.app import create_app  # noqa: E402
 from nmt.serve.batcher import Batcher  # noqa: E402
-from nmt.serve.models import ModelSpec, load_models  # noqa: E402
+from nmt.serve.models import ModelSpec, ServedTranslator, load_models  # noqa: E402
 from nmt.serve.schemas import Limits  # noqa: E402
 
 LIMITS = Limits(max_chars=300, max_texts=8, max_beam=6, max_body_bytes=100_000)
@@ -166,6 +168,57 @@ def test_the_page_and_its_files_are_served(client):
     assert page.status_code == 200 and 'id="model"' in page.text and "/static/app.js" in page.text
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
+
+
+def test_every_control_of_the_page_has_a_label(client):
+    """The page's fields and buttons are named for a screen reader: a <label for=...>, a label
+    around them, or their own text; the completion area (prefix field, its help, live output)
+    is there for the script to use."""
+    from html.parser import HTMLParser
+
+    class Controls(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.controls, self.labelled, self.open_labels, self.ids = [], set(), 0, {}
+            self.button_text: dict[str, str] = {}
+            self.in_button = None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if "id" in attrs:
+                self.ids[attrs["id"]] = attrs
+            if tag == "label":
+                self.open_labels += 1
+                if attrs.get("for"):
+                    self.labelled.add(attrs["for"])
+            elif tag in ("input", "select", "textarea"):
+                self.controls.append(attrs["id"])
+                if self.open_labels:
+                    self.labelled.add(attrs["id"])
+            elif tag == "button":
+                self.in_button = attrs["id"]
+                self.button_text[self.in_button] = ""
+
+        def handle_endtag(self, tag):
+            if tag == "label":
+                self.open_labels -= 1
+            elif tag == "button":
+                self.in_button = None
+
+        def handle_data(self, data):
+            if self.in_button:
+                self.button_text[self.in_button] += data.strip()
+
+    page = Controls()
+    page.feed(client.get("/").text)
+    assert "prefix" in page.controls
+    assert [control for control in page.controls if control not in page.labelled] == []
+    assert page.button_text["complete"] and page.button_text["accept"] and page.button_text["run"]
+    assert page.ids["prefix"]["aria-describedby"] in page.ids
+    assert page.ids["completed"]["aria-live"] == "polite" and page.ids["prefix-error"]["role"] == "alert"
+    used = set(re.findall(r'\$\("([\w-]+)"\)', client.get("/static/app.js").text))
+    assert {"prefix", "complete", "accept", "completed", "prefix-error", "completion"} <= used
+    assert sorted(used - set(page.ids)) == []  # every element the script drives is on the page
 
 
 # -- bad input: a clear 4xx, and the server keeps answering ------------------------------------
@@ -381,3 +434,49 @@ def test_a_prefix_longer_than_the_output_limit_is_a_422_naming_the_text_and_the_
     assert "text[0]: the prefix has" in response.text and "max_len_ratio" in response.text
     bad = post(client, "/translate", {"text": "Cat.", "prefix": "x" * 400})
     assert bad.status_code == 422 and "prefix has 400 characters" in bad.text
+
+
+def test_replace_unk_copies_the_most_attended_source_token(client, monkeypatch):
+    from nmt.data.tokenizers import UNK_ID, UNK_SURFACE
+    from nmt.decoding import Hypothesis
+
+    def constructed(model, src, lengths, options, return_attention=False, prefixes=None):
+        """Every output: one known token, then an unknown one attending to the source's first token."""
+        results = []
+        for length in lengths.tolist():
+            attention = torch.zeros(3, length)
+            attention[:, 0] = 1.0
+            results.append([Hypothesis([7, UNK_ID], -1.0, -1.0, attention if return_attention else None, [-0.5] * 3)])
+        return results
+
+    monkeypatch.setattr("nmt.inference.translator.decode", constructed)
+    plain = post(client, "/translate", {"text": "Zorglub sees a dog."}).json()
+    replaced = post(client, "/translate", {"text": "Zorglub sees a dog.", "replace_unk": True, "attention": True})
+    assert replaced.status_code == 200, replaced.text
+    data = replaced.json()
+    [result] = data["translations"]
+    first_source_word = result["source_tokens"][0].lstrip("\u2581")
+    assert plain["translations"][0]["text"].endswith(UNK_SURFACE)
+    assert result["text"] == plain["translations"][0]["text"][: -len(UNK_SURFACE)] + first_source_word
+    assert result["hypotheses"][0]["tokens"][-2] == "<unk>"  # the tokens stay the model's
+    assert data["options"]["replace_unk"] is True and "replace_unk" not in plain["options"]
+
+
+def test_replace_unk_for_a_model_without_attention_is_a_422_naming_the_model():
+    from nmt.data.tokenizers import CharTokenizer
+    from nmt.models.seq2seq import Seq2Seq
+
+    tokenizer = CharTokenizer("abcdefgh ")
+    torch.manual_seed(0)
+    network = Seq2Seq(
+        tokenizer.vocab_size, tokenizer.vocab_size, embed_size=8, hidden_size=8, attention="none", input_feeding=False
+    )
+    served = ServedTranslator("plain", Translator(network, tokenizer, tokenizer, device="cpu"), {}, 4)
+    with TestClient(create_app({"plain": served}, LIMITS, Batcher(max_batch=4, max_wait=0.0))) as plain_client:
+        response = post(plain_client, "/translate", {"text": "abc", "replace_unk": True})
+        assert response.status_code == 422
+        assert response.json()["detail"] == (
+            "model 'plain' has no attention, and replace_unk copies the most attended source token: "
+            "leave replace_unk out for this model"
+        )
+        assert post(plain_client, "/translate", {"text": "abc"}).status_code == 200

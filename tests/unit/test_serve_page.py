@@ -1,7 +1,7 @@
 """The demo page at ``/``, in a real headless Chromium (Debian's ``chromium``, driven by
 Playwright; ``playwright install`` is never needed): a person picks a model, types a
-sentence, gets the translation and its attention heatmap, points at it, and classifies a
-text. Skipped when no browser is installed (``apt-get install chromium``); set
+sentence, gets the translation and its attention heatmap, points at it, completes a
+translation from its first words, and classifies a text. Skipped when no browser is installed (``apt-get install chromium``); set
 ``NMT_CHROMIUM`` to use another Chromium binary."""
 
 from __future__ import annotations
@@ -168,3 +168,53 @@ def test_bad_input_shows_the_servers_message_and_the_page_keeps_working(page):
     page.click("#run")
     page.locator(".card.translation").wait_for()
     assert page.locator("#error").is_hidden()
+
+
+def completion_text(page) -> str:
+    return page.locator("#completed").inner_text()
+
+
+def test_typing_a_prefix_shows_its_completion_and_tab_takes_the_next_word(page, server_url):
+    sentence, prefix = "The cat sees a dog.", "Le"
+    expected = httpx.post(f"{server_url}translate", json={"text": sentence, "prefix": prefix}, timeout=60).json()
+    completed = expected["translations"][0]["text"]
+    assert completed.startswith(prefix) and len(completed.split()) >= 3
+
+    assert page.locator("#completion").is_visible()
+    page.fill("#text", sentence)
+    page.locator("#prefix").press_sequentially(prefix, delay=20)  # typing: the page asks after a pause
+    page.wait_for_function(f"document.getElementById('completed').textContent === {completed!r}")
+    assert page.locator("#completed .typed").inner_text() == prefix
+    assert prefix + page.locator("#completed .generated").inner_text() == completed
+
+    # Tab takes the next generated word into the prefix, and the completion follows it.
+    page.press("#prefix", "Tab")
+    taken = prefix + " " + completed[len(prefix) :].split()[0]
+    assert page.locator("#prefix").input_value() == taken
+    assert page.evaluate("document.activeElement.id") == "prefix"  # Tab did not leave the field
+    page.wait_for_function(f"document.querySelector('#completed .typed').textContent === {taken!r}")
+    assert completion_text(page).startswith(taken)
+    # ... as does the button, which leaves the focus in the field
+    page.click("#accept")
+    assert len(page.locator("#prefix").input_value().split()) == 3
+    assert page.evaluate("document.activeElement.id") == "prefix"
+
+
+def test_the_complete_button_and_a_prefix_error_shown_inline(page):
+    page.fill("#text", "A small red house.")
+    page.fill("#prefix", "Un")
+    page.click("#complete")
+    page.wait_for_function("document.querySelector('#completed .typed').textContent === 'Un'")
+    assert completion_text(page).startswith("Un")
+    page.fill("#prefix", "chien " * 40)  # more target tokens than the output limit of a short source
+    page.click("#complete")
+    page.locator("#prefix-error").wait_for()
+    assert "the prefix has" in page.locator("#prefix-error").inner_text()
+    assert completion_text(page) == "" and page.locator("#accept").is_disabled()
+    assert page.locator("#error").is_hidden()  # the translate area's own error stays as it was
+    page.fill("#prefix", "")
+    page.fill("#text", "")
+    page.click("#complete")
+    assert "type a sentence" in page.locator("#prefix-error").inner_text()
+    page.select_option("#model", "spam")
+    assert page.locator("#completion").is_hidden()  # classifiers complete nothing

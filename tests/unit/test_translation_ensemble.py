@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from conftest import compose_config
-from nmt.data.batching import pad_sequences
+from nmt.data.batching import collate_pairs, pad_sequences
 from nmt.data.tokenizers import BOS_ID, PAD_ID, CharTokenizer
 from nmt.decoding import decode
+from nmt.decoding.forced import forced_decode
 from nmt.decoding.greedy import next_token_log_probs
 from nmt.inference.translator import Translator
 from nmt.models.ensemble import Seq2SeqEnsemble
@@ -153,6 +154,44 @@ def test_an_ensemble_differs_from_each_member(first, second, batch):
     assert ensemble != outputs(decode(second, *batch))[0]
 
 
+def force(model, batch, rows):
+    """Forced decoding of ``rows``, (sentence index, hypothesis) pairs, in ``model``."""
+    src, lengths = batch
+    pairs = [(src[i, : int(lengths[i])].tolist(), hyp.tokens, "") for i, hyp in rows]
+    return forced_decode(model, collate_pairs(pairs), return_attention=True)
+
+
+@pytest.mark.parametrize("options", STRATEGIES[:2], ids=lambda o: o["strategy"])
+def test_forced_decoding_of_an_ensembles_output_gives_the_scores_its_search_reported(first, second, batch, options):
+    ensemble = Seq2SeqEnsemble([first, second])
+    results = decode(ensemble, *batch, return_attention=True, **options)
+    rows = [(i, hyp) for i, hyps in enumerate(results) for hyp in hyps]
+    forced = force(ensemble, batch, rows)
+    assert forced.tokens == [hyp.tokens for _, hyp in rows]
+    ended = 0
+    for score, per_step, attention, (_, hyp) in zip(forced.scores, forced.token_log_probs, forced.attention, rows):
+        # Forced decoding also scores the EOS that ends a target; a search cut at the length
+        # limit has no EOS step, so its steps are compared without that last one.
+        steps = len(hyp.token_log_probs)
+        # The tolerance of the one-model test (test_token_scores.py): a step at a time and the
+        # whole target at once round differently.
+        assert per_step[:steps] == pytest.approx(hyp.token_log_probs, abs=1e-6)
+        torch.testing.assert_close(attention[:steps], hyp.attention, rtol=0, atol=1e-6)  # float32 on both sides
+        if hyp.ended:
+            assert score == pytest.approx(hyp.log_prob, abs=1e-5)
+            ended += 1
+    assert ended >= 2
+    # ... and they are the ensemble's, not either member's
+    for member in (first, second):
+        assert force(member, batch, rows).scores != pytest.approx(forced.scores, abs=1e-3)
+
+
+def test_forced_decoding_of_an_ensemble_of_one_is_the_models(first, batch):
+    rows = [(i, hyp) for i, [hyp] in enumerate(decode(first, *batch))]
+    alone, ensemble = force(first, batch, rows), force(Seq2SeqEnsemble([first]), batch, rows)
+    assert ensemble.scores == alone.scores and ensemble.token_log_probs == alone.token_log_probs
+
+
 def test_attention_is_refused_when_a_member_has_none(first, batch):
     plain = tiny_network(2, attention="none", input_feeding=False)
     ensemble = Seq2SeqEnsemble([first, plain])
@@ -285,6 +324,67 @@ def test_server_serves_checkpoints_joined_with_plus_as_one_ensemble(checkpoints,
         load_models([ModelSpec.parse(f"{a}+{tiny_classification_checkpoint}")])
     with pytest.raises(ValueError, match="empty checkpoint path"):
         ModelSpec.parse(f"{a}+")
+
+
+@pytest.fixture(scope="module")
+def trained_pair(tiny_translation_checkpoint, tmp_path_factory) -> tuple[Path, Path]:
+    """The tiny trained checkpoint and a copy with perturbed weights: two members that share
+    their tokenizers and, being trained, end their sentences (so scores are comparable)."""
+    state = torch.load(tiny_translation_checkpoint, map_location="cpu", weights_only=True)
+    generator = torch.Generator().manual_seed(5)
+    for tensor in state["state_dict"].values():
+        if tensor.is_floating_point():
+            tensor.add_(torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype) * 0.05)
+    other = tmp_path_factory.mktemp("perturbed") / "perturbed.ckpt"
+    torch.save(state, other)
+    return tiny_translation_checkpoint, other
+
+
+def cli_lines(main, argv: list[str], capsys) -> list[dict]:
+    status = main([*argv, "--threads", "1", "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    return [json.loads(line) for line in captured.out.splitlines()]
+
+
+@pytest.mark.parametrize("strategy", [["--strategy", "greedy"], ["--strategy", "beam", "--beam-size", "3"]])
+def test_score_cli_gives_an_ensembles_output_the_score_its_search_reported(trained_pair, tmp_path, capsys, strategy):
+    from nmt.cli.score import main as score_main
+    from nmt.cli.translate import main as translate_main
+
+    members = [str(path) for path in trained_pair]
+    sources = tmp_path / "src.txt"
+    sources.write_text("The cat sees a dog.\nA small red house.\nThe big dog eats.\nthe house sees the cat\n")
+    decoded = cli_lines(
+        translate_main, [*members, "--input", str(sources), "--output-format", "jsonl", *strategy], capsys
+    )
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{r['source']}\t{r['translation']}\n" for r in decoded), encoding="utf-8")
+    scored = cli_lines(score_main, [*members, "--input", str(pairs), "--alignment"], capsys)
+    alone = cli_lines(score_main, [members[0], "--input", str(pairs)], capsys)
+    compared = 0
+    for record, forced, single in zip(decoded, scored, alone):
+        [hyp] = record["hypotheses"]
+        if forced["tokens"] == hyp["tokens"]:  # the text re-encodes to the search's tokens, EOS included
+            assert forced["log_prob"] == pytest.approx(hyp["log_prob"], abs=1e-4)
+            assert forced["token_log_probs"] == pytest.approx(hyp["token_log_probs"], abs=1e-4)
+            assert forced["alignment"] == hyp["alignment"]
+            assert single["log_prob"] != pytest.approx(forced["log_prob"], abs=1e-4)  # the ensemble, not member 1
+            compared += 1
+    assert compared >= 2
+
+
+def test_score_cli_refuses_members_with_other_tokenizers_in_one_line(checkpoints, tmp_path, capsys):
+    from nmt.cli.score import main as score_main
+
+    a, _, other = checkpoints
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("the cat.\tle chat.\n", encoding="utf-8")
+    assert score_main([str(a), str(other), "--input", str(pairs), "--threads", "1"]) == 2
+    captured = capsys.readouterr()
+    [error] = captured.err.strip().splitlines()
+    assert error.startswith("python -m nmt.score: error: ") and f"{other} has another source tokenizer" in error
+    assert captured.out == ""
 
 
 def decode_options():

@@ -1,5 +1,6 @@
 // The demo page: pick a model, type text, see translations with their attention (a heatmap
-// and token strips that follow the mouse) or a classifier's label with its attended tokens.
+// and token strips that follow the mouse) or a classifier's label with its attended tokens;
+// or type the start of a translation and let the model complete it, a word at a time.
 // Every string from the user or the model goes into the page through textContent, never
 // as HTML.
 "use strict";
@@ -102,6 +103,8 @@ function onModelChange() {
   $("text").placeholder = translation ? "The cat is sleeping on the bed." : "WINNER! Claim your free prize now.";
   $("results").replaceChildren();
   hideError();
+  $("completion").hidden = !translation;
+  resetCompletion();
 }
 
 async function loadModels() {
@@ -184,6 +187,105 @@ async function run() {
     showError(error.message);
   } finally {
     $("run").disabled = false;
+  }
+}
+
+// -- prefix completion (interactive translation) -----------------------------------------
+// The user types the start of the translation of the first line; the server decodes with
+// that prefix forced (POST /translate "prefix") and the page shows the typed part apart from
+// the generated rest. Tab (or the button) takes the rest's next word into the prefix.
+const COMPLETE_DELAY_MS = 300; // a pause in typing this long asks for a completion
+let completionTimer = null;
+let completionsAsked = 0; // numbers the requests: an answer older than the latest is dropped
+let completion = null; // {prefix: the field's text it answers, typed, rest}
+
+/** The completed `text` split into the part the typed prefix covers and the generated rest:
+ * their longest common start, so a character the tokenizer normalised ends the typed part
+ * rather than hiding the whole completion. */
+function splitCompletion(prefix, text) {
+  let n = 0;
+  while (n < prefix.length && n < text.length && prefix[n] === text[n]) n++;
+  return { prefix, typed: text.slice(0, n), rest: text.slice(n) };
+}
+
+/** The first word of the generated rest with the spaces before it ("" if none): what Tab takes. */
+function nextWord(rest) {
+  const match = rest.match(/^\s*\S+/);
+  return match ? match[0] : "";
+}
+
+function showPrefixError(message) { $("prefix-error").textContent = message; $("prefix-error").hidden = false; }
+function hidePrefixError() { $("prefix-error").hidden = true; $("prefix-error").textContent = ""; }
+
+function renderCompletion() {
+  $("completed").querySelector(".typed").textContent = completion ? completion.typed : "";
+  $("completed").querySelector(".generated").textContent = completion ? completion.rest : "";
+  $("accept").disabled = !completion || nextWord(completion.rest) === "";
+}
+
+function resetCompletion() {
+  clearTimeout(completionTimer);
+  completionsAsked++; // an answer on its way is for what was there before
+  completion = null;
+  hidePrefixError();
+  renderCompletion();
+}
+
+function scheduleCompletion() {
+  clearTimeout(completionTimer);
+  completionTimer = setTimeout(complete, COMPLETE_DELAY_MS);
+}
+
+async function complete() {
+  clearTimeout(completionTimer);
+  const model = currentModel();
+  if (!model || model.task !== "translation") return;
+  const [line] = texts();
+  const prefix = $("prefix").value;
+  const asked = ++completionsAsked;
+  if (line === undefined) {
+    completion = null;
+    renderCompletion();
+    showPrefixError("type a sentence to translate first (the first line is completed)");
+    return;
+  }
+  try {
+    const data = await api("/translate", { ...decodingRequest([line], model), prefix, attention: false });
+    if (asked !== completionsAsked) return;
+    hidePrefixError();
+    completion = splitCompletion(prefix, data.translations[0].text);
+  } catch (error) {
+    if (asked !== completionsAsked) return;
+    completion = null;
+    showPrefixError(error.message);
+  }
+  renderCompletion();
+}
+
+/** Take the next generated word into the prefix and ask for what follows; false if there is none. */
+function acceptNextWord() {
+  const word = completion ? nextWord(completion.rest) : "";
+  if (!word) return false;
+  const prefix = completion.typed + word;
+  $("prefix").value = prefix;
+  completion = splitCompletion(prefix, completion.typed + completion.rest); // shown until the answer comes
+  renderCompletion();
+  complete();
+  return true;
+}
+
+function onPrefixKey(event) {
+  if (event.key === "Enter") {
+    event.preventDefault();
+    complete();
+    return;
+  }
+  if (event.key !== "Tab" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (completion && completion.prefix === $("prefix").value) {
+    if (acceptNextWord()) event.preventDefault(); // nothing left to take: Tab moves on
+  } else if (texts().length > 0 && $("prefix-error").hidden) {
+    event.preventDefault(); // the completion shown is older than the text: ask now, the next Tab takes
+    complete();
   }
 }
 
@@ -347,5 +449,13 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("strategy").addEventListener("change", showStrategyOptions);
   showStrategyOptions();
+  $("prefix").addEventListener("input", scheduleCompletion);
+  $("prefix").addEventListener("keydown", onPrefixKey);
+  $("complete").addEventListener("click", complete);
+  $("accept").addEventListener("click", () => { acceptNextWord(); $("prefix").focus(); });
+  $("text").addEventListener("input", () => { // a new source: the completion shown is for the old one
+    if ($("prefix").value !== "" || completion || !$("prefix-error").hidden) scheduleCompletion();
+  });
+  $("decoding").addEventListener("change", () => { if (completion) scheduleCompletion(); });
   loadModels();
 });
