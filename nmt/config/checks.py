@@ -162,9 +162,10 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         value = OmegaConf.select(typed, key)
         if value is not None and (not isinstance(value, int) or value <= 0):
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-    dropout = OmegaConf.select(typed, "model.dropout")
-    if dropout is not None and not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"model.dropout must be in [0, 1), got {dropout}")
+    for key in ("model.dropout", "model.recurrent_dropout"):
+        dropout = OmegaConf.select(typed, key)
+        if dropout is not None and not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"{key} must be in [0, 1), got {dropout}")
     split = OmegaConf.select(typed, "data.split")
     if split is not None:
         total = sum(float(v) for v in split.values())

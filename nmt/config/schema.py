@@ -203,6 +203,7 @@ class ModelSchema:
     decoder_layers: int = 1
     bidirectional: bool = True  # a bidirectional encoder splits hidden_size over directions
     dropout: float = 0.2
+    recurrent_dropout: float = 0.0  # the encoder's variational dropout of its recurrent state (same units every step)
     input_feeding: bool = True
     tie_embeddings: bool = False
     decoder_style: DecoderStyle = DecoderStyle.luong
@@ -238,6 +239,7 @@ class ClassifierModelSchema:
     encoder_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.3
+    recurrent_dropout: float = 0.0  # the encoder's variational dropout of its recurrent state (same units every step)
     pooling: Pooling = Pooling.attention
     attention_size: int | None = None
     architecture: ClassifierArchitecture = ClassifierArchitecture.rnn_attention

@@ -65,6 +65,7 @@ class TextClassifier(nn.Module):
         cell: str = "lstm",
         bidirectional: bool = True,
         dropout: float = 0.3,
+        recurrent_dropout: float = 0.0,
         pooling: str = "attention",
         attention_size: int | None = None,
         init: Mapping[str, Any] | None = None,
@@ -89,7 +90,9 @@ class TextClassifier(nn.Module):
         self.src_embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD_ID) if own_embedding else None
         self.embed_dropout = nn.Dropout(dropout)
         input_size = (embed_size if own_embedding else 0) + (contextual.output_size if contextual is not None else 0)
-        self.encoder = RNNEncoder(input_size, hidden_size, encoder_layers, cell, bidirectional, dropout)
+        self.encoder = RNNEncoder(
+            input_size, hidden_size, encoder_layers, cell, bidirectional, dropout, recurrent_dropout
+        )
         self.pooling = make_pooling(pooling, self.encoder.output_size, attention_size)
         self.output_dropout = nn.Dropout(dropout)
         self.output_layer = nn.Linear(self.encoder.output_size, 1 if num_classes == 2 else num_classes)
@@ -113,6 +116,7 @@ class TextClassifier(nn.Module):
             cell=model["cell"],
             bidirectional=model["bidirectional"],
             dropout=model["dropout"],
+            recurrent_dropout=model.get("recurrent_dropout", 0.0),  # absent in checkpoints made before it existed
             pooling=model.get("pooling", "attention"),  # absent in checkpoints made before it existed
             attention_size=model.get("attention_size"),
             init=model.get("init"),  # absent in checkpoints made before it existed

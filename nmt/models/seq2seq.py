@@ -44,6 +44,7 @@ class Seq2Seq(nn.Module):
         cell: str = "lstm",
         bidirectional: bool = True,
         dropout: float = 0.2,
+        recurrent_dropout: float = 0.0,
         input_feeding: bool = True,
         tie_embeddings: bool = False,
         attention: str = "bahdanau",
@@ -62,7 +63,9 @@ class Seq2Seq(nn.Module):
         self.src_embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD_ID)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size, padding_idx=PAD_ID)
         self.embed_dropout = nn.Dropout(dropout)
-        self.encoder = RNNEncoder(embed_size, hidden_size, encoder_layers, cell, bidirectional, dropout)
+        self.encoder = RNNEncoder(
+            embed_size, hidden_size, encoder_layers, cell, bidirectional, dropout, recurrent_dropout
+        )
         scorer = (
             None
             if attention == NO_ATTENTION
@@ -126,6 +129,7 @@ class Seq2Seq(nn.Module):
             cell=model["cell"],
             bidirectional=model["bidirectional"],
             dropout=model["dropout"],
+            recurrent_dropout=model.get("recurrent_dropout", 0.0),  # absent in checkpoints made before it existed
             input_feeding=model["input_feeding"],
             tie_embeddings=model["tie_embeddings"],
             attention=attention["type"],

@@ -45,8 +45,14 @@ class RNNEncoder(nn.Module):
         cell: str = "lstm",
         bidirectional: bool = True,
         dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ) -> None:
+        """:param dropout: between stacked layers. :param recurrent_dropout: variational dropout
+        of the recurrent state (see :meth:`recurrent_weights`), in training only."""
         super().__init__()
+        if not 0.0 <= recurrent_dropout < 1.0:
+            raise ValueError(f"model.recurrent_dropout must be in [0, 1), got {recurrent_dropout}")
+        self.recurrent_dropout = recurrent_dropout
         if bidirectional and hidden_size % 2:
             raise ValueError(
                 f"a bidirectional encoder needs an even hidden size, got {hidden_size}: "
@@ -84,16 +90,17 @@ class RNNEncoder(nn.Module):
                 f"expected embedded (batch, len, dim) and lengths (batch,), "
                 f"got {tuple(embedded.shape)} and {tuple(lengths.shape)}"
             )
+        dropped = self.recurrent_weights()
         if embedded.device.type == "cpu" and torch.is_grad_enabled():
             with autocast_disabled(embedded):
-                return self._padded_rnn(full_precision(embedded), lengths.to(embedded.device))
+                return self._padded_rnn(full_precision(embedded), lengths.to(embedded.device), dropped)
         total_length = embedded.size(1)
         # pack_padded_sequence wants lengths on the CPU; enforce_sorted=False sorts internally.
         packed = pack_padded_sequence(
             full_precision(embedded), lengths.detach().cpu(), batch_first=True, enforce_sorted=False
         )
         with autocast_disabled(embedded):
-            packed_out, state = self.rnn(packed)
+            packed_out, state = functional_call(self.rnn, dropped, (packed,)) if dropped else self.rnn(packed)
         outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=total_length)
         hidden = state[0] if self.cell == "lstm" else state
         # hidden: (layers * directions, batch, hidden/directions); keep the top layer.
@@ -101,7 +108,29 @@ class RNNEncoder(nn.Module):
         final = torch.cat(list(top), dim=-1)
         return outputs, final
 
-    def _padded_rnn(self, embedded: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def recurrent_weights(self) -> dict[str, torch.Tensor]:
+        """Variational recurrent dropout (Gal & Ghahramani 2016): in training with
+        ``recurrent_dropout`` p, every ``weight_hh`` of ``self.rnn`` with a random set of its
+        columns zeroed and the rest scaled by 1 / (1 - p); {} otherwise.
+
+        Column j of ``W_hh`` multiplies unit j of the previous state, so this drops the same
+        state units at every step of the sequence (the variational mask) for the whole batch
+        (one mask per batch, as AWD-LSTM's weight drop), and the fused kernels still run. The
+        masks are drawn from torch's generator, whose state an exact resume restores.
+        """
+        if not (self.training and self.recurrent_dropout > 0.0):
+            return {}
+        keep = 1.0 - self.recurrent_dropout
+        dropped = {}
+        for name, weight in self.rnn.named_parameters():
+            if name.startswith("weight_hh"):
+                mask = torch.empty(weight.size(1), device=weight.device, dtype=weight.dtype).bernoulli_(keep)
+                dropped[name] = weight * (mask / keep)
+        return dropped
+
+    def _padded_rnn(
+        self, embedded: torch.Tensor, lengths: torch.Tensor, dropped: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`forward` for training on a CPU, without packed sequences.
 
         On a CPU a packed batch takes PyTorch's step-by-step RNN (a padded one its fused
@@ -124,11 +153,13 @@ class RNNEncoder(nn.Module):
             outputs = []
             for direction in range(self.num_directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                weights = {
+                weights: dict[str, torch.Tensor] = {
                     f"{name}_l0": getattr(self.rnn, f"{name}{suffix}")
                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                     if hasattr(self.rnn, f"{name}{suffix}")
                 }
+                if dropped:
+                    weights["weight_hh_l0"] = dropped[f"weight_hh{suffix}"]
                 step_input = layer_input if direction == 0 else _gather_positions(layer_input, reverse)
                 out, _ = functional_call(self._one_direction_rnn(layer), weights, (step_input,))
                 finals.append(out.gather(1, last.expand(-1, 1, out.size(-1))).squeeze(1))

@@ -99,6 +99,41 @@ def test_cpu_training_path_leaves_the_global_rng_alone(cell):
     assert torch.equal(torch.get_rng_state(), before)
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+def test_recurrent_dropout_drops_the_same_state_units_at_every_step(cell):
+    """Variational dropout: whole columns of W_hh (state units) dropped, the rest scaled by
+    1 / (1 - p); the padded CPU path and the packed path use the same masks; off in eval."""
+    encoder = RNNEncoder(6, 8, num_layers=2, cell=cell, bidirectional=True, recurrent_dropout=0.5).double()
+    embedded = torch.randn(4, 5, 6, dtype=torch.float64)
+    lengths = torch.tensor([5, 2, 1, 4])
+    torch.manual_seed(3)
+    dropped = encoder.recurrent_weights()
+    assert sorted(dropped) == sorted(n for n, _ in encoder.rnn.named_parameters() if n.startswith("weight_hh"))
+    for name, weight in dropped.items():
+        original = getattr(encoder.rnn, name)
+        kept = weight.abs().sum(dim=0) > 0  # (hidden,) the state units kept
+        assert 0 < kept.sum() < kept.numel()
+        torch.testing.assert_close(weight[:, kept], original[:, kept] * 2.0)
+
+    torch.manual_seed(3)
+    padded = encoder(embedded.clone().requires_grad_(), lengths)  # the CPU training path
+    torch.manual_seed(3)
+    with torch.no_grad():
+        packed = encoder(embedded, lengths)  # the packed path, same masks
+    for a, b in zip(padded, packed, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    encoder.eval()
+    assert encoder.recurrent_weights() == {}
+    with torch.no_grad():
+        plain = encoder(embedded, lengths)
+    assert not torch.allclose(plain[0], packed[0])  # training dropped units; evaluation does not
+
+
+def test_recurrent_dropout_out_of_range_names_the_key():
+    with pytest.raises(ValueError, match=r"model.recurrent_dropout must be in \[0, 1\)"):
+        RNNEncoder(6, 8, recurrent_dropout=1.0)
+
+
 def test_odd_hidden_size_with_bidirectional_encoder_is_rejected_with_fix():
     with pytest.raises(ValueError, match="even"):
         RNNEncoder(8, 15, bidirectional=True)

@@ -20,10 +20,11 @@ from nmt.cli.train import train
 from nmt.inference.checkpoint import TEMPORARY_MARK, atomic_save, model_state_dict
 from nmt.training.resume import capture_rng_states, restore_rng_states
 
-# Dropout as in the presets, and a plateau schedule that cuts at every stalled validation,
+# Dropout as in the presets (and variational recurrent dropout), and a plateau schedule that cuts at every stalled validation,
 # so that a resume that loses the RNG, the data position or the schedule state shows.
 RESUMABLE = [
     "model.dropout=0.2",
+    "model.recurrent_dropout=0.2",
     "trainer.val_check_interval=10",
     "test_after_training=false",
     "optim.schedule=plateau",
