@@ -353,9 +353,15 @@ class DataSchema:
 
 @dataclass
 class TranslationDataSchema(DataSchema):
-    """``data=fra``: sentence pairs (a language model reads one side)."""
+    """``data=fra`` / ``data=tatoeba``: sentence pairs (a language model reads one side)."""
 
     max_length: int | None = 50
+    # The manythings.org pair file's language, ISO 639-3 (fra, deu, spa, ...): English<TAB>it.
+    language: str = "fra"
+    reverse: bool = False  # true: translate that language into English (the pairs' second column first)
+    # Several directions in one model, e.g. [en-fr, fr-en]: each source starts with a target-language
+    # tag (<2fr>, <2en>); null = the one direction English -> language (or its reverse)
+    directions: list[str] | None = None
     train: str | None = None
     dev: str | None = None
     test: str | None = None
@@ -388,6 +394,7 @@ class ReutersDataSchema(ClassificationDataSchema):
 
 DATA_SCHEMAS: dict[str, type] = {
     "fra": TranslationDataSchema,
+    "tatoeba": TranslationDataSchema,
     "imdb": ClassificationDataSchema,
     "sms": ClassificationDataSchema,
     "nsmc": NsmcDataSchema,
