@@ -122,13 +122,14 @@ def evaluate(args) -> dict:
     translator = Translator.from_checkpoints(args.checkpoints, device=args.device, precision=args.precision)
     chosen = translator.direction(args.direction, args.to)
     if args.split and translator.directions and not (args.direction or args.to):
-        reports = {str(d): evaluate_direction(args, translator, options, d) for d in translator.directions}
+        reports = {str(d): evaluate_direction(args, translator, options, d, subdir=True) for d in translator.directions}
         return {"checkpoint": str(args.checkpoints[0]), "data": args.split, "directions": reports}
     return evaluate_direction(args, translator, options, chosen)
 
 
-def evaluate_direction(args, translator, options, direction) -> dict:
-    """Translate and score the segments of ``direction`` (None: a single-direction model)."""
+def evaluate_direction(args, translator, options, direction, subdir: bool = False) -> dict:
+    """Translate and score the segments of ``direction`` (None: a single-direction model);
+    ``subdir``: write them to ``--output-dir``/DIRECTION, beside the other directions'."""
     from nmt.evaluation.bleu import corpus_scores
 
     segments, name = load_segments(args, translator, direction)
@@ -151,6 +152,8 @@ def evaluate_direction(args, translator, options, direction) -> dict:
 
     first = args.checkpoints[0]
     output_dir = args.output_dir or default_output_dir(first, name, options, len(args.checkpoints))
+    if subdir and args.output_dir:
+        output_dir = args.output_dir / str(direction)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
     (output_dir / "segments.tsv").write_text(

@@ -249,16 +249,27 @@ def create_app(
             raise HTTPException(422, "; ".join(problem.replace("text", "prefix", 1) for problem in problems))
         try:
             options = decoding_options(request)
+            chosen = model.translator.direction(to=request.to)
+            direction = None if chosen is None else str(chosen)
             if prefix:
-                model.check_prefix(texts, prefix, options)
+                model.check_prefix(texts, prefix, options, direction)
         except ValueError as error:
-            raise HTTPException(422, str(error)) from error
-        key = ("translate", model.name, options, request.attention, prefix)
-        runner = partial(model.run, options=(options, request.attention), **({"prefix": prefix} if prefix else {}))
+            raise HTTPException(422, str(error).replace("--direction/--to", "the to field")) from error
+        key = ("translate", model.name, options, request.attention, prefix, direction)
+        runner = partial(
+            model.run,
+            options=(options, request.attention),
+            **({"prefix": prefix} if prefix else {}),
+            **({"direction": direction} if direction else {}),
+        )
         translations = await run(key, runner, texts)
         return {
             "model": model.name,
-            "options": {**options.describe(), **({"prefix": prefix} if prefix else {})},
+            "options": {
+                **options.describe(),
+                **({"prefix": prefix} if prefix else {}),
+                **({"direction": direction} if direction else {}),
+            },
             "translations": [_translation(t, request.attention) for t in translations],
         }
 
