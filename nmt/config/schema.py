@@ -356,12 +356,10 @@ class TranslationDataSchema(DataSchema):
     """``data=fra`` / ``data=tatoeba``: sentence pairs (a language model reads one side)."""
 
     max_length: int | None = 50
-    # The manythings.org pair file's language, ISO 639-3 (fra, deu, spa, ...): English<TAB>it.
-    language: str = "fra"
+    language: str = "fra"  # the manythings.org pair file's language, ISO 639-3 (fra, deu, spa, ...)
     reverse: bool = False  # true: translate that language into English (the pairs' second column first)
-    # Several directions in one model, e.g. [en-fr, fr-en]: each source starts with a target-language
-    # tag (<2fr>, <2en>); null = the one direction English -> language (or its reverse)
-    directions: list[str] | None = None
+    # one model, several directions, each source tagged with its target language (<2fr>); null = one
+    directions: list[str] | None = None  # e.g. [en-fr, fr-en]; null = English -> language (or reversed)
     train: str | None = None
     dev: str | None = None
     test: str | None = None
