@@ -178,7 +178,7 @@ class TranslationDataModule(L.LightningDataModule):
                 # Each side reads and writes both languages.
                 both = [s for s, _ in train] + [t for _, t in train]
                 source, target = build_tokenizers(self.tokenizer_cfg, both, both)
-                tags = [tag_for(target) for target in dict.fromkeys(d.target for d in directions)]
+                tags = [tag_for(language) for language in dict.fromkeys(d.target for d in directions)]
                 self.tokenizers = (TaggedTokenizer(source, tags), target)
                 log.info(
                     "directions %s: source tags %s (ids %s)",
