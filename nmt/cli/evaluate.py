@@ -8,7 +8,10 @@
 same source are several references of one segment. ``--src``/``--ref``: line-aligned files,
 one reference file per reference stream (an empty line there means "no reference").
 ``--split``: the run's own held-out split, rebuilt from the checkpoint's config, grouped by
-source like ``--pairs``.
+source like ``--pairs``; for a model trained on several directions (``data.directions``), each
+direction is scored separately (``report["directions"]``, output dirs ``SPLIT-en-fr-...``)
+unless ``--to``/``--direction`` picks one. ``--pairs``/``--src`` are translated in the
+model's first direction, or the one ``--to``/``--direction`` names.
 
 Writes ``hypotheses.txt`` (one line per segment), ``segments.tsv`` (source, hypothesis,
 references) and ``report.json`` to ``--output-dir`` (default: ``RUN_DIR/eval/NAME-STRATEGY``)
@@ -33,6 +36,7 @@ from nmt.cli.common import OneLineArgumentParser, read_lines, run_command
 from nmt.cli.translate import (
     add_checkpoints_argument,
     add_decoding_arguments,
+    add_direction_arguments,
     add_replace_unk_argument,
     decoding_options,
 )
@@ -52,6 +56,7 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate the first N segments only")
     parser.add_argument("--output-dir", type=Path, metavar="DIR")
     add_replace_unk_argument(parser)
+    add_direction_arguments(parser)
     add_decoding_arguments(parser)
     return parser
 
@@ -76,13 +81,17 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def load_segments(args, translator) -> tuple[list, str]:
-    """The segments to score and a short name for them."""
+def load_segments(args, translator, direction=None) -> tuple[list, str]:
+    """The segments to score and a short name for them (``--split`` of a model trained on
+    several directions: those of ``direction``)."""
     from nmt.data.text import normalize_text
     from nmt.evaluation.bleu import Segment, group_by_source
 
     if args.pairs:
         return group_by_source(read_pairs(args.pairs)), args.pairs.stem
+    if args.split and direction is not None:
+        pairs = translator.split_pairs(args.split, args.data_path, direction=str(direction))
+        return group_by_source(pairs), f"{args.split}-{direction}"
     if args.split:
         return group_by_source(translator.split_pairs(args.split, args.data_path)), args.split
     if not args.ref:
@@ -108,12 +117,25 @@ def default_output_dir(checkpoint: Path, name: str, options, members: int = 1) -
 
 
 def evaluate(args) -> dict:
-    from nmt.evaluation.bleu import corpus_scores
+    """The report of one evaluation; ``--split`` of a model trained on several directions
+    without ``--to``/``--direction``: one report per direction, under ``directions``."""
     from nmt.inference.translator import Translator
 
     options = decoding_options(args)
     translator = Translator.from_checkpoints(args.checkpoints, device=args.device, precision=args.precision)
-    segments, name = load_segments(args, translator)
+    chosen = translator.direction(args.direction, args.to)
+    if args.split and translator.directions and not (args.direction or args.to):
+        reports = {str(d): evaluate_direction(args, translator, options, d, subdir=True) for d in translator.directions}
+        return {"checkpoint": str(args.checkpoints[0]), "data": args.split, "directions": reports}
+    return evaluate_direction(args, translator, options, chosen)
+
+
+def evaluate_direction(args, translator, options, direction, subdir: bool = False) -> dict:
+    """Translate and score the segments of ``direction`` (None: a single-direction model);
+    ``subdir``: write them to ``--output-dir``/DIRECTION, beside the other directions'."""
+    from nmt.evaluation.bleu import corpus_scores
+
+    segments, name = load_segments(args, translator, direction)
     if args.limit:
         segments = segments[: args.limit]
     if not segments:
@@ -126,6 +148,7 @@ def evaluate(args) -> dict:
         return_attention=args.plot_attention is not None,
         replace_unk=args.replace_unk,
         progress=sys.stderr.isatty(),
+        direction=None if direction is None else str(direction),
     )
     seconds = time.perf_counter() - start
     hypotheses = [translation.text for translation in translations]
@@ -134,6 +157,8 @@ def evaluate(args) -> dict:
 
     first = args.checkpoints[0]
     output_dir = args.output_dir or default_output_dir(first, name, options, len(args.checkpoints))
+    if subdir and args.output_dir:
+        output_dir = args.output_dir / str(direction)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
     (output_dir / "segments.tsv").write_text(
@@ -144,6 +169,7 @@ def evaluate(args) -> dict:
         "checkpoint": str(first),
         **({"ensemble": [str(path) for path in args.checkpoints]} if len(args.checkpoints) > 1 else {}),
         "data": name,
+        **({"direction": str(direction)} if direction is not None else {}),
         **scores,
         "multi_reference_segments": sum(len(s.references) > 1 for s in segments),
         "truncated_sources": sum(t.truncated for t in translations),
@@ -166,7 +192,17 @@ def evaluate(args) -> dict:
 
 
 def print_report(report: dict) -> None:
-    """A human summary, then the report as one JSON line (the last line of stdout)."""
+    """A human summary (per direction where there are several), then the report as one
+    JSON line (the last line of stdout)."""
+    for direction, one in report.get("directions", {}).items():
+        print(f"{direction}:")
+        print_summary(one)
+    if "directions" not in report:
+        print_summary(report)
+    print(json.dumps(report, ensure_ascii=False))
+
+
+def print_summary(report: dict) -> None:
     bleu, chrf, ter = report["bleu"], report["chrf"], report["ter"]
     print(
         f"{report['segments']} segments ({report['references']} references), "
@@ -177,7 +213,6 @@ def print_report(report: dict) -> None:
         f"TER  multi-ref {ter['multi_ref']['score']}  1st ref {ter['single_ref']['score']}  "
         f"(lower is better; {ter['multi_ref']['signature']})"
     )
-    print(json.dumps(report, ensure_ascii=False))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@
         [--temperature T] [--top-k K] [--top-p P] [--seed S]
         [--no-repeat-ngram-size N] [--repetition-penalty P] [--batch-size B] [--input FILE] [--output FILE]
         [--output-format text|jsonl] [--replace-unk] [--device auto|cpu|cuda] [--plot-attention DIR]
-        [--prefix TEXT | --prefix-from-input]
+        [--prefix TEXT | --prefix-from-input] [--to LANG | --direction SRC-TGT]
 
 Several checkpoints decode as one ensemble: at every step the mean of their next-token
 probabilities (:mod:`nmt.models.ensemble`). They must share both tokenizers; a checkpoint
@@ -43,6 +43,10 @@ after it; with ``--prefix-from-input`` each input line is ``source<TAB>prefix`` 
 without a TAB has no prefix). The prefix's tokens count in the scores. A prefix longer than
 its line's output limit is a one-line error naming the line (see
 :mod:`nmt.decoding.prefix`).
+
+A model trained on several directions (``data.directions``) translates in its first one
+unless ``--to fr`` or ``--direction en-fr`` says otherwise; a direction it was not trained on,
+or any direction asked of a single-direction model, is a one-line error (status 2).
 
 ``--replace-unk`` replaces each ``<unk>`` the model produced by the source token it
 attends to most (:mod:`nmt.inference.alignment`); it needs a model with attention.
@@ -198,6 +202,14 @@ def add_replace_unk_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_direction_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--to`` / ``--direction``: which direction a model trained on several translates in."""
+    group = parser.add_argument_group("direction (models trained on several, data.directions)")
+    choice = group.add_mutually_exclusive_group()
+    choice.add_argument("--to", metavar="LANG", help="translate into LANG, e.g. fr (default: the first direction)")
+    choice.add_argument("--direction", metavar="SRC-TGT", help="translate in this direction, e.g. en-fr")
+
+
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
         prog=PROG,
@@ -226,6 +238,7 @@ def build_parser() -> OneLineArgumentParser:
         action="store_true",
         help="each input line is source<TAB>prefix: its translation starts with the prefix (no TAB: none)",
     )
+    add_direction_arguments(parser)
     add_decoding_arguments(parser)
     return parser
 
@@ -289,6 +302,8 @@ def _interactive(
             return_attention=plot_dir is not None or return_attention,
             replace_unk=replace_unk,
             prefixes=prefixes,
+            direction=args.direction if args else None,
+            to=args.to if args else None,
         )
         print(output_line(translation, options, output_format), file=out, flush=True)
         if plot_dir is not None:
@@ -305,6 +320,7 @@ def run(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)  # fail on a missing GPU before loading anything
     decoding_dtype(args.precision, device)
     translator = Translator.from_checkpoints(args.checkpoints, device=device, precision=args.precision)
+    translator.direction(args.direction, args.to)  # a direction the model lacks fails before any input is read
     # JSON lines carry the alignment, read off the attention (a model without has none).
     alignment = args.output_format == "jsonl" and translator.has_attention
     interactive = args.input is None and sys.stdin.isatty()
@@ -338,6 +354,8 @@ def run(args: argparse.Namespace) -> None:
             replace_unk=args.replace_unk,
             progress=sys.stderr.isatty() and len(lines) > 2 * args.batch_size,
             prefixes=prefixes,
+            direction=args.direction,
+            to=args.to,
         )
         out.writelines(output_line(t, options, args.output_format) + "\n" for t in translations)
         out.flush()

@@ -364,9 +364,13 @@ class DataSchema:
 
 @dataclass
 class TranslationDataSchema(DataSchema):
-    """``data=fra``: sentence pairs (a language model reads one side)."""
+    """``data=fra`` / ``data=tatoeba``: sentence pairs (a language model reads one side)."""
 
     max_length: int | None = 50
+    language: str = "fra"  # the manythings.org pair file's language, ISO 639-3 (fra, deu, spa, ...)
+    reverse: bool = False  # true: translate that language into English (the pairs' second column first)
+    # one model, several directions, each source tagged with its target language (<2fr>); null = one
+    directions: list[str] | None = None  # e.g. [en-fr, fr-en]; null = English -> language (or reversed)
     train: str | None = None
     dev: str | None = None
     test: str | None = None
@@ -399,6 +403,7 @@ class ReutersDataSchema(ClassificationDataSchema):
 
 DATA_SCHEMAS: dict[str, type] = {
     "fra": TranslationDataSchema,
+    "tatoeba": TranslationDataSchema,
     "imdb": ClassificationDataSchema,
     "sms": ClassificationDataSchema,
     "nsmc": NsmcDataSchema,

@@ -12,8 +12,11 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import urllib.error
 import urllib.request
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,9 @@ __all__ = [
     "DATASETS",
     "data_dir",
     "resolve_dataset",
+    "resolve_source",
+    "resolve_pairs",
+    "pair_source",
     "download_file",
     "sha256_of_file",
 ]
@@ -37,6 +43,8 @@ _CHUNK_BYTES = 1 << 20
 # What urlopen raises when the network, DNS or server fails (HTTPError is handled before).
 _NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException)
 CHECKSUM_SIDECAR_SUFFIX = ".sha256"
+MANYTHINGS_URL = "https://www.manythings.org/anki"
+_FORMAT_CHECK_LINES = 100  # lines of a downloaded pair file whose format is checked
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,10 @@ class DatasetSource:
     filename: str
     sha256: str | None
     local_names: tuple[str, ...]
+    expected_member: str | None = None
+    """A manythings.org pair zip's corpus member (``deu.txt``): a download is checked to hold
+    it in the pair format, and a later change of the file is warned about, not refused,
+    since upstream rebuilds the zip."""
 
 
 DATASETS: dict[str, DatasetSource] = {
@@ -145,6 +157,36 @@ def data_dir() -> Path:
     return cache_dir()
 
 
+def pair_source(language: str) -> DatasetSource:
+    """The manythings.org English-``language`` pair file (ISO 639-3: ``fra``, ``deu``, ``spa``).
+
+    ``fra`` is the registered :data:`DATASETS` entry; any other code gets the same layout:
+    ``https://www.manythings.org/anki/{language}-eng.zip`` holding ``{language}.txt``, looked
+    up in the data dir as ``{language}.txt.xz``, ``.txt``, ``.txt.gz`` or the zip.
+    """
+    if not re.fullmatch(r"[a-z]{3}", language):
+        raise ValueError(
+            f"data.language={language!r} is not a manythings.org language code: use the three "
+            f"letters of its pair file, e.g. data.language=deu for deu-eng.zip"
+        )
+    if language in DATASETS:
+        return DATASETS[language]
+    return DatasetSource(
+        name=language,
+        url=f"{MANYTHINGS_URL}/{language}-eng.zip",
+        filename=f"{language}-eng.zip",
+        sha256=None,
+        local_names=(f"{language}.txt.xz", f"{language}.txt", f"{language}.txt.gz", f"{language}-eng.zip"),
+        expected_member=f"{language}.txt",
+    )
+
+
+def resolve_pairs(language: str, path: str | None = None, *, download: bool = False) -> Path:
+    """The local path of the English-``language`` pairs (:func:`pair_source`), found or
+    downloaded in :func:`resolve_dataset`'s order."""
+    return resolve_source(pair_source(language), path, download=download)
+
+
 def resolve_dataset(name: str, path: str | None = None, *, download: bool = True) -> Path:
     """The local path of dataset ``name``.
 
@@ -158,7 +200,12 @@ def resolve_dataset(name: str, path: str | None = None, *, download: bool = True
     """
     if name not in DATASETS:
         raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
-    source = DATASETS[name]
+    return resolve_source(DATASETS[name], path, download=download)
+
+
+def resolve_source(source: DatasetSource, path: str | None = None, *, download: bool = True) -> Path:
+    """:func:`resolve_dataset` for a source that need not be registered (:func:`pair_source`)."""
+    name = source.name
     if path is not None:
         explicit = Path(path).expanduser()
         if not explicit.exists():
@@ -186,13 +233,27 @@ def resolve_dataset(name: str, path: str | None = None, *, download: bool = True
     logger.info("downloading dataset %r from %s to %s", name, source.url, target)
     try:
         download_file(source.url, target, sha256=source.sha256)
+        if source.expected_member is not None:
+            _check_pair_zip(target, source.expected_member)
     except ConnectionError as error:
         # The cause (e.g. "HTTP Error 403" or "Name or service not known") is the useful part.
         why = str(error.__cause__ or error)
         fix = "connect to the internet so it can be downloaded"
         raise ConnectionError(_not_found_message(source, directory, why, fix)) from error
     if source.sha256 is None:
-        _sidecar(target).write_text(f"{sha256_of_file(target)}  {target.name}\n", encoding="utf-8")
+        digest = sha256_of_file(target)
+        _sidecar(target).write_text(f"{digest}  {target.name}\n", encoding="utf-8")
+        if source.expected_member is not None:
+            logger.info(
+                "dataset %r: %s has no published checksum (manythings.org rebuilds its zips); checked: "
+                "the zip's CRCs, its member %s and the English<TAB>%s line format; sha256 %s recorded in %s",
+                name,
+                target.name,
+                source.expected_member,
+                name,
+                digest,
+                _sidecar(target).name,
+            )
     return target
 
 
@@ -235,7 +296,19 @@ def _verify_download(path: Path, source: DatasetSource) -> None:
     if path.is_dir():
         return
     actual = sha256_of_file(path)
-    if actual != expected:
+    if actual != expected and source.expected_member is not None:
+        logger.warning(
+            "dataset %r: %s has sha256 %s, not the %s recorded in %s when it was downloaded: the file "
+            "changed (manythings.org rebuilds its zips), so results may not compare with earlier runs. "
+            "Delete %s to accept the new file.",
+            source.name,
+            path,
+            actual,
+            expected,
+            sidecar.name,
+            sidecar.name,
+        )
+    elif actual != expected:
         raise ValueError(
             f"dataset {source.name!r}: {path} has sha256 {actual}, expected {expected}. The "
             f"file is damaged or was replaced; delete it (and {sidecar.name} if present) to "
@@ -294,3 +367,38 @@ def download_file(
         )
     os.replace(partial, dest)
     return dest
+
+
+def _check_pair_zip(path: Path, member: str) -> None:
+    """A downloaded manythings.org zip is whole, holds ``member`` and its first lines read
+    ``English<TAB>other[<TAB>attribution]``; otherwise it is deleted and a ValueError says why."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            names = {name.rsplit("/", 1)[-1]: name for name in archive.namelist()}
+            if damaged is not None:
+                problem = f"member {damaged} fails its CRC check"
+            elif member not in names:
+                problem = f"it holds no {member} (members: {', '.join(sorted(names)) or 'none'})"
+            else:
+                with archive.open(names[member]) as stream:
+                    problem = _pair_format_problem(stream.readlines(1 << 16)[:_FORMAT_CHECK_LINES], member)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        problem = f"it is not a readable zip file ({error})"
+    if problem:
+        path.unlink(missing_ok=True)
+        raise ValueError(
+            f"the download {path.name} is unusable: {problem}. It was deleted; try again later, or "
+            f"download it by hand and pass the {member} inside with data.path=..."
+        )
+
+
+def _pair_format_problem(lines: list[bytes], member: str) -> str:
+    if not lines:
+        return f"{member} is empty"
+    # A few malformed lines are the reader's to count and skip; a file where most lack the TAB
+    # is not a pair file at all (an error page, another format).
+    with_tab = sum(b"\t" in line for line in lines)
+    if 2 * with_tab <= len(lines):
+        return f"{len(lines) - with_tab} of its first {len(lines)} lines of {member} have no TAB (expected English<TAB>translation)"
+    return ""

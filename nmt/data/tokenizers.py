@@ -461,10 +461,78 @@ class WordTokenizer(Tokenizer):
         return cls(state["words"], lowercase=state["lowercase"], punctuation=state["punctuation"])
 
 
+class TaggedTokenizer(Tokenizer):
+    """A source tokenizer that also knows target-language tags (``<2fr>``, ``<2en>``).
+
+    Each tag gets its own id after the wrapped tokenizer's vocabulary, whatever its kind (char,
+    word or SentencePiece), so a tag is always one token that no text can produce or split: a
+    text starting with a tag encodes to the tag's id followed by the ids of the rest.
+    Decoding drops tag ids. The tags are stored in :meth:`to_state`, hence in the checkpoint.
+    """
+
+    kind = "tagged"
+
+    def __init__(self, inner: Tokenizer, tags: Iterable[str]) -> None:
+        self.inner = inner
+        self.tags = list(tags)
+        if not self.tags or len(set(self.tags)) != len(self.tags):
+            raise ValueError(f"TaggedTokenizer needs distinct tags, got {self.tags}")
+        self._tag_ids = {tag: inner.vocab_size + i for i, tag in enumerate(self.tags)}
+
+    def tag_id(self, tag: str) -> int:
+        """The id of ``tag``; a KeyError names the tags there are."""
+        if tag not in self._tag_ids:
+            raise KeyError(f"unknown tag {tag!r}; this tokenizer has {', '.join(self.tags)}")
+        return self._tag_ids[tag]
+
+    def _split_tag(self, text: str) -> tuple[list[int], str]:
+        for tag, tag_id in self._tag_ids.items():
+            if text.startswith(tag):
+                return [tag_id], text[len(tag) :].lstrip(" ")
+        return [], text
+
+    @property
+    def vocab_size(self) -> int:
+        return self.inner.vocab_size + len(self.tags)
+
+    def encode(self, text: str) -> list[int]:
+        tag, rest = self._split_tag(text)
+        return tag + self.inner.encode(rest)
+
+    def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
+        split = [self._split_tag(text) for text in texts]
+        rest = self.inner.encode_batch([text for _, text in split])
+        return [tag + ids for (tag, _), ids in zip(split, rest)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.inner.decode([i for i in _as_id_list(ids) if i < self.inner.vocab_size])
+
+    def pieces(self, text: str) -> list[str]:
+        tag, rest = self._split_tag(text)
+        return [self.tags[tag[0] - self.inner.vocab_size]] * len(tag) + self.inner.pieces(rest)
+
+    def id_to_piece(self, ids: Iterable[int]) -> list[str]:
+        ids = _as_id_list(ids)
+        inner = iter(self.inner.id_to_piece([i for i in ids if i < self.inner.vocab_size]))
+        return [next(inner) if i < self.inner.vocab_size else self._tag_piece(i) for i in ids]
+
+    def _tag_piece(self, token_id: int) -> str:
+        index = token_id - self.inner.vocab_size
+        return self.tags[index] if index < len(self.tags) else UNK
+
+    def to_state(self) -> dict[str, Any]:
+        return self._new_state(inner=self.inner.to_state(), tags=list(self.tags))
+
+    @classmethod
+    def _from_valid_state(cls, state: Mapping[str, Any]) -> TaggedTokenizer:
+        return cls(tokenizer_from_state(state["inner"]), state["tags"])
+
+
 _TOKENIZER_CLASSES: dict[str, type[Tokenizer]] = {
     CharTokenizer.kind: CharTokenizer,
     SentencePieceTokenizer.kind: SentencePieceTokenizer,
     WordTokenizer.kind: WordTokenizer,
+    TaggedTokenizer.kind: TaggedTokenizer,
 }
 
 

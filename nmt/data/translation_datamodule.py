@@ -13,11 +13,12 @@ from torch.utils.data import DataLoader
 
 from nmt.data.batching import PairDataset, collate_pairs, datamodule_loader
 from nmt.data.corpora import ReadReport, read_translation_pairs
-from nmt.data.download import cache_dir, resolve_dataset
+from nmt.data.directions import ENGLISH, Direction, parse_directions, tag_for, tagged_source
+from nmt.data.download import cache_dir, resolve_pairs
 from nmt.data.split import cached_grouped_split
 from nmt.data.subword_sampling import SampledPairDataset
 from nmt.data.text import fold_for_grouping
-from nmt.data.tokenizers import SentencePieceTokenizer, Tokenizer, build_tokenizers
+from nmt.data.tokenizers import SentencePieceTokenizer, TaggedTokenizer, Tokenizer, build_tokenizers
 
 log = logging.getLogger("nmt.data")
 
@@ -55,7 +56,37 @@ class TranslationDataModule(L.LightningDataModule):
 
     # -- corpus and tokenizers -------------------------------------------------------------
     def corpus_path(self) -> Path:
-        return resolve_dataset("fra", self.cfg.get("path"), download=self.cfg.get("download", False))
+        language = self.cfg.get("language") or "fra"
+        return resolve_pairs(language, self.cfg.get("path"), download=self.cfg.get("download", False))
+
+    @property
+    def directions(self) -> list[Direction] | None:
+        """The directions of a several-direction model (``data.directions``), else None."""
+        names = self.cfg.get("directions")
+        if names is None:
+            return None
+        if self.cfg.get("reverse"):
+            raise ValueError("data.reverse=true and data.directions both set: list the directions you want instead")
+        return parse_directions(names, self.cfg.get("language") or "fra")
+
+    def direction_pairs(self, name: str) -> dict[Direction, list[tuple[str, str]]]:
+        """Split ``name``'s pairs in each of :attr:`directions`, untagged (sources first)."""
+        rows = self.prepare_corpus()[name]
+        directions = self.directions
+        if directions is None:
+            raise ValueError("direction_pairs needs data.directions")
+        return {d: rows if d.source == ENGLISH else [(t, s) for s, t in rows] for d in directions}
+
+    def _model_rows(self, name: str) -> list[tuple[str, str]]:
+        """The (source, target) rows the model sees: with several directions, every pair once
+        per direction, its source tagged with the target language."""
+        if self.directions is None:
+            return self.prepare_corpus()[name]
+        return [
+            (tagged_source(source, direction.target), target)
+            for direction, rows in self.direction_pairs(name).items()
+            for source, target in rows
+        ]
 
     def split_cache_dir(self) -> Path | None:
         cache = self.cfg.get("split_cache", "auto")
@@ -114,6 +145,9 @@ class TranslationDataModule(L.LightningDataModule):
             self._warn_overlap(name)
         for name in SPLIT_NAMES:
             self.splits.setdefault(name, [])
+        if self.cfg.get("reverse"):
+            # After the split, so that both directions hold out the same pairs.
+            self.splits = {name: [(t, s) for s, t in rows] for name, rows in self.splits.items()}
         log.info("split sizes: %s", {name: len(rows) for name, rows in self.splits.items()})
         return self.splits
 
@@ -137,13 +171,27 @@ class TranslationDataModule(L.LightningDataModule):
             train = self.prepare_corpus()["train"]
             if self.tokenizer_cfg is None:
                 raise ValueError("no tokenizer given, and no tokenizer config to train one")
-            self.tokenizers = build_tokenizers(self.tokenizer_cfg, [s for s, _ in train], [t for _, t in train])
+            directions = self.directions
+            if directions is None:
+                self.tokenizers = build_tokenizers(self.tokenizer_cfg, [s for s, _ in train], [t for _, t in train])
+            else:
+                # Each side reads and writes both languages.
+                both = [s for s, _ in train] + [t for _, t in train]
+                source, target = build_tokenizers(self.tokenizer_cfg, both, both)
+                tags = [tag_for(language) for language in dict.fromkeys(d.target for d in directions)]
+                self.tokenizers = (TaggedTokenizer(source, tags), target)
+                log.info(
+                    "directions %s: source tags %s (ids %s)",
+                    ", ".join(map(str, directions)),
+                    ", ".join(tags),
+                    ", ".join(str(self.tokenizers[0].tag_id(tag)) for tag in tags),
+                )
         return self.tokenizers
 
     # -- datasets ----------------------------------------------------------------------------
     def encode_split(self, name: str, max_length: int | None) -> PairDataset:
         source_tok, target_tok = self.build_tokenizers()
-        rows = self.prepare_corpus()[name]
+        rows = self._model_rows(name)
         src_ids = source_tok.encode_batch([s for s, _ in rows])
         tgt_ids = target_tok.encode_batch([t for _, t in rows])
         keep: Sequence[int] = range(len(rows))
@@ -163,6 +211,8 @@ class TranslationDataModule(L.LightningDataModule):
     ) -> SampledPairDataset:
         """The training pairs with subword regularisation (``tokenizer.sampling_alpha``)."""
         source_tok, target_tok = self.build_tokenizers()
+        if self.directions is not None:
+            raise ValueError("tokenizer.sampling_alpha does not work with data.directions yet: set one of them to null")
         if not (isinstance(source_tok, SentencePieceTokenizer) and isinstance(target_tok, SentencePieceTokenizer)):
             raise ValueError("tokenizer.sampling_alpha needs SentencePiece tokenizers: use tokenizer=spm")
         cfg = self.tokenizer_cfg or {}

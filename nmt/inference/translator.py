@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from nmt.data.batching import pad_sequences
+from nmt.data.directions import Direction, choose_direction, parse_directions, tagged_source
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import EOS, UNK, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
@@ -185,6 +186,20 @@ class Translator:
         self.warn = warn
         max_length = (self.config.get("data") or {}).get("max_length")
         self.source_limit = SOURCE_LIMIT_FACTOR * int(max_length) if max_length else DEFAULT_SOURCE_LIMIT
+        data = self.config.get("data") or {}
+        names = data.get("directions")
+        self.directions: list[Direction] | None = (
+            parse_directions(names, data.get("language") or "fra") if names is not None else None
+        )
+        """The directions of a model trained on several (``data.directions``), else None."""
+
+    def direction(self, direction: str | None = None, to: str | None = None) -> Direction | None:
+        """The direction a call translates in (:func:`~nmt.data.directions.choose_direction`):
+        ``direction`` (``en-fr``) or the one into ``to`` (``fr``), else the model's first.
+
+        :raises DirectionError: one the model was not trained on, or any asked of a single-direction model.
+        """
+        return choose_direction(self.directions, direction, to)
 
     @property
     def has_attention(self) -> bool:
@@ -238,11 +253,15 @@ class Translator:
         model = Seq2SeqEnsemble([member.model for member in members])
         return cls(model, first.tokenizers["source"], first.tokenizers["target"], first.config, device, **kwargs)
 
-    def split_pairs(self, split: str = "test", data_path: str | Path | None = None) -> list[tuple[str, str]]:
+    def split_pairs(
+        self, split: str = "test", data_path: str | Path | None = None, *, direction: str | None = None
+    ) -> list[tuple[str, str]]:
         """The ``(source, target)`` pairs of the run's own ``split`` (train | dev | test),
         rebuilt from the corpus and split settings stored in the checkpoint.
 
         :param data_path: the corpus file, when it is no longer where training found it.
+        :param direction: a model trained on several directions: the pairs of this one
+            (untagged, its source language first); default the first.
         """
         from nmt.data.translation_datamodule import TranslationDataModule  # imports Lightning
 
@@ -255,7 +274,10 @@ class Translator:
         splits = datamodule.prepare_corpus()
         if split not in splits:
             raise ValueError(f"unknown split {split!r}: use one of {', '.join(splits)}")
-        return splits[split]
+        chosen = self.direction(direction)
+        if chosen is None:
+            return splits[split]
+        return datamodule.direction_pairs(split)[chosen]
 
     def translate(
         self,
@@ -268,6 +290,8 @@ class Translator:
         first_line: int = 1,
         progress: bool = False,
         prefixes: Sequence[str] | None = None,
+        direction: str | None = None,
+        to: str | None = None,
     ) -> list[Translation]:
         """Translate raw lines; returns exactly one :class:`Translation` per line, in order.
 
@@ -279,7 +303,11 @@ class Translator:
         :param progress: show a progress bar on stderr.
         :param prefixes: per line, target text its translations must start with ("" = free),
             normalised and tokenised like targets, without EOS; an empty line stays empty.
+        :param direction: a model trained on several directions: the one to translate in
+            (``en-fr``); :param to: or its target language (``fr``); default the first.
         :raises ValueError: a prefix longer than its line's output limit (naming the line).
+        :raises DirectionError: a direction the model was not trained on, or a direction
+            asked of a single-direction model.
         """
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
@@ -287,8 +315,13 @@ class Translator:
             raise ValueError("--replace-unk copies the most attended source token, but this model has no attention")
         return_attention = return_attention or replace_unk
         options = options or DecodingOptions()
+        chosen = self.direction(direction, to)
         sources = [normalize_text(line) for line in lines]
-        ids, truncated = self.encode_sources(sources, first_line)
+        model_sources = sources
+        if chosen is not None:
+            # An empty line stays empty: it has nothing to tag.
+            model_sources = [tagged_source(text, chosen.target) if text.strip() else text for text in sources]
+        ids, truncated = self.encode_sources(model_sources, first_line)
         prefix_ids = self.encode_prefixes(prefixes, ids, options, first_line)
         results = [Translation(text, [], truncated=cut) for text, cut in zip(sources, truncated)]
         # Longest first: similar lengths share a batch, and memory peaks at once, not late.
@@ -310,7 +343,7 @@ class Translator:
                     )
                 texts = iter(self.target_tokenizer.decode_batch([h.tokens for hyps in hypotheses for h in hyps]))
                 for i, hyps in zip(batch, hypotheses):
-                    results[i].source_pieces = self.source_pieces(sources[i], ids[i])
+                    results[i].source_pieces = self.source_pieces(model_sources[i], ids[i])
                     copy_from = results[i].source_pieces if replace_unk else None
                     results[i].hypotheses = [self._finish(hyp, next(texts), copy_from) for hyp in hyps]
                 bar.update(len(batch))

@@ -255,16 +255,19 @@ def create_app(
             )
         try:
             options = decoding_options(request)
+            chosen = model.translator.direction(to=request.to)
+            direction = None if chosen is None else str(chosen)
             if prefix:
-                model.check_prefix(texts, prefix, options)
+                model.check_prefix(texts, prefix, options, direction)
         except ValueError as error:
-            raise HTTPException(422, str(error)) from error
+            raise HTTPException(422, str(error).replace("--direction/--to", "the to field")) from error
         # Only what the request asks for: also what the response echoes under "options".
         extra: dict[str, Any] = {
             **({"prefix": prefix} if prefix else {}),
             **({"replace_unk": True} if request.replace_unk else {}),
+            **({"direction": direction} if direction else {}),
         }
-        key = ("translate", model.name, options, request.attention, prefix, request.replace_unk)
+        key = ("translate", model.name, options, request.attention, prefix, request.replace_unk, direction)
         runner = partial(model.run, options=(options, request.attention), **extra)
         translations = await run(key, runner, texts)
         return {

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from nmt.data.directions import tagged_source
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import Tokenizer
 from nmt.decoding import DecodingOptions
@@ -116,6 +117,7 @@ class ServedTranslator:
             **self.info,
             "parameters": self.translator.parameter_count,
             "precision": self.translator.precision,
+            **({"directions": [str(d) for d in self.translator.directions]} if self.translator.directions else {}),
             "architecture": {
                 "cell": model_cfg.get("cell"),
                 "embed_size": model_cfg.get("embed_size"),
@@ -139,10 +141,12 @@ class ServedTranslator:
         options: tuple[DecodingOptions, bool],
         prefix: str = "",
         replace_unk: bool = False,
+        direction: str | None = None,
     ) -> list[Translation]:
         """Translate one batch: ``options`` is (decoding options, return attention); every
         translation starts with ``prefix`` (target text; "" = free); ``replace_unk`` as
-        :meth:`~nmt.inference.translator.Translator.translate`'s."""
+        :meth:`~nmt.inference.translator.Translator.translate`'s; ``direction`` (``en-fr``)
+        for a model trained on several."""
         decoding, attention = options
         prefixes = [prefix] * len(texts) if prefix else None
         return self.translator.translate(
@@ -152,12 +156,19 @@ class ServedTranslator:
             return_attention=attention,
             replace_unk=replace_unk,
             prefixes=prefixes,
+            direction=direction,
         )
 
-    def check_prefix(self, texts: Sequence[str], prefix: str, options: DecodingOptions) -> None:
+    def check_prefix(
+        self, texts: Sequence[str], prefix: str, options: DecodingOptions, direction: str | None = None
+    ) -> None:
         """A one-line ValueError naming the first text whose output limit ``prefix`` exceeds."""
         translator = self.translator
-        sources = translator.source_tokenizer.encode_batch([normalize_text(text) for text in texts])
+        chosen = translator.direction(direction)
+        normalized = [normalize_text(text) for text in texts]
+        if chosen is not None:
+            normalized = [tagged_source(text, chosen.target) for text in normalized]
+        sources = translator.source_tokenizer.encode_batch(normalized)
         ids = [row[: translator.source_limit] for row in sources]
         translator.encode_prefixes(
             [prefix] * len(texts), ids, options, 0, label="text[{}]", ratio_option="max_len_ratio"

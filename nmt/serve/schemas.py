@@ -75,6 +75,11 @@ class TranslateRequest(BaseModel):
         "(as nmt-translate --replace-unk; models with attention)",
     )
     attention: bool = Field(False, description="return tokens and attention weights for every hypothesis")
+    to: str | None = Field(
+        None,
+        description="a model trained on several directions: the language to translate into (e.g. fr); "
+        "default its first direction. Refused (422) by a single-direction model",
+    )
 
 
 class ClassifyRequest(BaseModel):
