@@ -1,4 +1,4 @@
-"""Hydra entry point: ``python -m nmt.embeddings method=word2vec|fasttext|glove data=... [overrides]``.
+"""Hydra entry point: ``python -m nmt.embeddings method=word2vec|fasttext|glove|sgns|lsa data=... [overrides]``.
 
 Reads the dataset's splits (``corpus.splits``, the training tasks' own), trains the tokenizer
 (``tokenizer`` group, ``word`` by default) on those texts, trains the method, and writes into
@@ -50,7 +50,7 @@ def resolve_device(name: str) -> str:
 
 
 def train_vectors(cfg: DictConfig, corpus) -> tuple[Any, Any]:
-    """Train word2vec, fasttext or glove; return (WordVectors, the gensim model or None)."""
+    """Train word2vec, fasttext, glove, sgns or lsa; return (WordVectors, the gensim model or None)."""
     method = cfg.method
     if method.name in ("word2vec", "fasttext"):
         from nmt.embeddings.word2vec import train_gensim, vectors_of
@@ -62,10 +62,34 @@ def train_vectors(cfg: DictConfig, corpus) -> tuple[Any, Any]:
 
     vocabulary = corpus.vocabulary
     index = {word: i for i, word in enumerate(vocabulary)}
+    sentences = [[index[w] for w in s] for s in corpus.sentences]
+    if method.name == "sgns":
+        from nmt.embeddings.sgns import train_sgns
+
+        sgns, _ = train_sgns(
+            sentences,
+            len(vocabulary),
+            int(method.dim),
+            window=int(method.window),
+            negative=int(method.negative),
+            sample=float(method.sample),
+            epochs=int(method.epochs),
+            lr=float(method.lr),
+            batch_size=int(method.batch_size),
+            seed=int(cfg.seed),
+        )
+        return WordVectors(vocabulary, sgns.target.weight.detach().numpy()), None
     started = time.monotonic()
-    cooccurrences = count_cooccurrences(
-        [[index[w] for w in s] for s in corpus.sentences], len(vocabulary), int(method.window)
-    )
+    if method.name == "lsa":
+        from nmt.embeddings.lsa import lsa_vectors, ppmi
+
+        counts = count_cooccurrences(sentences, len(vocabulary), int(method.window), distance_weighting=False)
+        matrix = ppmi(counts, float(method.context_alpha))
+        log.info("PPMI: %s positive entries of %s co-occurrences", f"{len(matrix):,}", f"{len(counts):,}")
+        return WordVectors(
+            vocabulary, lsa_vectors(matrix, int(method.dim), power=float(method.power), seed=int(cfg.seed))
+        ), None
+    cooccurrences = count_cooccurrences(sentences, len(vocabulary), int(method.window))
     log.info(
         "%s non-zero co-occurrences (window %d) counted in %.0f s",
         f"{len(cooccurrences):,}",

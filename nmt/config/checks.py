@@ -546,7 +546,7 @@ def validate_embeddings_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` for a ``python -m nmt.embeddings`` config that cannot run."""
     name = OmegaConf.select(cfg, "method.name")
     if name not in EMBEDDING_METHODS:
-        raise ConfigError(f"method={name!r} is not supported: use method=word2vec, fasttext or glove")
+        raise ConfigError(f"method={name!r} is not supported: use method={' | '.join(EMBEDDING_METHODS)}")
     method = _typed("method", cfg.method, EMBEDDING_METHODS[name])
     _typed("tokenizer", cfg.tokenizer, TokenizerSchema)
     allowed_values: dict[str, tuple[str | None, ...]] = {
@@ -565,6 +565,10 @@ def validate_embeddings_config(cfg: DictConfig) -> None:
             raise ConfigError(f"method.{key} must be a positive integer, got {value!r}")
     if name == "fasttext" and method.min_n > method.max_n:
         raise ConfigError(f"method.min_n ({method.min_n}) must not exceed method.max_n ({method.max_n})")
+    if name == "sgns" and method.negative < 1:
+        raise ConfigError("method.negative must be >= 1 noise words for skip-gram with negative sampling")
+    if name == "lsa" and not 0.0 < method.context_alpha <= 1.0:
+        raise ConfigError(f"method.context_alpha must be in (0, 1], got {method.context_alpha}")
     if name in ("word2vec", "fasttext") and method.loss == "negative" and method.negative < 1:
         raise ConfigError("method.loss=negative needs method.negative >= 1 noise words (or method.loss=hierarchical)")
     splits = list(OmegaConf.select(cfg, "corpus.splits") or [])

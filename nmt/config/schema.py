@@ -524,7 +524,38 @@ class GloVeSchema:
     batch_size: int = 16384
 
 
-EMBEDDING_METHODS: dict[str, type] = {"word2vec": Word2VecSchema, "fasttext": FastTextSchema, "glove": GloVeSchema}
+@dataclass
+class SkipGramSchema:
+    """``method`` group for skip-gram with negative sampling in PyTorch (nmt/embeddings/sgns.py)."""
+
+    name: str = "sgns"
+    dim: int = 300
+    window: int = 5
+    negative: int = 5
+    sample: float = 1e-3
+    epochs: int = 3
+    lr: float = 0.01
+    batch_size: int = 4096
+
+
+@dataclass
+class LsaSchema:
+    """``method`` group for PPMI + truncated SVD (nmt/embeddings/lsa.py)."""
+
+    name: str = "lsa"
+    dim: int = 300
+    window: int = 5
+    context_alpha: float = 0.75  # context distribution smoothing of the PMI
+    power: float = 0.5  # vectors U * S^power
+
+
+EMBEDDING_METHODS: dict[str, type] = {
+    "word2vec": Word2VecSchema,
+    "fasttext": FastTextSchema,
+    "glove": GloVeSchema,
+    "sgns": SkipGramSchema,
+    "lsa": LsaSchema,
+}
 
 
 def register_schemas(store: ConfigStore | None = None) -> None:

@@ -47,7 +47,6 @@ def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
         "data=sms",
         f"data.path={corpus}",
         "method.dim=8",
-        "method.epochs=2",
         "threads=1",
         "device=cpu",
         "tokenizer.min_freq=1",
@@ -65,14 +64,17 @@ def tiny_overrides(corpus: Path, run_dir: Path, *extra: str) -> list[str]:
         ["method=word2vec", "method.architecture=cbow"],
         ["method=word2vec", "method.architecture=skipgram", "method.loss=hierarchical"],
         ["method=fasttext", "method.bucket=1000", "output.formats=[fasttext,fasttext_bin]"],
-        ["method=glove", "method.epochs=3", "method.batch_size=256"],
+        ["method=glove", "method.batch_size=256"],
+        ["method=sgns", "method.batch_size=256"],
+        ["method=lsa"],
     ],
-    ids=["cbow", "skipgram-hs", "fasttext", "glove"],
+    ids=["cbow", "skipgram-hs", "fasttext", "glove", "sgns", "lsa"],
 )
 def test_each_method_trains_writes_every_format_and_a_report(tiny_texts, tmp_path, method):
     from nmt.cli.embeddings import run
 
-    report = run(compose_embeddings(tiny_overrides(tiny_texts, tmp_path, *method)))
+    epochs = [] if method == ["method=lsa"] else ["method.epochs=2"]  # counting, no epochs
+    report = run(compose_embeddings(tiny_overrides(tiny_texts, tmp_path, *method, *epochs)))
     saved = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert saved["vocabulary"] == len(WORDS) and saved["dim"] == 8 and saved["texts"] > 300
     assert saved["train_cpu_seconds"] >= 0 and "analogies" in saved["evaluation"]
