@@ -66,7 +66,7 @@ def test_misspelled_key_is_rejected_by_hydra():
     "override,message",
     [
         ("attention.type=luong", "attention.type"),
-        ("model.cell=rnn", "model.cell"),
+        ("model.cell=transformer", "model.cell"),
         ("model.hidden_size=abc", "hidden_size"),
         ("model.hidden_size=0", "model.hidden_size"),
         ("model.dropout=1.5", "model.dropout"),
