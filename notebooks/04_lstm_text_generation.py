@@ -44,8 +44,11 @@ from nmt.data.corpora import read_translation_pairs
 from nmt.data.embedded import embedded_path
 from nmt.data.tokenizers import BOS_ID
 from nmt.decoding.sampling import sampling_probabilities
+from nmt.evaluation.gradient_flow import gradient_norm_by_distance
 from nmt.inference.generator import GenerationOptions, TextGenerator
 from nmt.inference.loading import load_model
+from nmt.modules.encoder import RNNEncoder
+from nmt.modules.initialization import set_forget_bias_
 
 torch.set_num_threads(1)
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -163,10 +166,6 @@ for temperature in (0.5, 1.0, 1.5):
 # their initialisation; `scripts/gradient_flow.py` draws the full figure, with more networks).
 
 # %%
-from nmt.evaluation.gradient_flow import gradient_norm_by_distance
-from nmt.modules.encoder import RNNEncoder
-from nmt.modules.initialization import set_forget_bias_
-
 stream = " ".join(source for source, _ in pairs)
 sequences = [stream[start : start + 60] for start in range(0, 60 * 64, 60)]  # 64 x 60 characters
 characters = sorted(set("".join(sequences)))
