@@ -247,18 +247,29 @@ def create_app(
         prefix = request.prefix if request.prefix and request.prefix.strip() else ""
         if prefix and (problems := text_problems(prefix, limits)):  # a text's size and character checks
             raise HTTPException(422, "; ".join(problem.replace("text", "prefix", 1) for problem in problems))
+        constraints = tuple(request.constraints or ())
+        if constraints and request.strategy != "beam":
+            raise HTTPException(422, f'lexical constraints need "strategy": "beam", not "{request.strategy}"')
+        for index, phrase in enumerate(constraints):
+            if problems := text_problems(phrase, limits):
+                raise HTTPException(422, "; ".join(p.replace("text", f"constraints[{index}]", 1) for p in problems))
         try:
             options = decoding_options(request)
             if prefix:
                 model.check_prefix(texts, prefix, options)
+            if constraints:
+                model.check_constraints(texts, constraints, prefix, options)
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
-        key = ("translate", model.name, options, request.attention, prefix)
-        runner = partial(model.run, options=(options, request.attention), **({"prefix": prefix} if prefix else {}))
+        key = ("translate", model.name, options, request.attention, prefix, constraints)
+        extra: dict[str, Any] = {"prefix": prefix} if prefix else {}
+        if constraints:
+            extra["constraints"] = list(constraints)
+        runner = partial(model.run, options=(options, request.attention), **extra)
         translations = await run(key, runner, texts)
         return {
             "model": model.name,
-            "options": {**options.describe(), **({"prefix": prefix} if prefix else {})},
+            "options": {**options.describe(), **extra},
             "translations": [_translation(t, request.attention) for t in translations],
         }
 

@@ -69,6 +69,11 @@ class TranslateRequest(BaseModel):
         description="target text every translation must start with (decoding continues after it; "
         "its tokens count in the scores); empty or absent: none",
     )
+    constraints: list[str] | None = Field(
+        None,
+        description="beam: phrases (target text) every translation must contain somewhere, each tokenised "
+        "alone as it would be after a space inside a sentence; empty or absent: none",
+    )
     attention: bool = Field(False, description="return tokens and attention weights for every hypothesis")
 
 
