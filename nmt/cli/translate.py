@@ -5,7 +5,8 @@
         [--temperature T] [--top-k K] [--top-p P] [--seed S]
         [--no-repeat-ngram-size N] [--repetition-penalty P] [--batch-size B] [--input FILE] [--output FILE]
         [--output-format text|jsonl] [--replace-unk] [--device auto|cpu|cuda] [--plot-attention DIR]
-        [--prefix TEXT | --prefix-from-input] [--to LANG | --direction SRC-TGT]
+        [--prefix TEXT | --prefix-from-input] [--constraint TEXT ... | --constraints-from-input]
+        [--to LANG | --direction SRC-TGT]
 
 Several checkpoints decode as one ensemble: at every step the mean of their next-token
 probabilities (:mod:`nmt.models.ensemble`). They must share both tokenizers; a checkpoint
@@ -47,6 +48,16 @@ its line's output limit is a one-line error naming the line (see
 A model trained on several directions (``data.directions``) translates in its first one
 unless ``--to fr`` or ``--direction en-fr`` says otherwise; a direction it was not trained on,
 or any direction asked of a single-direction model, is a one-line error (status 2).
+
+Lexical constraints (beam search only): ``--constraint TEXT``, repeatable, is a phrase every
+translation must contain somewhere; with ``--constraints-from-input`` each input line is
+``source<TAB>phrase1<TAB>phrase2...`` (fairseq's format; no TAB: no constraints). A phrase is
+tokenised alone with the target tokenizer, as it would be after a space inside a sentence
+(with SentencePiece its first piece is word-initial), and matched as that run of tokens (see
+:mod:`nmt.decoding.constraints`). An empty phrase, one holding a character the target vocabulary
+lacks, constraints (and prefix) longer than the line's output limit, and constraints with
+another strategy are one-line errors. ``--constraints-from-input`` does not combine with
+``--prefix-from-input`` (both read TAB-separated fields); ``--prefix TEXT`` does.
 
 ``--replace-unk`` replaces each ``<unk>`` the model produced by the source token it
 attends to most (:mod:`nmt.inference.alignment`); it needs a model with attention.
@@ -239,19 +250,57 @@ def build_parser() -> OneLineArgumentParser:
         help="each input line is source<TAB>prefix: its translation starts with the prefix (no TAB: none)",
     )
     add_direction_arguments(parser)
+    constraint = parser.add_mutually_exclusive_group()
+    constraint.add_argument(
+        "--constraint",
+        action="append",
+        metavar="TEXT",
+        help="beam: every translation contains the phrase TEXT (target language) somewhere; repeat for several",
+    )
+    constraint.add_argument(
+        "--constraints-from-input",
+        action="store_true",
+        help="beam: each input line is source<TAB>phrase1<TAB>phrase2...: its translation contains every phrase",
+    )
     add_decoding_arguments(parser)
     return parser
 
 
-def split_prefixes(lines: list[str], args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
-    """The sources to translate and each one's prefix (None: no prefix was asked for):
-    ``--prefix`` for every line, or the text after each line's first TAB (``--prefix-from-input``)."""
+def check_constraint_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, as an option error, constraints without beam search and two TAB-separated input formats."""
+    if not (args.constraint or args.constraints_from_input):
+        return
+    if args.strategy != "beam":
+        parser.error(f"lexical constraints need --strategy beam, not {args.strategy}")
+    if args.constraints_from_input and args.prefix_from_input:
+        parser.error(
+            "--constraints-from-input and --prefix-from-input both read TAB-separated fields: give the prefix "
+            "with --prefix TEXT, or the constraints with --constraint TEXT"
+        )
+
+
+def split_inputs(
+    lines: list[str], args: argparse.Namespace
+) -> tuple[list[str], list[str] | None, list[list[str]] | None]:
+    """The sources to translate, each one's prefix and each one's constraints (None: not asked for).
+
+    Prefix: ``--prefix`` for every line, or the text after each line's first TAB
+    (``--prefix-from-input``). Constraints: the ``--constraint`` phrases for every line, or
+    the TAB-separated fields after each line's source (``--constraints-from-input``).
+    """
+    prefixes: list[str] | None = None
+    constraints: list[list[str]] | None = None
     if args.prefix_from_input:
         pairs = [line.split("\t", 1) for line in lines]
-        return [pair[0] for pair in pairs], [pair[1] if len(pair) > 1 else "" for pair in pairs]
-    if args.prefix is not None:
-        return lines, [args.prefix] * len(lines)
-    return lines, None
+        lines, prefixes = [pair[0] for pair in pairs], [pair[1] if len(pair) > 1 else "" for pair in pairs]
+    elif args.prefix is not None:
+        prefixes = [args.prefix] * len(lines)
+    if getattr(args, "constraints_from_input", False):
+        fields = [line.split("\t") for line in lines]
+        lines, constraints = [row[0] for row in fields], [row[1:] for row in fields]
+    elif getattr(args, "constraint", None):
+        constraints = [list(args.constraint) for _ in lines]
+    return lines, prefixes, constraints
 
 
 OUTPUT_FORMATS = ("text", "jsonl")
@@ -294,7 +343,9 @@ def _interactive(
             print(file=sys.stderr)
             return
         number += 1
-        sources, prefixes = split_prefixes([line.rstrip("\n")], args) if args else ([line.rstrip("\n")], None)
+        sources, prefixes, constraints = (
+            split_inputs([line.rstrip("\n")], args) if args else ([line.rstrip("\n")], None, None)
+        )
         [translation] = translator.translate(
             sources,
             options,
@@ -304,6 +355,7 @@ def _interactive(
             prefixes=prefixes,
             direction=args.direction if args else None,
             to=args.to if args else None,
+            constraints=constraints,
         )
         print(output_line(translation, options, output_format), file=out, flush=True)
         if plot_dir is not None:
@@ -345,7 +397,7 @@ def run(args: argparse.Namespace) -> None:
             )
             return
         start = time.perf_counter()
-        lines, prefixes = split_prefixes(lines, args)
+        lines, prefixes, constraints = split_inputs(lines, args)
         translations = translator.translate(
             lines,
             options,
@@ -356,6 +408,7 @@ def run(args: argparse.Namespace) -> None:
             prefixes=prefixes,
             direction=args.direction,
             to=args.to,
+            constraints=constraints,
         )
         out.writelines(output_line(t, options, args.output_format) + "\n" for t in translations)
         out.flush()
@@ -375,7 +428,9 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_constraint_flags(parser, args)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8", errors="replace")
     return run_command(PROG, lambda: run(args))

@@ -6,8 +6,11 @@ All three are batched tensor code driven through ``Seq2Seq.encode`` / ``decode_s
     hyps = decode(model, src, src_lengths, DecodingOptions(strategy="beam", beam_size=5))
     hyps = decode(model, src, src_lengths, strategy="sample", temperature=0.7, seed=1)
     hyps = decode(model, src, src_lengths, prefixes=[[12, 40], [], [7]])  # outputs start so
+    hyps = decode(model, src, src_lengths, strategy="beam", constraints=[[[12, 40], [9]], [], [[7]]])
 
-A target prefix per sentence (:mod:`nmt.decoding.prefix`) constrains all three alike.
+A target prefix per sentence (:mod:`nmt.decoding.prefix`) constrains all three alike; lexical
+constraints, phrases each output must contain anywhere (:mod:`nmt.decoding.constraints`),
+constrain beam search.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import torch
 
 from nmt.decoding.beam import beam_search
+from nmt.decoding.constraints import constraint_tables
 from nmt.decoding.greedy import Hypotheses, Hypothesis, greedy_decode
 from nmt.decoding.penalties import RepetitionRules, repetition_problems
 from nmt.decoding.prefix import prefix_tensor, repeated_ngram
@@ -117,6 +121,7 @@ def decode(
     *,
     return_attention: bool = False,
     prefixes: Sequence[Sequence[int]] | None = None,
+    constraints: Sequence[Sequence[Sequence[int]]] | None = None,
     **fields,
 ) -> list[list[Hypothesis]]:
     """Decode a batch with the strategy of ``options`` (fields given here override it).
@@ -125,18 +130,33 @@ def decode(
     :param src: (batch, src_len) PAD-padded ids. :param src_lengths: (batch,), each >= 1.
     :param prefixes: per sentence, the target ids its outputs must start with (no BOS or
         EOS; empty = free); their log-probabilities count in the scores. None = none.
+    :param constraints: per sentence, its phrases (lists of target ids, no special tokens),
+        each of which every output of the sentence contains (beam search only; empty = free);
+        None = none.
     :return: per sentence, ``n_best`` hypotheses sorted by score, best first.
     :raises ValueError: a prefix longer than its sentence's output limit, or one that
-        repeats an n-gram the no-repeat rule forbids.
+        repeats an n-gram the no-repeat rule forbids; constraints with another strategy than
+        beam, an empty or special-token phrase, constraints (and prefix) longer than the limit.
     """
     options = replace(options or DecodingOptions(), **fields)
     if prefixes is not None and len(prefixes) != src.size(0):
         raise ValueError(f"{len(prefixes)} prefixes for a batch of {src.size(0)} sentences: give one per sentence")
+    if constraints is not None and len(constraints) != src.size(0):
+        raise ValueError(
+            f"{len(constraints)} constraint lists for a batch of {src.size(0)} sentences: give one per sentence"
+        )
+    if constraints is not None and options.strategy != "beam" and any(constraints):
+        raise ValueError(f"lexical constraints need --strategy beam, not {options.strategy}")
     n = options.no_repeat_ngram_size
     if prefixes is not None and n > 0 and any(repeated_ngram(prefix, n) for prefix in prefixes):
         raise ValueError(
             f"a prefix repeats an n-gram of {n} tokens, which --no-repeat-ngram-size {n} forbids: "
             "raise or turn off the no-repeat size, or change the prefix"
+        )
+    if constraints is not None and n > 0 and any(repeated_ngram(p, n) for phrases in constraints for p in phrases):
+        raise ValueError(
+            f"a constraint repeats an n-gram of {n} tokens, which --no-repeat-ngram-size {n} forbids: "
+            "raise or turn off the no-repeat size, or change the constraint"
         )
     limits: dict[str, Any] = {
         "max_len_ratio": options.max_len_ratio,
@@ -157,6 +177,7 @@ def decode(
             patience=options.beam_patience,
             repetition=repetition,
             coverage_penalty_beta=options.coverage_penalty,
+            constraints=None if constraints is None else constraint_tables(constraints, src.device),
             **limits,
         )
     if options.strategy == "sample":

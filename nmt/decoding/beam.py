@@ -31,6 +31,11 @@ sentence-major (row ``a * K + k``). One step:
 
 Only beam 0 is live at the start (the others score -inf), so beam size 1 is greedy search
 exactly. No step looks across sentences, so a sentence's result does not depend on its batch.
+
+With lexical constraints (phrases every output must contain), points 2-4 choose by Dynamic
+Beam Allocation instead (:func:`~nmt.decoding.constraints.constrained_step`): more candidates,
+the beam shared among banks of hypotheses by the constraint tokens they have met, and EOS
+forbidden until all are met. Without constraints the search above runs unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +45,13 @@ from dataclasses import dataclass
 import torch
 
 from nmt.data.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from nmt.decoding.constraints import (
+    ConstraintState,
+    ConstraintTables,
+    check_constraints_fit,
+    constrained_step,
+    next_constraint_tokens,
+)
 from nmt.decoding.greedy import (
     Hypothesis,
     check_attention_wanted,
@@ -48,7 +60,7 @@ from nmt.decoding.greedy import (
     trim_at_eos,
 )
 from nmt.decoding.penalties import RepetitionRules, coverage_penalty
-from nmt.decoding.prefix import check_prefix_fits, forced_at
+from nmt.decoding.prefix import check_prefix_fits, forced_at, prefix_lengths
 from nmt.decoding.selection import row_topk
 
 
@@ -156,27 +168,37 @@ def _top_tokens(
     history: torch.Tensor | None = None,
     repetition: RepetitionRules | None = None,
     forced: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's ``width`` most probable next tokens.
+    no_eos: torch.Tensor | None = None,
+    given: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Each row's ``width`` most probable next tokens, and the log-probabilities of ``given`` ones.
 
     :param outputs: (rows, hidden) decoder outputs. :return: log-probabilities and token ids,
-        each (rows, width), best first.
+        each (rows, width), best first; the (rows, G) log-probabilities of ``given``, or None.
     :param history: (rows, t) each row's tokens so far, for ``repetition``'s rules.
     :param forced: (rows,) each row's prefix token at this step, PAD where free.
+    :param no_eos: (rows,) True where EOS is forbidden (-inf): lexical constraints not yet met.
+    :param given: (rows, G) ids each row also needs the log-probability of (its constraint tokens).
     """
     rows = outputs.size(0)
     vocab = model.output_layer.out_features
     per_slice = rows if outputs.device.type != "cpu" else max(1, SLICE_ELEMENTS // vocab)
     slices = outputs.split(per_slice)
-    histories = history.split(per_slice) if history is not None else [None] * len(slices)
-    forcings = forced.split(per_slice) if forced is not None else [None] * len(slices)
-    parts = [
-        row_topk(next_token_log_probs(model.output_logits(part), past, repetition, force), width)
-        for part, past, force in zip(slices, histories, forcings)
-    ]
+
+    def split(values: torch.Tensor | None) -> list:
+        return list(values.split(per_slice)) if values is not None else [None] * len(slices)
+
+    parts = []
+    for part, past, force, banned, asked in zip(slices, split(history), split(forced), split(no_eos), split(given)):
+        log_probs = next_token_log_probs(model.output_logits(part), past, repetition, force)
+        if banned is not None:
+            log_probs[:, EOS_ID].masked_fill_(banned, float("-inf"))
+        values, tokens = row_topk(log_probs, width)
+        parts.append((values, tokens, None if asked is None else log_probs.gather(1, asked)))
     if len(parts) == 1:
         return parts[0]
-    return torch.cat([values for values, _ in parts]), torch.cat([tokens for _, tokens in parts])
+    given_lps = None if given is None else torch.cat([lps for _, _, lps in parts if lps is not None])
+    return torch.cat([values for values, _, _ in parts]), torch.cat([tokens for _, tokens, _ in parts]), given_lps
 
 
 def _top_candidates(
@@ -224,6 +246,7 @@ def beam_search(
     repetition: RepetitionRules | None = None,
     coverage_penalty_beta: float = 0.0,
     prefix: torch.Tensor | None = None,
+    constraints: ConstraintTables | None = None,
 ) -> list[list[Hypothesis]]:
     """Beam search over a batch.
 
@@ -238,8 +261,14 @@ def beam_search(
         hypotheses' scores; 0 = none (needs a model with attention otherwise).
     :param prefix: (batch, P) PAD-padded target ids every hypothesis starts with: while a
         sentence is inside its prefix only its best beam lives, as at the first step; None = none.
+    :param constraints: phrases every output of a sentence must contain (lexically
+        constrained decoding, Dynamic Beam Allocation: :mod:`nmt.decoding.constraints`);
+        None = none, which is the plain search.
     :return: per sentence, its ``n_best`` best hypotheses sorted by score, best first (fewer
         when fewer outputs are possible, e.g. a prefix that fills the length limit leaves one).
+    :raises ValueError: constraints (with the prefix) longer than a sentence's output limit;
+        a sentence for which no hypothesis could meet every constraint (a no-repeat rule that
+        bans a token they need).
     """
     k = beam_size
     _check_arguments(beam_size, n_best, model.output_layer.out_features)
@@ -252,6 +281,7 @@ def beam_search(
     device = src.device
     limits = max_output_lengths(src_lengths.to(device), max_len_ratio, max_len_offset, max_len)
     check_prefix_fits(prefix, limits)
+    check_constraints_fit(constraints, None if prefix is None else prefix_lengths(prefix), limits)
     source, state = model.encode(src, src_lengths)
     steps = int(limits.max())
     expand = torch.arange(batch, device=device).repeat_interleave(k)
@@ -267,18 +297,27 @@ def beam_search(
     penalised = repetition is not None and repetition.active
     prev = torch.full((batch * k,), BOS_ID, dtype=torch.long, device=device)
     live: torch.Tensor | None = None
+    # (rows,) each beam's progress through its sentence's lexical constraints, if it has any.
+    progress = None if constraints is None else ConstraintState.initial(constraints, expand)
     finished: _Finished | None = None
     output: _Finished | None = None
     for t in range(steps):
         outputs, state, weights = model.decode_step_states(prev, state, source)
         forced = forced_at(prefix, active, t)
-        top_lp, top_tok = _top_tokens(
+        wanted = unmet = None  # each row's constraint tokens, and whether it has yet to meet some (no EOS)
+        if constraints is not None and progress is not None:
+            row_sentences = active.repeat_interleave(k)
+            wanted = next_constraint_tokens(constraints, row_sentences, progress)
+            unmet = progress.met(constraints.lengths[row_sentences]) < constraints.totals[row_sentences]
+        top_lp, top_tok, wanted_lp = _top_tokens(
             model,
             outputs,
             2 * k,
             history[:, :t] if penalised else None,
             repetition,
             None if forced is None else forced.repeat_interleave(k),
+            unmet,
+            wanted,
         )
         n = active.numel()
         if live is None:
@@ -289,11 +328,22 @@ def beam_search(
             lp_history = top_lp.new_zeros(batch * k, steps)
         assert finished is not None and output is not None and lp_history is not None  # made at the first step
 
-        cand_scores, cand_tok, cand_beam, cand_lp = _top_candidates(top_lp, top_tok, live)
+        if progress is None:
+            cand_scores, cand_tok, cand_beam, cand_lp = _top_candidates(top_lp, top_tok, live)
+            is_eos = cand_tok == EOS_ID
+            # The K best candidates without EOS continue (a stable sort keeps their rank order).
+            cont = is_eos.to(torch.uint8).argsort(dim=1, stable=True)[:, :k]
+        else:
+            # Dynamic Beam Allocation: 2K candidates laid out as above, the last K going on.
+            assert constraints is not None and wanted is not None and wanted_lp is not None
+            step = constrained_step(
+                constraints, active, progress, live, top_lp, top_tok, wanted_lp, wanted, limits[active] - (t + 1)
+            )
+            cand_scores, cand_tok, cand_beam, cand_lp = step.scores, step.tokens, step.beams, step.token_lps
+            is_eos = cand_tok == EOS_ID
+            cont = torch.arange(k, 2 * k, device=device).expand(n, k)
+            progress = step.state
         sentence_rows = torch.arange(n, device=device).unsqueeze(1)
-        is_eos = cand_tok == EOS_ID
-        # The K best candidates without EOS continue (a stable sort keeps their rank order).
-        cont = is_eos.to(torch.uint8).argsort(dim=1, stable=True)[:, :k]
         next_scores = cand_scores.gather(1, cont)
         next_tok = cand_tok.gather(1, cont)
         next_lp = cand_lp.gather(1, cont)
@@ -344,6 +394,8 @@ def beam_search(
             keep = (~done).nonzero().squeeze(1)
             flat_keep = (keep.unsqueeze(1) * k + beam_offsets).view(-1)
             active, finished = active[keep], finished.select(keep)
+            if progress is not None:
+                progress = progress.select(flat_keep)
             next_scores, next_tok, next_row = next_scores[keep], next_tok[keep], next_row[keep]
             next_lp = next_lp[keep]
             source = source.select(flat_keep)
@@ -362,7 +414,25 @@ def beam_search(
         live, prev = next_scores, next_tok.view(-1)
 
     assert output is not None, "max_len allows no step"
+    if constraints is not None:
+        _check_constraints_met(output, constraints, repetition)
     return _to_hypotheses(output, n_best, src_lengths.tolist())
+
+
+def _check_constraints_met(
+    output: _Finished, constraints: ConstraintTables, repetition: RepetitionRules | None
+) -> None:
+    """A one-line ValueError naming the first sentence with constraints but no output: every
+    hypothesis that could have met them was ruled out (by a no-repeat rule, or a token the
+    model gives no probability at all)."""
+    lost = ((constraints.totals > 0) & ~torch.isfinite(output.log_probs[:, 0])).nonzero().squeeze(1).tolist()
+    if lost:
+        cause = (
+            "--no-repeat-ngram-size bans a token they need: lower or turn off the no-repeat size, or change them"
+            if repetition is not None and repetition.no_repeat_ngram_size > 0
+            else "the model gives a token they need no probability: drop or change them"
+        )
+        raise ValueError(f"sentence {lost[0]}: no translation within its output limit holds every constraint; {cause}")
 
 
 def _to_hypotheses(output: _Finished, n_best: int, src_lengths: list[int]) -> list[list[Hypothesis]]:

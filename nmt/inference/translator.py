@@ -6,7 +6,8 @@ On the way it normalises every line (:func:`~nmt.data.text.normalize_text`), pas
 lines through, truncates sources longer than :attr:`Translator.source_limit` tokens (with a
 warning naming the line), sorts by length into batches so that little padding is decoded,
 and restores the input order. A target prefix per line (``prefixes``) makes each of its
-translations start with that text (:mod:`nmt.decoding.prefix`).
+translations start with that text (:mod:`nmt.decoding.prefix`); lexical constraints per line
+(``constraints``) are phrases each of its translations contains (:mod:`nmt.decoding.constraints`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from nmt.data.batching import pad_sequences
 from nmt.data.directions import Direction, choose_direction, parse_directions, tagged_source
 from nmt.data.text import normalize_text
-from nmt.data.tokenizers import EOS, UNK, Tokenizer
+from nmt.data.tokenizers import EOS, UNK, UNK_ID, Tokenizer
 from nmt.decoding import DecodingOptions, Hypothesis, decode
 from nmt.decoding.greedy import max_output_lengths
 from nmt.inference.alignment import hard_alignment, replace_unknowns
@@ -292,6 +293,7 @@ class Translator:
         prefixes: Sequence[str] | None = None,
         direction: str | None = None,
         to: str | None = None,
+        constraints: Sequence[Sequence[str]] | None = None,
     ) -> list[Translation]:
         """Translate raw lines; returns exactly one :class:`Translation` per line, in order.
 
@@ -305,7 +307,12 @@ class Translator:
             normalised and tokenised like targets, without EOS; an empty line stays empty.
         :param direction: a model trained on several directions: the one to translate in
             (``en-fr``); :param to: or its target language (``fr``); default the first.
-        :raises ValueError: a prefix longer than its line's output limit (naming the line).
+        :param constraints: per line, phrases each of its translations must contain (beam
+            search only; an empty list = free), tokenised as :meth:`encode_constraints` says.
+        :raises ValueError: a prefix longer than its line's output limit; a constraint that is
+            empty or holds a character the target vocabulary lacks; constraints (with the
+            prefix) longer than the output limit; constraints with greedy search or sampling
+            (each naming the line).
         :raises DirectionError: a direction the model was not trained on, or a direction
             asked of a single-direction model.
         """
@@ -323,6 +330,7 @@ class Translator:
             model_sources = [tagged_source(text, chosen.target) if text.strip() else text for text in sources]
         ids, truncated = self.encode_sources(model_sources, first_line)
         prefix_ids = self.encode_prefixes(prefixes, ids, options, first_line)
+        constraint_ids = self.encode_constraints(constraints, ids, options, first_line, prefix_ids=prefix_ids)
         results = [Translation(text, [], truncated=cut) for text, cut in zip(sources, truncated)]
         # Longest first: similar lengths share a batch, and memory peaks at once, not late.
         order = sorted((i for i in range(len(ids)) if ids[i]), key=lambda i: -len(ids[i]))
@@ -340,6 +348,7 @@ class Translator:
                         options,
                         return_attention=return_attention,
                         prefixes=None if prefix_ids is None else [prefix_ids[i] for i in batch],
+                        constraints=None if constraint_ids is None else [constraint_ids[i] for i in batch],
                     )
                 texts = iter(self.target_tokenizer.decode_batch([h.tokens for hyps in hypotheses for h in hyps]))
                 for i, hyps in zip(batch, hypotheses):
@@ -395,6 +404,72 @@ class Translator:
                     f"or raise {ratio_option}"
                 )
         return ids if any(ids) else None
+
+    def encode_constraints(
+        self,
+        constraints: Sequence[Sequence[str]] | None,
+        source_ids: list[list[int]],
+        options: DecodingOptions,
+        first_line: int = 1,
+        *,
+        prefix_ids: Sequence[Sequence[int]] | None = None,
+        label: str = "line {}",
+        strategy_option: str = "--strategy beam",
+        ratio_option: str = "--max-len-ratio",
+    ) -> list[list[list[int]]] | None:
+        """Target ids of each line's constraint phrases (None when no line has one).
+
+        A phrase is normalised like any text and tokenised alone with the target tokenizer,
+        so it is spelt as it is inside a sentence after a space: a SentencePiece phrase begins
+        with a word-initial piece (``▁``), and matches where a word begins. Lines that are
+        empty (nothing to translate) keep no constraints.
+
+        :param prefix_ids: each line's prefix ids, which count against the output limit too.
+        :param label, strategy_option, ratio_option: how errors name a line and the options
+            (the server's fields differ from the CLI's flags).
+        :raises ValueError: one line naming the first problem: constraints with a strategy
+            other than beam, a phrase that is empty or holds a character the target vocabulary
+            lacks (``<unk>``), constraints (and prefix) longer than the line's output limit.
+        """
+        if constraints is None:
+            return None
+        if len(constraints) != len(source_ids):
+            raise ValueError(f"{len(constraints)} constraint lists for {len(source_ids)} lines: give one per line")
+        if options.strategy != "beam" and any(constraints):
+            raise ValueError(f"lexical constraints need {strategy_option}, not {options.strategy}")
+        texts = [[normalize_text(phrase) for phrase in phrases] for phrases in constraints]
+        flat = self.target_tokenizer.encode_batch([text for phrases in texts for text in phrases])
+        lengths = torch.tensor([max(len(row), 1) for row in source_ids])
+        limits = max_output_lengths(lengths, options.max_len_ratio, options.max_len_offset, options.max_len).tolist()
+        encoded: list[list[list[int]]] = []
+        position = 0
+        for i, (phrases, originals) in enumerate(zip(texts, constraints)):
+            ids = flat[position : position + len(phrases)]
+            position += len(phrases)
+            where = label.format(first_line + i)
+            for original, row in zip(originals, ids):
+                if not row:
+                    raise ValueError(
+                        f"{where}: the constraint {original!r} is empty once normalised: give a word or phrase of "
+                        "the target language"
+                    )
+                if UNK_ID in row:
+                    raise ValueError(
+                        f"{where}: the constraint {original!r} holds a character the target vocabulary lacks "
+                        "(it would be <unk>): drop or respell it"
+                    )
+            if not source_ids[i]:
+                ids = []  # an empty line is not translated: nothing to constrain
+            needed = sum(map(len, ids)) + (len(prefix_ids[i]) if prefix_ids is not None and ids else 0)
+            if needed > limits[i]:
+                prefix_part = " with the prefix" if prefix_ids is not None and prefix_ids[i] else ""
+                raise ValueError(
+                    f"{where}: the constraints{prefix_part} have {needed} target tokens, more than the output "
+                    f"limit of {limits[i]} for its {len(source_ids[i])} source tokens: drop or shorten "
+                    f"constraints or raise {ratio_option}"
+                )
+            encoded.append(ids)
+        return encoded if any(encoded) else None
 
     def target_pieces(self, tokens: list[int], ended: bool) -> list[str]:
         """One target token per output step: ``tokens``' pieces, then ``<eos>`` if it ended."""

@@ -253,12 +253,20 @@ def create_app(
                 f"model {model.name!r} has no attention, and replace_unk copies the most attended source token: "
                 "leave replace_unk out for this model",
             )
+        constraints = tuple(request.constraints or ())
+        if constraints and request.strategy != "beam":
+            raise HTTPException(422, f'lexical constraints need "strategy": "beam", not "{request.strategy}"')
+        for index, phrase in enumerate(constraints):
+            if problems := text_problems(phrase, limits):
+                raise HTTPException(422, "; ".join(p.replace("text", f"constraints[{index}]", 1) for p in problems))
         try:
             options = decoding_options(request)
             chosen = model.translator.direction(to=request.to)
             direction = None if chosen is None else str(chosen)
             if prefix:
                 model.check_prefix(texts, prefix, options, direction)
+            if constraints:
+                model.check_constraints(texts, constraints, prefix, options)
         except ValueError as error:
             raise HTTPException(422, str(error).replace("--direction/--to", "the to field")) from error
         # Only what the request asks for: also what the response echoes under "options".
@@ -266,8 +274,9 @@ def create_app(
             **({"prefix": prefix} if prefix else {}),
             **({"replace_unk": True} if request.replace_unk else {}),
             **({"direction": direction} if direction else {}),
+            **({"constraints": list(constraints)} if constraints else {}),
         }
-        key = ("translate", model.name, options, request.attention, prefix, request.replace_unk, direction)
+        key = ("translate", model.name, options, request.attention, prefix, request.replace_unk, direction, constraints)
         runner = partial(model.run, options=(options, request.attention), **extra)
         translations = await run(key, runner, texts)
         return {

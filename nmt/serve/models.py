@@ -142,13 +142,16 @@ class ServedTranslator:
         prefix: str = "",
         replace_unk: bool = False,
         direction: str | None = None,
+        constraints: Sequence[str] = (),
     ) -> list[Translation]:
         """Translate one batch: ``options`` is (decoding options, return attention); every
-        translation starts with ``prefix`` (target text; "" = free); ``replace_unk`` as
+        translation starts with ``prefix`` (target text; "" = free) and contains each of
+        ``constraints`` (target phrases; beam search); ``replace_unk`` as
         :meth:`~nmt.inference.translator.Translator.translate`'s; ``direction`` (``en-fr``)
         for a model trained on several."""
         decoding, attention = options
         prefixes = [prefix] * len(texts) if prefix else None
+        phrases = [list(constraints)] * len(texts) if constraints else None
         return self.translator.translate(
             list(texts),
             decoding,
@@ -157,6 +160,7 @@ class ServedTranslator:
             replace_unk=replace_unk,
             prefixes=prefixes,
             direction=direction,
+            constraints=phrases,
         )
 
     def check_prefix(
@@ -172,6 +176,26 @@ class ServedTranslator:
         ids = [row[: translator.source_limit] for row in sources]
         translator.encode_prefixes(
             [prefix] * len(texts), ids, options, 0, label="text[{}]", ratio_option="max_len_ratio"
+        )
+
+    def check_constraints(
+        self, texts: Sequence[str], constraints: Sequence[str], prefix: str, options: DecodingOptions
+    ) -> None:
+        """A one-line ValueError for constraints that cannot be met: empty once normalised,
+        outside the target vocabulary, or (with ``prefix``) longer than a text's output limit."""
+        translator = self.translator
+        sources = translator.source_tokenizer.encode_batch([normalize_text(text) for text in texts])
+        ids = [row[: translator.source_limit] for row in sources]
+        prefix_ids = translator.target_tokenizer.encode_batch([normalize_text(prefix)] * len(texts)) if prefix else None
+        translator.encode_constraints(
+            [list(constraints)] * len(texts),
+            ids,
+            options,
+            0,
+            prefix_ids=prefix_ids,
+            label="text[{}]",
+            strategy_option='"strategy": "beam"',
+            ratio_option="max_len_ratio",
         )
 
 

@@ -74,6 +74,11 @@ class TranslateRequest(BaseModel):
         description="replace each unknown token of the output by the source token it attends to most "
         "(as nmt-translate --replace-unk; models with attention)",
     )
+    constraints: list[str] | None = Field(
+        None,
+        description="beam: phrases (target text) every translation must contain somewhere, each tokenised "
+        "alone as it would be after a space inside a sentence; empty or absent: none",
+    )
     attention: bool = Field(False, description="return tokens and attention weights for every hypothesis")
     to: str | None = Field(
         None,

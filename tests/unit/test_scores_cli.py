@@ -255,7 +255,7 @@ def test_replace_unk_in_the_translator_with_a_constructed_attention(monkeypatch)
 
     asked = []
 
-    def constructed(model, src, lengths, options, return_attention=False, prefixes=None):
+    def constructed(model, src, lengths, options, return_attention=False, prefixes=None, constraints=None):
         asked.append(return_attention)
         return [[Hypothesis(tokens, -1.0, -1.0, attention if return_attention else None, [-0.2, -0.3, -0.4, -0.1])]]
 

@@ -440,7 +440,7 @@ def test_replace_unk_copies_the_most_attended_source_token(client, monkeypatch):
     from nmt.data.tokenizers import UNK_ID, UNK_SURFACE
     from nmt.decoding import Hypothesis
 
-    def constructed(model, src, lengths, options, return_attention=False, prefixes=None):
+    def constructed(model, src, lengths, options, return_attention=False, prefixes=None, constraints=None):
         """Every output: one known token, then an unknown one attending to the source's first token."""
         results = []
         for length in lengths.tolist():
@@ -480,3 +480,36 @@ def test_replace_unk_for_a_model_without_attention_is_a_422_naming_the_model():
             "leave replace_unk out for this model"
         )
         assert post(plain_client, "/translate", {"text": "abc"}).status_code == 200
+
+
+def test_translate_with_constraints_puts_every_phrase_in_every_translation(client):
+    body = {"text": SENTENCES[:3], "constraints": ["maison", "rouge"], "strategy": "beam", "beam_size": 3, "n_best": 2}
+    data = post(client, "/translate", body).json()
+    assert data["options"]["constraints"] == ["maison", "rouge"]
+    for result in data["translations"]:
+        assert len(result["hypotheses"]) == 2
+        assert all("maison" in hyp["text"] and "rouge" in hyp["text"] for hyp in result["hypotheses"])
+    beam = {"text": SENTENCES[:2], "strategy": "beam", "beam_size": 3}
+    plain = post(client, "/translate", beam).json()
+    empty = post(client, "/translate", {**beam, "constraints": []}).json()
+    assert [r["text"] for r in empty["translations"]] == [r["text"] for r in plain["translations"]]
+    with_prefix = post(client, "/translate", {**beam, "prefix": "Un", "constraints": ["chat"]}).json()
+    assert all(r["text"].startswith("Un") and "chat" in r["text"] for r in with_prefix["translations"])
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"constraints": ["maison"]}, 'lexical constraints need "strategy": "beam", not "greedy"'),
+        ({"strategy": "sample", "constraints": ["maison"]}, 'need "strategy": "beam", not "sample"'),
+        ({"strategy": "beam", "constraints": [" "]}, "constraints[0] is empty"),
+        ({"strategy": "beam", "constraints": ["le", "x" * 301]}, "constraints[1] has 301 characters"),
+        ({"strategy": "beam", "constraints": ["日本"]}, "text[0]: the constraint '日本' holds a character the target"),
+        ({"strategy": "beam", "constraints": ["chien " * 40]}, "text[0]: the constraints have"),
+        ({"strategy": "beam", "constraints": "maison"}, "constraints: Input should be a valid list"),
+    ],
+)
+def test_constraints_that_cannot_be_met_are_a_422_naming_the_problem_and_the_fix(client, body, message):
+    response = post(client, "/translate", {"text": ["Cat.", "The cat."], **body})
+    assert response.status_code == 422, response.text
+    assert message in response.json()["detail"]

@@ -377,3 +377,78 @@ def test_prefix_flags_of_the_cli(tiny_translation_checkpoint, tmp_path):
     assert "\n" not in message and "line 1: the prefix has" in message and "raise --max-len-ratio" in message
     both = translate_cli(tiny_translation_checkpoint, "--prefix", "Le", "--prefix-from-input", stdin=b"A cat.\n")
     assert both.returncode == 2 and "not allowed with" in both.stderr.decode()
+
+
+def holds_phrase(translator, pieces: list[str], phrase: str) -> bool:
+    """Whether ``phrase``, tokenised alone with the target tokenizer, is a run of ``pieces``."""
+    wanted = translator.target_tokenizer.pieces(phrase)
+    return any(pieces[i : i + len(wanted)] == wanted for i in range(len(pieces) - len(wanted) + 1))
+
+
+def test_constraints_appear_in_every_translation(translator):
+    lines = ["The cat sees a dog.", "A big red house.", ""]
+    constraints = [["maison"], ["le chien", "petit"], ["chat"]]
+    options = DecodingOptions(strategy="beam", beam_size=4, n_best=2)
+    results = translator.translate(lines, options, constraints=constraints)
+    for translation, phrases in zip(results[:2], constraints):
+        assert len(translation.hypotheses) == 2
+        for hyp in translation.hypotheses:
+            assert all(holds_phrase(translator, hyp.pieces, phrase) for phrase in phrases), hyp.pieces
+            assert all(phrase in hyp.text for phrase in phrases)
+    assert results[2].hypotheses == []  # an empty line stays empty
+    free = translator.translate(lines[:2], options)
+    assert [t.text for t in translator.translate(lines[:2], options, constraints=[[], []])] == [t.text for t in free]
+    with_prefix = translator.translate(lines[:1], options, prefixes=["Un"], constraints=[["maison"]])
+    assert with_prefix[0].text.startswith("Un") and "maison" in with_prefix[0].text
+
+
+@pytest.mark.parametrize(
+    "constraint, message",
+    [
+        ("  ", "line 1: the constraint '  ' is empty once normalised"),
+        ("日本", "line 1: the constraint '日本' holds a character the target vocabulary lacks"),
+        ("chien " * 40, "line 1: the constraints have \\d+ target tokens, more than the output limit of"),
+    ],
+)
+def test_constraints_that_cannot_be_met_are_one_line_errors(translator, constraint, message):
+    with pytest.raises(ValueError, match=message):
+        translator.translate(["A cat."], DecodingOptions(strategy="beam"), constraints=[[constraint]])
+
+
+def test_constraint_flags_of_the_cli(tiny_translation_checkpoint, translator):
+    beam = ("--strategy", "beam", "--beam-size", "3")
+    fixed = translate_cli(
+        tiny_translation_checkpoint,
+        *beam,
+        "--constraint",
+        "maison",
+        "--constraint",
+        "rouge",
+        stdin=b"The cat sees a dog.\nA cat.\n",
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    assert all("maison" in line and "rouge" in line for line in fixed.stdout.decode().splitlines())
+    tsv = b"The cat sees a dog.\tmaison\tgrand\nA cat.\n"
+    per_line = translate_cli(
+        tiny_translation_checkpoint, *beam, "--constraints-from-input", "--prefix", "Un", stdin=tsv
+    )
+    assert per_line.returncode == 0, per_line.stderr
+    first, second = per_line.stdout.decode().splitlines()
+    assert first.startswith("Un") and "maison" in first and "grand" in first
+    options = DecodingOptions(strategy="beam", beam_size=3)
+    assert second == translator.translate(["A cat."], options, prefixes=["Un"])[0].text  # no TAB: no constraints
+    greedy = translate_cli(tiny_translation_checkpoint, "--constraint", "maison", stdin=b"A cat.\n")
+    assert greedy.returncode == 2
+    assert "lexical constraints need --strategy beam, not greedy" in greedy.stderr.decode()
+    too_long = translate_cli(tiny_translation_checkpoint, *beam, "--constraint", "chien " * 40, stdin=b"A cat.\n")
+    message = too_long.stderr.decode().strip()
+    assert too_long.returncode == 2 and "\n" not in message
+    assert "line 1: the constraints have" in message and "raise --max-len-ratio" in message
+    both = translate_cli(
+        tiny_translation_checkpoint, *beam, "--constraints-from-input", "--prefix-from-input", stdin=b"A cat.\n"
+    )
+    assert both.returncode == 2 and "both read TAB-separated fields" in both.stderr.decode()
+    mixed = translate_cli(
+        tiny_translation_checkpoint, *beam, "--constraint", "le", "--constraints-from-input", stdin=b"A cat.\n"
+    )
+    assert mixed.returncode == 2 and "not allowed with" in mixed.stderr.decode()
