@@ -272,7 +272,7 @@ def unknowns_after(known: list[int]):
     """A stand-in for :func:`~nmt.decoding.decode`: every source gets ``known`` then one
     unknown token, which attends to the source's first token."""
 
-    def constructed(model, src, lengths, options, return_attention=False, prefixes=None):
+    def constructed(model, src, lengths, options, return_attention=False, prefixes=None, constraints=None):
         tokens = [*known, UNK_ID]
         results = []
         for length in lengths.tolist():
