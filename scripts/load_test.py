@@ -30,15 +30,14 @@ import json
 import os
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlparse
 
 from nmt.cli.common import OneLineArgumentParser, read_lines
+from nmt.serve import launch
 
 PROG = "scripts/load_test.py"
 REPO = Path(__file__).resolve().parents[1]
@@ -147,36 +146,9 @@ def check_loopback(url: str) -> str:
 
 @contextmanager
 def started_server(checkpoints: list[str], extra: list[str]):
-    """A ``python -m nmt.serve`` child on a free loopback port; yields its URL (no final /)."""
-    command = [
-        sys.executable,
-        "-m",
-        "nmt.serve",
-        *map(str, checkpoints),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--log-level",
-        "warning",
-        *extra,
-    ]
-    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a chatty server never blocks on it
-        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True)
-        try:
-            url = next((line.split()[-1].rstrip("/") for line in process.stdout if line.startswith("serving ")), None)
-            if url is None:
-                process.wait(30)
-                log.seek(0)
-                raise RuntimeError(f"the server did not start: {' '.join(log.read().split()[-60:])}")
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            process.stdout.close()
+    """A ``python -m nmt.serve`` child on a free loopback port, run from the checkout; yields its URL."""
+    with launch.started_server(checkpoints, extra, cwd=REPO) as url:
+        yield url
 
 
 # -- the clients ----------------------------------------------------------------------------

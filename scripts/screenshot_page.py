@@ -16,11 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # load_test.py beside this script
-
-from load_test import started_server  # noqa: E402
-
-from nmt.cli.common import OneLineArgumentParser  # noqa: E402
+from nmt.cli.common import OneLineArgumentParser
+from nmt.serve.launch import started_server
 
 PROG = "scripts/screenshot_page.py"
 
