@@ -25,7 +25,7 @@ A run whose ``results.json`` (written by ``nmt.train``, :mod:`nmt.training.run_s
 exists is not run again: run the same command again to resume an interrupted comparison (an
 unfinished run starts over). Writes ``OUTPUT/table.md`` (also printed: per variant the mean
 test accuracy ± the standard deviation over seeds, each seed's, the mean steps and CPU
-minutes) and ``OUTPUT/results.json`` (every run's numbers). Exit status 1 if a run failed,
+minutes, what stopped the runs: the budget, early stopping, max_epochs) and ``OUTPUT/results.json`` (every run's numbers). Exit status 1 if a run failed,
 2 for a bad argument or override.
 """
 
@@ -38,6 +38,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -163,9 +164,11 @@ def check_runs(experiment: str, runs: Sequence[Run]) -> None:
                 for override in run.overrides:
                     if (moved := moved_key_error(override.split("=")[0])) is not None:
                         raise moved
-                check_run_config(compose(config_name="config", overrides=list(run.overrides)))
+                cfg = check_run_config(compose(config_name="config", overrides=list(run.overrides)))
             except (HydraException, OmegaConfBaseException, ValueError) as error:
                 raise ConfigError(f"variant {run.variant}: {one_line(error)}") from error
+            if not cfg.test_after_training:
+                raise ConfigError("test_after_training=false: the table needs each run's test accuracy, leave it out")
 
 
 def train(run: Run, threads: int) -> dict[str, Any]:
@@ -202,8 +205,8 @@ def percent(value: float) -> str:
 def table(rows: Sequence[dict[str, Any]], variants: Sequence[str]) -> str:
     """The Markdown table: one line per variant, in ``variants`` order."""
     lines = [
-        "| variant | test accuracy (%) | each seed | steps | CPU min |",
-        "|---|---|---|---|---|",
+        "| variant | test accuracy (%) | each seed | steps | CPU min | stopped by |",
+        "|---|---|---|---|---|---|",
     ]
     for name in variants:
         runs = sorted((r for r in rows if r["variant"] == name), key=lambda r: r["seed"])
@@ -213,14 +216,16 @@ def table(rows: Sequence[dict[str, Any]], variants: Sequence[str]) -> str:
             for r in runs
         )
         if not done:
-            lines.append(f"| {VARIANTS[name].label} | failed | {seeds} | | |")
+            lines.append(f"| {VARIANTS[name].label} | failed | {seeds} | | | |")
             continue
         accuracies = [r["test_acc"] for r in done]
         mean = percent(statistics.fmean(accuracies))
         spread = f" ± {percent(statistics.stdev(accuracies))}" if len(accuracies) > 1 else ""
         steps = round(statistics.fmean(r["steps"] for r in done))
         cpu = statistics.fmean(r["train_cpu_s"] for r in done) / 60
-        lines.append(f"| {VARIANTS[name].label} | {mean}{spread} | {seeds} | {steps} | {cpu:.1f} |")
+        reasons = Counter(str(r["stopped_by"] or "?") for r in done)
+        stopped = ", ".join(reason if n == 1 else f"{reason} x{n}" for reason, n in reasons.items())
+        lines.append(f"| {VARIANTS[name].label} | {mean}{spread} | {seeds} | {steps} | {cpu:.1f} | {stopped} |")
     return "\n".join(lines) + "\n"
 
 

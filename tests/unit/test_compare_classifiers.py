@@ -73,7 +73,7 @@ def test_the_table_lists_each_variant_with_its_seed(comparison, capsys):
     table = (comparison / "table.md").read_text(encoding="utf-8")
     rows = [line for line in table.splitlines() if line.startswith("| ") and "variant" not in line]
     assert [row.split(" | ")[0] for row in rows] == ["| LSTM, last state", "| BiGRU, last states"]
-    assert all("7: " in row for row in rows)
+    assert all("7: " in row and row.endswith("| max_steps |") for row in rows)
     report = json.loads((comparison / "results.json").read_text(encoding="utf-8"))
     assert [(run["variant"], run["seed"], run["steps"]) for run in report["runs"]] == [("base", 7, 2), ("gru", 7, 2)]
     assert all(0.0 <= run["test_acc"] <= 1.0 and run["train_cpu_s"] >= 0.0 for run in report["runs"])
@@ -108,7 +108,7 @@ def test_an_unfinished_run_is_started_over_and_a_failed_one_reported(sms_corpus,
     monkeypatch.setattr(compare_classifiers.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
     assert compare_classifiers.main([*arguments(sms_corpus, tmp_path), "--variants", "base"]) == 1
     assert not stale.exists()
-    assert "| LSTM, last state | failed | 7: failed |" in (tmp_path / "table.md").read_text(encoding="utf-8")
+    assert "| LSTM, last state | failed | 7: failed | | | |" in (tmp_path / "table.md").read_text(encoding="utf-8")
     assert "base seed 7" in capsys.readouterr().err
 
 
@@ -133,6 +133,11 @@ def test_an_override_of_what_the_variants_change_is_refused(sms_corpus, tmp_path
     assert "model.pooling is what the variants change" in capsys.readouterr().err
 
 
+def test_runs_without_a_test_are_refused(sms_corpus, tmp_path, capsys):
+    assert compare_classifiers.main(arguments(sms_corpus, tmp_path, "test_after_training=false")) == 2
+    assert "needs each run's test accuracy" in capsys.readouterr().err
+
+
 def test_a_translation_preset_is_refused(sms_corpus, tmp_path, capsys):
     argv = [*arguments(sms_corpus, tmp_path), "--experiment=spm_bahdanau", "--variants", "base"]
     assert compare_classifiers.main(argv) == 2
@@ -148,11 +153,11 @@ def test_a_budget_is_required(tmp_path, capsys):
 
 def test_the_table_gives_mean_and_spread_over_seeds():
     rows = [
-        {"variant": "gru", "seed": s, "test_acc": a, "steps": 100, "train_cpu_s": 120.0}
-        for s, a in ((1, 0.9), (2, 0.8))
+        {"variant": "gru", "seed": s, "test_acc": a, "steps": 100, "train_cpu_s": 120.0, "stopped_by": why}
+        for s, a, why in ((1, 0.9, "max_cpu_time"), (2, 0.8, "max_cpu_time"), (3, None, None))
     ]
     line = compare_classifiers.table(rows, ["gru"]).splitlines()[2]
-    assert line == "| BiGRU, last states | 85.00 ± 7.07 | 1: 90.00, 2: 80.00 | 100 | 2.0 |"
+    assert line == "| BiGRU, last states | 85.00 ± 7.07 | 1: 90.00, 2: 80.00, 3: failed | 100 | 2.0 | max_cpu_time x2 |"
 
 
 # -- RUN/results.json -----------------------------------------------------------------------------
