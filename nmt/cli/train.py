@@ -1,7 +1,8 @@
 """Hydra entry point: ``python -m nmt.train [overrides]``.
 
-Composes the config, checks it, builds data, task and trainer, fits, and tests the best
-checkpoint. No model code lives here.
+Composes the config, checks it, builds data, task and trainer, fits, tests the best
+checkpoint, and writes the final metrics, steps and training time to ``RUN/results.json``
+(:mod:`nmt.training.run_summary`). No model code lives here.
 
 User errors (a bad override or value, a missing corpus, a damaged or mismatched checkpoint)
 are one line on stderr and exit status 2; a run that fails while running (it diverged, or the
@@ -151,7 +152,8 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     if HydraConfig.initialized():
         route_lightning_logs()
     from nmt.tasks import registry
-    from nmt.training.trainer import build_trainer
+    from nmt.training.run_summary import TrainingClock, run_summary, stop_reason, write_run_summary
+    from nmt.training.trainer import build_trainer, find_callback
 
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -186,6 +188,12 @@ def fit(cfg: DictConfig) -> dict[str, float]:
         tested = trainer.test(task, datamodule=datamodule, ckpt_path=best)
         for result in tested:
             metrics.update({k: float(v) for k, v in result.items()})
+    if is_rank_zero():
+        clock = find_callback(trainer, TrainingClock)
+        summary = run_summary(
+            str(cfg.task), metrics, trainer.global_step, trainer.current_epoch, clock, stop_reason(trainer)
+        )
+        write_run_summary(run_dir, summary)
     log.info("run directory: %s", run_dir)
     return metrics
 

@@ -12,7 +12,8 @@ keyword arguments) and the ``training`` section (nmt's own loop settings):
 
 The ``logger`` group picks the metric loggers (:func:`~nmt.training.loggers.build_loggers`).
 Every run also writes its learning curves, ``curves.jsonl`` and ``curves.png``
-(:class:`~nmt.training.curves.LearningCurves`).
+(:class:`~nmt.training.curves.LearningCurves`), and keeps the wall-clock and CPU time of its
+training (:class:`~nmt.training.run_summary.TrainingClock`) for ``results.json``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from nmt.training.curves import LearningCurves
 from nmt.training.loggers import build_loggers
 from nmt.training.progress import ProgressLines, TokenThroughput, progress_bar_wanted
 from nmt.training.resume import ResumeState
+from nmt.training.run_summary import TrainingClock
 from nmt.training.validation import ScheduledEarlyStopping
 
 
@@ -71,6 +73,7 @@ def build_callbacks(
         LearningRateMonitor(logging_interval="step"),
         TokenThroughput(window=int(trainer_cfg.get("log_every_n_steps") or 50)),
         LearningCurves(run_dir, every_n_steps=int(trainer_cfg.get("log_every_n_steps") or 50)),
+        TrainingClock(),
     ]
     if not progress_bar:
         callbacks.append(ProgressLines(int(training["progress_every_n_steps"])))
