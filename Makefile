@@ -18,7 +18,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,$(TORCH_CPU_INDEX))
 # The extras the test suite exercises: with all of them nothing is skipped for a missing package.
-TEST_EXTRAS ?= dev,baselines,embeddings,serve
+TEST_EXTRAS ?= dev,baselines,embeddings,serve,korean
 ARGS ?=
 PYTEST_ARGS ?=
 

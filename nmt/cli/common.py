@@ -169,6 +169,7 @@ EXTRA_OF_PACKAGE = {
     "httpx": "serve",
     "gensim": "embeddings",
     "sklearn": "baselines",
+    "kiwipiepy": "korean",
 }
 
 

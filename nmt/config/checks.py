@@ -28,6 +28,7 @@ from nmt.config.schema import (
     SCHEMAS,
     SECTION_SCHEMAS,
     LanguageSide,
+    StopwordList,
     TokenizerSchema,
     VectorFormat,
     choices,
@@ -179,6 +180,7 @@ def validate_config(cfg: DictConfig) -> DictConfig:
         raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing}")
     _validate_model_combinations(typed)
     _validate_subword_sampling(typed)
+    _validate_morpheme_tokenizer(typed)
     _validate_optim(typed)
     _validate_batching(typed)
     if "trainer" in typed:
@@ -293,6 +295,37 @@ def _validate_subword_sampling(cfg: DictConfig) -> None:
     nbest = OmegaConf.select(cfg, "tokenizer.sampling_nbest")
     if not isinstance(nbest, int) or nbest < 2:
         raise ConfigError(f"tokenizer.sampling_nbest must be an integer > 1 (the candidates drawn among), got {nbest}")
+
+
+def _validate_morpheme_tokenizer(cfg: DictConfig) -> None:
+    """``tokenizer.type=morpheme``: a task whose output is not decoded text, valid stopwords, Kiwi installed."""
+    if OmegaConf.select(cfg, "tokenizer.type") != "morpheme":
+        return
+    if cfg.get("task", "translation") == "translation":
+        raise ConfigError(
+            "tokenizer.type=morpheme is for Korean classification and language models: its decoding "
+            "joins morphemes with spaces, so translations could not be scored; use tokenizer=spm for translation"
+        )
+    stopwords = OmegaConf.select(cfg, "tokenizer.stopwords")
+    names = choices(StopwordList)
+    if isinstance(stopwords, str) and stopwords not in names:
+        raise ConfigError(
+            f"tokenizer.stopwords={stopwords!r} is not a built-in list: use tokenizer.stopwords="
+            + " or tokenizer.stopwords=".join(names)
+            + ", a list such as [의,가,이], or null"
+        )
+    if stopwords is not None and not isinstance(stopwords, str):
+        words = list(stopwords) if OmegaConf.is_list(stopwords) else None
+        if words is None or not all(isinstance(w, str) and w and " " not in w for w in words):
+            raise ConfigError(
+                f"tokenizer.stopwords must be null, a built-in list's name or a list of morphemes "
+                f"without spaces, got {stopwords!r}"
+            )
+    if importlib.util.find_spec("kiwipiepy") is None:
+        raise ConfigError(
+            "tokenizer.type=morpheme needs kiwipiepy, from the 'korean' extra: pip install 'nmt[korean]' "
+            "(or pip install -e '.[korean]' in a checkout)"
+        )
 
 
 def _validate_batching(cfg: DictConfig) -> None:

@@ -61,6 +61,17 @@ class TokenizerType(str, Enum):
     sentencepiece = "sentencepiece"
     char = "char"
     word = "word"
+    morpheme = "morpheme"  # Korean morphemes (Kiwi), the korean extra
+
+
+class MorphemeAnalyser(str, Enum):
+    kiwi = "kiwi"  # kiwipiepy: pip install 'nmt[korean]'
+
+
+class StopwordList(str, Enum):
+    """The built-in stopword lists (nmt/data/korean.py), named by ``tokenizer.stopwords``."""
+
+    course = "course"  # the NSMC course's 의 가 이 은 들 는 좀 잘 걍 과 도 를 으로 자 에 와 한 하다
 
 
 class SentencePieceModel(str, Enum):
@@ -318,6 +329,10 @@ class TokenizerSchema:
     min_freq: int = 1
     lowercase: bool = True  # word: fold case
     punctuation: Punctuation = Punctuation.split  # word
+    analyser: MorphemeAnalyser = MorphemeAnalyser.kiwi  # morpheme
+    hangul_only: bool = True  # morpheme: keep only Hangul, jamo, digits and spaces before analysis
+    stopwords: Any = None  # morpheme: null, a built-in list's name (course) or a list of morphemes
+    tags: bool = False  # morpheme: tokens are form/TAG (하/XSV) instead of the form alone
 
 
 @dataclass

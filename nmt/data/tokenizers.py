@@ -1,11 +1,13 @@
 """Tokenizers: text <-> token ids, and the one definition of the special tokens.
 
-Three kinds share the :class:`Tokenizer` interface:
+Four kinds share the :class:`Tokenizer` interface:
 
 * :class:`CharTokenizer` -- one id per Unicode code point (space included).
 * :class:`SentencePieceTokenizer` -- unigram or BPE subwords, trained in memory.
 * :class:`WordTokenizer` -- whole words (optionally lower-cased), punctuation split off,
   stripped or kept; the unit of word vectors (word2vec, GloVe, fastText files).
+* :class:`MorphemeTokenizer` -- Korean morphemes, from the analyser of :mod:`nmt.data.korean`
+  (Kiwi, the ``korean`` extra); the course's Hangul-only cleaning and stopwords as options.
 
 Every tokenizer reserves the same four ids for the special tokens, so padding, masks and
 decoding never need to ask which kind they have. ``encode`` never adds BOS/EOS; the
@@ -23,18 +25,22 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import math
 import random
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import sentencepiece as spm
 
 from nmt.config.schema import Punctuation, TokenizerType, choices
+from nmt.data.korean import analyser, clean_hangul, is_stopword, resolve_stopwords
+
+_log = logging.getLogger(__name__)
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)
@@ -461,6 +467,184 @@ class WordTokenizer(Tokenizer):
         return cls(state["words"], lowercase=state["lowercase"], punctuation=state["punctuation"])
 
 
+class MorphemeTokenizer(Tokenizer):
+    """One id per Korean morpheme, the NSMC course's recipe (Hangul-only cleaning, analysis,
+    stopwords) with Kiwi as the analyser: ``"재밌었어요 ㅋㅋ!!"`` -> ``재밌 었 어요 ㅋㅋ``, with
+    ``tags=True`` ``재밌/VA 었/EP 어요/EF ㅋㅋ/SW``. Korean words glue particles and endings to
+    their stems, so whole words are sparse; morphemes share a stem across its inflections.
+
+    Vocabulary: the specials, then morphemes by descending frequency in the training texts,
+    ties broken by code point (deterministic, frequency-ranked ids).
+
+    :param morphemes: the non-special vocabulary in id order (ids start at 4).
+    :param analyser: the analyser's name (``kiwi``); its package must be installed.
+    :param hangul_only: analyse :func:`~nmt.data.korean.clean_hangul` of the text (Hangul, jamo,
+        digits, spaces) instead of the text itself.
+    :param stopwords: morphemes left out; a predicate's dictionary form ("하다") also drops its stem.
+    :param tags: tokens are ``form/TAG`` (``하/XSV``, ``하/VV``) instead of the form alone.
+    :param analyser_version: the analyser's version the vocabulary was built with; another
+        version may segment differently, which is logged, not refused.
+
+    Decoding joins the morphemes with spaces: the original text is not recoverable.
+    """
+
+    kind = "morpheme"
+
+    def __init__(
+        self,
+        morphemes: Iterable[str],
+        *,
+        analyser: str = "kiwi",
+        hangul_only: bool = True,
+        stopwords: Iterable[str] = (),
+        tags: bool = False,
+        analyser_version: str | None = None,
+    ) -> None:
+        self.analyser_name = analyser
+        self._analyser = _load_analyser(analyser, analyser_version)
+        self.hangul_only = bool(hangul_only)
+        self.stopwords = tuple(stopwords)
+        self._stopwords = frozenset(self.stopwords)
+        self.tags = bool(tags)
+        self._itos: list[str] = [*SPECIAL_TOKENS, *morphemes]
+        self._stoi: dict[str, int] = {m: i for i, m in enumerate(self._itos) if i >= len(SPECIAL_TOKENS)}
+        if len(self._stoi) != len(self._itos) - len(SPECIAL_TOKENS):
+            raise ValueError("MorphemeTokenizer vocabulary contains a morpheme twice")
+        if any(not m or " " in m for m in self._itos[len(SPECIAL_TOKENS) :]):
+            raise ValueError("MorphemeTokenizer vocabulary entries must be non-empty and contain no spaces")
+        self._surface = [*("", UNK_SURFACE, "", ""), *self._itos[len(SPECIAL_TOKENS) :]]
+        # The training texts' morphemes, kept from train() for the first encode_batch, which in
+        # a run encodes those same texts: analysing them twice would double the slowest step.
+        self._from_training: dict[str, list[str]] = {}
+
+    @classmethod
+    def train(
+        cls,
+        texts: Iterable[str],
+        *,
+        vocab_size: int | None = None,
+        min_freq: int = 1,
+        analyser: str = "kiwi",
+        hangul_only: bool = True,
+        stopwords: str | Iterable[str] | None = None,
+        tags: bool = False,
+    ) -> MorphemeTokenizer:
+        """Count morphemes in ``texts``.
+
+        :param vocab_size: cap on ``vocab_size``, specials included; the rarest morphemes go first.
+        :param min_freq: morphemes seen fewer times are left out (they encode to UNK).
+        :param stopwords: None, a built-in list's name (``course``) or the morphemes.
+        """
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
+        if vocab_size is not None and vocab_size < len(SPECIAL_TOKENS):
+            raise ValueError(f"vocab_size must be >= {len(SPECIAL_TOKENS)} (the specials), got {vocab_size}")
+        splitter = cls(
+            [], analyser=analyser, hangul_only=hangul_only, stopwords=resolve_stopwords(stopwords), tags=tags
+        )
+        texts = list(texts)
+        split = splitter.split_batch(texts)
+        counts: Counter[str] = Counter(itertools.chain.from_iterable(split))
+        ranked = sorted((m for m, n in counts.items() if n >= min_freq), key=lambda m: (-counts[m], m))
+        if vocab_size is not None:
+            ranked = ranked[: vocab_size - len(SPECIAL_TOKENS)]
+        tokenizer = cls(
+            ranked,
+            analyser=analyser,
+            hangul_only=hangul_only,
+            stopwords=splitter.stopwords,
+            tags=tags,
+            analyser_version=splitter.analyser_version,
+        )
+        tokenizer._from_training = dict(zip(texts, split))
+        return tokenizer
+
+    @property
+    def analyser_version(self) -> str:
+        return self._analyser.version
+
+    def _prepare(self, text: str) -> str:
+        return clean_hangul(text) if self.hangul_only else text
+
+    def _tokens(self, morphemes: list[tuple[str, str]]) -> list[str]:
+        stop = self._stopwords
+        kept = [(form, tag) for form, tag in morphemes if not (stop and is_stopword(form, tag, stop))]
+        # A form never holds a space in Kiwi's output; guard the vocabulary's invariant anyway.
+        if self.tags:
+            return [f"{form}/{tag}".replace(" ", "_") for form, tag in kept]
+        return [form.replace(" ", "_") for form, _ in kept]
+
+    def split(self, text: str) -> list[str]:
+        """The morpheme strings of ``text`` (stopwords dropped), before the vocabulary."""
+        return self._tokens(self._analyser.analyse(self._prepare(text)))
+
+    def split_batch(self, texts: Sequence[str]) -> list[list[str]]:
+        """:meth:`split` of each text, analysed in one batch."""
+        analysed = self._analyser.analyse_batch([self._prepare(text) for text in texts])
+        return [self._tokens(morphemes) for morphemes in analysed]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._itos)
+
+    def encode(self, text: str) -> list[int]:
+        return list(map(self._stoi.get, self.split(text), itertools.repeat(UNK_ID)))
+
+    def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
+        texts = list(texts)
+        known, self._from_training = self._from_training, {}
+        missing = list(dict.fromkeys(text for text in texts if text not in known))
+        known.update(zip(missing, self.split_batch(missing)))
+        get, unk = self._stoi.get, itertools.repeat(UNK_ID)
+        return [list(map(get, known[text], unk)) for text in texts]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        ids = _cut_at_eos(_as_id_list(ids))
+        n = len(self._surface)
+        return " ".join(w for w in (self._surface[i] if 0 <= i < n else UNK_SURFACE for i in ids) if w)
+
+    def pieces(self, text: str) -> list[str]:
+        return self.split(text)
+
+    def id_to_piece(self, ids: Iterable[int]) -> list[str]:
+        n = len(self._itos)
+        return [self._itos[i] if 0 <= i < n else UNK for i in _as_id_list(ids)]
+
+    def to_state(self) -> dict[str, Any]:
+        return self._new_state(
+            morphemes=self._itos[len(SPECIAL_TOKENS) :],
+            analyser=self.analyser_name,
+            analyser_version=self.analyser_version,
+            hangul_only=self.hangul_only,
+            stopwords=list(self.stopwords),
+            tags=self.tags,
+        )
+
+    @classmethod
+    def _from_valid_state(cls, state: Mapping[str, Any]) -> MorphemeTokenizer:
+        return cls(
+            state["morphemes"],
+            analyser=state["analyser"],
+            hangul_only=state["hangul_only"],
+            stopwords=state["stopwords"],
+            tags=state["tags"],
+            analyser_version=state["analyser_version"],
+        )
+
+
+def _load_analyser(name: str, version: str | None) -> Any:
+    loaded = analyser(name)
+    if version is not None and version != loaded.version:
+        _log.warning(
+            "this morpheme vocabulary was built with %s %s; %s is installed and may segment some texts "
+            "differently (more unknown morphemes)",
+            name,
+            version,
+            loaded.version,
+        )
+    return loaded
+
+
 class TaggedTokenizer(Tokenizer):
     """A source tokenizer that also knows target-language tags (``<2fr>``, ``<2en>``).
 
@@ -532,6 +716,7 @@ _TOKENIZER_CLASSES: dict[str, type[Tokenizer]] = {
     CharTokenizer.kind: CharTokenizer,
     SentencePieceTokenizer.kind: SentencePieceTokenizer,
     WordTokenizer.kind: WordTokenizer,
+    MorphemeTokenizer.kind: MorphemeTokenizer,
     TaggedTokenizer.kind: TaggedTokenizer,
 }
 
@@ -555,7 +740,8 @@ def build_tokenizers(
     ``cfg`` keys: ``type`` ("char" | "sentencepiece" | "word"), ``joint`` (one model on both
     sides, returned twice), ``min_freq`` and optional ``max_size`` (char), ``vocab_size`` (per
     side unless joint), ``model_type``, ``character_coverage``, ``max_sentences`` (spm),
-    ``min_freq``, ``vocab_size``, ``lowercase``, ``punctuation`` (word).
+    ``min_freq``, ``vocab_size``, ``lowercase``, ``punctuation`` (word), ``min_freq``,
+    ``vocab_size``, ``analyser``, ``hangul_only``, ``stopwords``, ``tags`` (morpheme).
     """
     kind = cfg.get("type")
     if kind == "spm":  # the config group file is called spm.yaml; accept its name too
@@ -584,10 +770,22 @@ def build_tokenizers(
                 lowercase=cfg.get("lowercase", True),
                 punctuation=cfg.get("punctuation", "split"),
             )
+    elif kind == "morpheme":
+
+        def train(texts: Iterable[str]) -> Tokenizer:
+            return MorphemeTokenizer.train(
+                texts,
+                vocab_size=cfg.get("vocab_size"),
+                min_freq=cfg.get("min_freq", 1),
+                analyser=cfg.get("analyser", "kiwi"),
+                hangul_only=cfg.get("hangul_only", True),
+                stopwords=cfg.get("stopwords"),
+                tags=cfg.get("tags", False),
+            )
     else:
         raise ValueError(
             f"unknown tokenizer type {kind!r}; expected one of {TOKENIZER_TYPES} "
-            "(select one with the override tokenizer=char, tokenizer=spm or tokenizer=word)"
+            "(select one with the override tokenizer=char, tokenizer=spm, tokenizer=word or tokenizer=morpheme)"
         )
     if cfg.get("joint", False):
         shared = train(itertools.chain(source_texts, target_texts))

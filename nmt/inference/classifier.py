@@ -71,7 +71,7 @@ class Classifier:
     @torch.inference_mode()
     def predict(self, texts: list[str]) -> list[Prediction]:
         tokenizer, model = self.loaded.tokenizer, self.loaded.model
-        full = [tokenizer.encode(text) for text in texts]
+        full = tokenizer.encode_batch(texts)
         ids = [self._cut(seq) for seq in full]
         pieces = [self._pieces(text, seq) for text, seq in zip(texts, ids)]
         batch = collate_labelled([(seq, 0) for seq in ids])
