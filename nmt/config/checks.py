@@ -568,9 +568,21 @@ def _validate_contextual(cfg: DictConfig) -> None:
             "model.contextual.bilm and model.encoder.init_from both bring a tokenizer and input layers: choose one"
         )
     if OmegaConf.select(cfg, "model.embeddings.pretrained"):
+        _validate_contextual_with_word_vectors(cfg)
+
+
+def _validate_contextual_with_word_vectors(cfg: DictConfig) -> None:
+    """ELMo + GloVe: the word vectors fill the classifier's own embedding, over the biLM's
+    vocabulary, which therefore has to be a word vocabulary (nmt/models/classifier.py)."""
+    if OmegaConf.select(cfg, "model.contextual.combine") == "replace":
         raise ConfigError(
-            "model.contextual.bilm and model.embeddings.pretrained cannot be combined (the biLM's "
-            "tokenizer is not a word tokenizer): choose one"
+            "model.embeddings.pretrained fills the classifier's own embedding, which "
+            "model.contextual.combine=replace leaves out: use model.contextual.combine=concat"
+        )
+    if OmegaConf.select(cfg, "tokenizer.type") != "word":
+        raise ConfigError(
+            "model.embeddings.pretrained with model.contextual.bilm needs a word-level biLM: "
+            "train it with tokenizer=word (experiment=sms_bilm_word) and set tokenizer=word here"
         )
 
 

@@ -84,6 +84,12 @@ def _check_bilm(cfg: DictConfig) -> None:
         bilm = read_bilm(path)
     except (CheckpointError, ContextualTransferError) as error:
         raise ConfigError(str(error)) from error
+    kind = getattr(bilm.tokenizer, "kind", type(bilm.tokenizer).__name__)
+    if OmegaConf.select(cfg, "model.embeddings.pretrained") and kind != "word":
+        raise ConfigError(
+            f"model.embeddings.pretrained holds word vectors but the biLM {path} reads {kind!r} tokens: "
+            "train the biLM with tokenizer=word (experiment=sms_bilm_word)"
+        )
     conflicts = tokenizer_conflicts(cfg.get("tokenizer"), bilm)
     if conflicts:
         raise ConfigError(
