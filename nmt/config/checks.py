@@ -465,6 +465,13 @@ def _validate_baseline(cfg: DictConfig) -> None:
     if cfg.get("ckpt_path"):
         raise ConfigError("task=baseline fits in one pass and cannot resume: remove ckpt_path")
     model = cfg.model
+    if model.type == "mean_vectors" and OmegaConf.is_missing(model, "vectors"):
+        raise ConfigError(
+            "model.vectors is required by model.type=mean_vectors: pass model.vectors=PATH to a word-vector file "
+            "(python -m nmt.embeddings method=word2vec data=<data> 'corpus.splits=[train]')"
+        )
+    if model.type == "mean_vectors" and not model.vectors:
+        raise ConfigError("model.type=mean_vectors needs model.vectors=PATH to a word-vector file")
     ngrams = list(model.ngram_range) if OmegaConf.is_list(model.ngram_range) else None
     if not ngrams or len(ngrams) != 2 or not all(isinstance(n, int) for n in ngrams) or not 1 <= ngrams[0] <= ngrams[1]:
         raise ConfigError(f"model.ngram_range must be [min_n, max_n] with 1 <= min_n <= max_n, got {model.ngram_range}")
@@ -568,9 +575,21 @@ def _validate_contextual(cfg: DictConfig) -> None:
             "model.contextual.bilm and model.encoder.init_from both bring a tokenizer and input layers: choose one"
         )
     if OmegaConf.select(cfg, "model.embeddings.pretrained"):
+        _validate_contextual_with_word_vectors(cfg)
+
+
+def _validate_contextual_with_word_vectors(cfg: DictConfig) -> None:
+    """ELMo + GloVe: the word vectors fill the classifier's own embedding, over the biLM's
+    vocabulary, which therefore has to be a word vocabulary (nmt/models/classifier.py)."""
+    if OmegaConf.select(cfg, "model.contextual.combine") == "replace":
         raise ConfigError(
-            "model.contextual.bilm and model.embeddings.pretrained cannot be combined (the biLM's "
-            "tokenizer is not a word tokenizer): choose one"
+            "model.embeddings.pretrained fills the classifier's own embedding, which "
+            "model.contextual.combine=replace leaves out: use model.contextual.combine=concat"
+        )
+    if OmegaConf.select(cfg, "tokenizer.type") != "word":
+        raise ConfigError(
+            "model.embeddings.pretrained with model.contextual.bilm needs a word-level biLM: "
+            "train it with tokenizer=word (experiment=sms_bilm_word) and set tokenizer=word here"
         )
 
 

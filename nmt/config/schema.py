@@ -158,6 +158,7 @@ class UnknownInit(str, Enum):
 class BaselineType(str, Enum):
     multinomial_nb = "multinomial_nb"
     nbsvm = "nbsvm"
+    mean_vectors = "mean_vectors"  # mean word vector, logistic regression (nmt/baselines/mean_vectors.py)
 
 
 class BaselineFeatures(str, Enum):
@@ -291,7 +292,7 @@ class BidirectionalLanguageModelSchema:
 
 @dataclass
 class BaselineModelSchema:
-    """``model`` group when ``task: baseline`` (conf/model/naive_bayes.yaml, nbsvm.yaml)."""
+    """``model`` group when ``task: baseline`` (conf/model/naive_bayes.yaml, nbsvm.yaml, mean_vectors.yaml)."""
 
     type: BaselineType = BaselineType.multinomial_nb
     features: BaselineFeatures = BaselineFeatures.counts
@@ -305,6 +306,9 @@ class BaselineModelSchema:
     alpha: Any = field(default_factory=lambda: [1.0])  # a number or a list (a grid chosen on dev)
     C: Any = field(default_factory=lambda: [1.0])
     beta: float = 0.25
+    vectors: str | None = None  # mean_vectors: the word-vector file (word2vec, GloVe, fastText)
+    vectors_format: VectorFormatOrAuto = VectorFormatOrAuto.auto
+    punctuation: Punctuation = Punctuation.split  # mean_vectors: how words are cut (as the vectors' tokenizer)
 
 
 # -- the other groups and sections -------------------------------------------------------------

@@ -40,7 +40,8 @@ translation checkpoint also stores ``target``; a baseline has its own n-gram voc
 
 BASELINE_TASK = "baseline"
 BASELINE_KEY = "baseline"
-"""In the payload of a baseline checkpoint: the model's vocabulary and feature options."""
+"""In the payload of a baseline checkpoint: the model's vocabulary and feature options
+(``kind: mean_vectors`` for a word-vector baseline; none for Naive Bayes / NB-SVM)."""
 
 
 class WrongTaskError(CheckpointError):
@@ -52,7 +53,8 @@ class LoadedModel:
     """What the tools need from one checkpoint.
 
     :ivar model: the network in eval mode, on the CPU (or ``map_location``), float32; for a
-        baseline a :class:`~nmt.baselines.naive_bayes.LinearTextModel`.
+        baseline a :class:`~nmt.baselines.naive_bayes.LinearTextModel` or
+        :class:`~nmt.baselines.mean_vectors.MeanVectorModel`.
     :ivar tokenizers: by role (``source``, ``target``, ``text``); empty for a baseline.
     :ivar labels: class names in output order (classification, baseline); empty otherwise.
     :ivar checkpoint: the loaded file (memory-mapped: tensors nobody reads stay on disk),
@@ -136,9 +138,13 @@ def check_task(path: str | Path, task: str | None, wanted: str | Iterable[str] |
 def _build(task: str, checkpoint: Mapping[str, Any], config: dict, tokenizers: dict) -> Any:
     payload = checkpoint[PAYLOAD_KEY]
     if task == BASELINE_TASK:
+        from nmt.baselines.mean_vectors import KIND as MEAN_VECTORS
+        from nmt.baselines.mean_vectors import MeanVectorModel
         from nmt.baselines.naive_bayes import LinearTextModel
 
-        return LinearTextModel.from_state(payload[BASELINE_KEY], model_state_dict(checkpoint))
+        description = payload[BASELINE_KEY]
+        baseline = MeanVectorModel if description.get("kind") == MEAN_VECTORS else LinearTextModel
+        return baseline.from_state(description, model_state_dict(checkpoint))
     model = NETWORK_BUILDERS[task](config, tokenizers, payload)
     model.load_state_dict(model_state_dict(checkpoint))
     return model.eval()

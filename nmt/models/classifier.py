@@ -6,6 +6,14 @@ With a pretrained biLM (``model.contextual``, :mod:`nmt.models.contextual`) the 
 input is ``[src_embed(ids); ELMo(ids)]`` (``combine: concat``) or ``ELMo(ids)`` alone
 (``combine: replace``, no ``src_embed``).
 
+ELMo + GloVe (Peters et al. 2018 concatenate ELMo with GloVe): both halves read the same
+``ids``, so they are aligned token by token by construction. ``src_embed`` is then filled
+from a word-vector file (``model.embeddings.pretrained``, :mod:`nmt.embeddings.pretrained`)
+over the biLM's vocabulary, which must be a word vocabulary (a biLM trained with
+``tokenizer=word``): the encoder reads ``[GloVe(w_t); ELMo_t]``, (batch, len, dim + 2 * hidden).
+A subword biLM and word vectors would need two tokenizations aligned per word; that is
+refused (:mod:`nmt.config.checks`). The checkpoint holds the one tokenizer and both tables.
+
 ``src_embed`` and ``encoder`` are the same classes, with the same attribute names, as in
 :class:`~nmt.models.seq2seq.Seq2Seq`, so a translation checkpoint's ``src_embed.*`` and
 ``encoder.*`` weights load into a classifier unchanged (see :mod:`nmt.tasks.encoder_transfer`).

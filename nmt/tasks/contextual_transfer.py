@@ -5,7 +5,9 @@ own (the ``tokenizer`` group must agree with it: :func:`tokenizer_conflicts`), i
 config is copied into the run's ``model.contextual.bilm_model`` (so the classifier's own
 checkpoints rebuild without the biLM file), and its weights load into the classifier's
 ``contextual.bilm``. The classifier then learns a scalar mix of the biLM's layers
-(:mod:`nmt.models.contextual`), with the biLM frozen or fine-tuned.
+(:mod:`nmt.models.contextual`), with the biLM frozen or fine-tuned. A word-level biLM
+(``tokenizer=word``) lets ``model.embeddings.pretrained`` fill the classifier's own embedding
+over the same vocabulary (ELMo + GloVe, :mod:`nmt.models.classifier`).
 """
 
 from __future__ import annotations

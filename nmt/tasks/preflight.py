@@ -28,6 +28,7 @@ def check_run_config(cfg: DictConfig, command_line: set[str] | frozenset[str] = 
     cfg = validate_config(cfg)
     _check_vector_files(cfg, "model.embed_size" in command_line)
     _check_bilm(cfg)
+    _check_baseline_vectors(cfg)
     return validate_config(cfg)  # the embedding size may have changed: its checks again
 
 
@@ -68,6 +69,22 @@ def _check_vector_files(cfg: DictConfig, size_given: bool) -> None:
         sized_by = key
 
 
+def _check_baseline_vectors(cfg: DictConfig) -> None:
+    """``model.vectors`` of a ``mean_vectors`` baseline: the file exists and is a vector file."""
+    if cfg.get("task") != "baseline" or OmegaConf.select(cfg, "model.type") != "mean_vectors":
+        return
+    path = cfg.model.vectors
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"model.vectors={path}: no such file (give a word2vec, GloVe or fastText file, e.g. from "
+            "python -m nmt.embeddings method=word2vec data=<data> 'corpus.splits=[train]')"
+        )
+    try:
+        vector_dim(path, cfg.model.get("vectors_format", "auto"))
+    except VectorFileError as error:
+        raise ConfigError(f"model.vectors: {error}") from error
+
+
 def _check_bilm(cfg: DictConfig) -> None:
     """``model.contextual.bilm``: the checkpoint exists, is a biLM, and fits this run."""
     path = OmegaConf.select(cfg, "model.contextual.bilm", default=None)
@@ -84,6 +101,12 @@ def _check_bilm(cfg: DictConfig) -> None:
         bilm = read_bilm(path)
     except (CheckpointError, ContextualTransferError) as error:
         raise ConfigError(str(error)) from error
+    kind = getattr(bilm.tokenizer, "kind", type(bilm.tokenizer).__name__)
+    if OmegaConf.select(cfg, "model.embeddings.pretrained") and kind != "word":
+        raise ConfigError(
+            f"model.embeddings.pretrained holds word vectors but the biLM {path} reads {kind!r} tokens: "
+            "train the biLM with tokenizer=word (experiment=sms_bilm_word)"
+        )
     conflicts = tokenizer_conflicts(cfg.get("tokenizer"), bilm)
     if conflicts:
         raise ConfigError(
