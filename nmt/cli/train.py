@@ -183,16 +183,18 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     if task.divergence:
         raise TrainingDiverged(task.divergence)
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    # Read before the test: testing best.ckpt restores the callbacks' state of that earlier step
+    # (an early stop's stopped_epoch back to 0, the training clock's earlier seconds).
+    stopped_by = stop_reason(trainer)
+    running_clock = find_callback(trainer, TrainingClock)
+    clock = running_clock.snapshot() if running_clock is not None else None
     if cfg.get("test_after_training") and not trainer.interrupted:
         best = getattr(trainer.checkpoint_callback, "best_model_path", None) or None
         tested = trainer.test(task, datamodule=datamodule, ckpt_path=best)
         for result in tested:
             metrics.update({k: float(v) for k, v in result.items()})
     if is_rank_zero():
-        clock = find_callback(trainer, TrainingClock)
-        summary = run_summary(
-            str(cfg.task), metrics, trainer.global_step, trainer.current_epoch, clock, stop_reason(trainer)
-        )
+        summary = run_summary(str(cfg.task), metrics, trainer.global_step, trainer.current_epoch, clock, stopped_by)
         write_run_summary(run_dir, summary)
     log.info("run directory: %s", run_dir)
     return metrics

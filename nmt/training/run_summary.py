@@ -62,6 +62,13 @@ class TrainingClock(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stopped = self._now()
 
+    def snapshot(self) -> TrainingClock:
+        """A stopped copy with this clock's totals (a later restore of an older checkpoint,
+        as ``trainer.test(ckpt_path=best)`` does, leaves it alone)."""
+        copy = TrainingClock()
+        copy.load_state_dict(self.state_dict())
+        return copy
+
     def state_dict(self) -> dict[str, Any]:
         return {"wall_s": self.wall_s(), "cpu_s": self.cpu_s()}
 

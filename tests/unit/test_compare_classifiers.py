@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +186,31 @@ def test_the_run_summary_round_trips_through_its_file(tmp_path):
         "metrics": {"test/acc": 0.5},
     }
     assert [p.name for p in tmp_path.iterdir()] == [RESULTS_FILE]
+
+
+def test_an_early_stopped_run_says_so_after_its_test(sms_corpus, tmp_path):
+    """The test pass restores best.ckpt's callback state; the reason is taken before it."""
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "nmt.train", "experiment=sms_bilstm_attn", f"data.path={sms_corpus}",
+        "tokenizer=char", "model.embed_size=8", "model.hidden_size=8", "optim.lr=1e-12",
+        "early_stopping.patience=1", "trainer.val_check_interval=2", "trainer.max_steps=40",
+        "trainer.max_time=null", "trainer.enable_progress_bar=false", "trainer.num_sanity_val_steps=0",
+        "threads=1", f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, check=True, capture_output=True, cwd=tmp_path)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    process_cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    summary = json.loads((run_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+    assert summary["stopped_by"] == "early_stopping"
+    assert summary["global_step"] < 40 and "test/acc" in summary["metrics"]
+    assert 0.0 < summary["train_cpu_s"] < process_cpu_s  # training only: not counted twice by the test pass
+
+
+def test_a_snapshot_of_the_clock_ignores_a_later_restore():
+    clock = TrainingClock()
+    clock.load_state_dict({"wall_s": 30.0, "cpu_s": 20.0})
+    snapshot = clock.snapshot()
+    clock.load_state_dict({"wall_s": 5.0, "cpu_s": 4.0})  # what testing an older best.ckpt does
+    assert snapshot.state_dict() == {"wall_s": 30.0, "cpu_s": 20.0}
