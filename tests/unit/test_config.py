@@ -28,11 +28,10 @@ def presets_with_their_extras():
 
 @pytest.mark.parametrize("preset", presets_with_their_extras())
 def test_every_experiment_preset_composes_and_validates(preset):
-    if preset.endswith("_elmo"):
+    if preset.endswith(("_elmo", "_elmo_glove")):
         pytest.skip("needs a biLM checkpoint: test_contextual_embeddings validates it with its _bilm preset's")
-    cfg = compose_config(
-        [f"experiment={preset}"] + (["model.encoder.init_from=/x.ckpt"] if "from_translation" in preset else [])
-    )
+    required = {"from_translation": "model.encoder.init_from=/x.ckpt", "mean_vectors": "model.vectors=/x.vec"}
+    cfg = compose_config([f"experiment={preset}"] + [value for key, value in required.items() if key in preset])
     assert cfg.name == preset
     validate_config(cfg)
 
