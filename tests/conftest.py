@@ -176,3 +176,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def subnormals_not_flushed():
+    """A training run in the test process keeps flush-to-zero on for its thread (nmt.cli.train);
+    every test starts from PyTorch's default again."""
+    yield
+    from nmt.ops.softmax import stop_flushing_subnormals
+
+    stop_flushing_subnormals()

@@ -151,12 +151,14 @@ def fit(cfg: DictConfig) -> dict[str, float]:
 
     if HydraConfig.initialized():
         route_lightning_logs()
+    from nmt.ops.softmax import keep_flushing_subnormals
     from nmt.tasks import registry
     from nmt.training.run_summary import TrainingClock, run_summary, stop_reason, write_run_summary
     from nmt.training.trainer import build_trainer, find_callback
 
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
+    keep_flushing_subnormals()  # this thread runs the training steps (nmt/ops/softmax.py says why)
 
     silence_known_warnings()
 

@@ -41,3 +41,31 @@ def test_flushed_log_softmax_promotes_half_precision_and_clears_the_flag_after()
 def test_flushed_log_softmax_rows_sum_to_one(vocab):
     logits = torch.randn(3, vocab) * 30
     assert torch.allclose(flushed_log_softmax(logits).exp().sum(-1), torch.ones(3), atol=1e-5)
+
+
+def smallest_subnormal_survives() -> bool:
+    return bool((torch.tensor([1e-45]) * 1.0).item() > 0.0)
+
+
+def test_kept_flushing_outlives_the_decoders_block_until_stopped():
+    from nmt.ops.softmax import keep_flushing_subnormals, stop_flushing_subnormals
+
+    if not keep_flushing_subnormals():
+        pytest.skip("this CPU has no flush-to-zero flags")
+    flushed_log_softmax(torch.randn(2, 5))  # its block would clear the flags
+    assert not smallest_subnormal_survives()
+    stop_flushing_subnormals()
+    assert smallest_subnormal_survives()
+
+
+def test_training_leaves_subnormals_flushed_on_its_thread(tiny_corpus, tmp_path):
+    """Validation decodes with the decoders' flushed softmax in between: the flags survive it."""
+    from conftest import compose_config, tiny_overrides
+    from nmt.cli.train import train
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU has no flush-to-zero flags")
+    assert smallest_subnormal_survives()
+    overrides = ["trainer.max_steps=4", "trainer.val_check_interval=2", "test_after_training=false"]
+    train(compose_config(tiny_overrides(tiny_corpus, tmp_path / "run", *overrides)))
+    assert not smallest_subnormal_survives()
