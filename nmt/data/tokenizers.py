@@ -366,7 +366,54 @@ _SPACE_BEFORE_CLOSING = re.compile(r" ([.,!?;:%)\]}\u00bb\u201d\u2026])")
 _SPACE_AFTER_OPENING = re.compile(r"([(\[{\u00ab\u201c]) ")
 
 
-class WordTokenizer(Tokenizer):
+class _TokenVocabulary(Tokenizer):
+    """Shared by the tokenizers with one id per token of a ``split`` (words, morphemes): the
+    vocabulary (the specials, then the tokens in id order), its frequency ranking, and the
+    lookups that only need ``split``."""
+
+    def _set_vocabulary(self, tokens: Iterable[str], what: str) -> None:
+        self._itos: list[str] = [*SPECIAL_TOKENS, *tokens]
+        self._stoi: dict[str, int] = {t: i for i, t in enumerate(self._itos) if i >= len(SPECIAL_TOKENS)}
+        name = type(self).__name__
+        if len(self._stoi) != len(self._itos) - len(SPECIAL_TOKENS):
+            raise ValueError(f"{name} vocabulary contains a {what} twice")
+        if any(not t or t != t.strip() or " " in t for t in self._itos[len(SPECIAL_TOKENS) :]):
+            raise ValueError(f"{name} vocabulary entries must be non-empty and contain no spaces")
+        self._surface = [*("", UNK_SURFACE, "", ""), *self._itos[len(SPECIAL_TOKENS) :]]
+
+    @staticmethod
+    def _check_training_limits(vocab_size: int | None, min_freq: int) -> None:
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
+        if vocab_size is not None and vocab_size < len(SPECIAL_TOKENS):
+            raise ValueError(f"vocab_size must be >= {len(SPECIAL_TOKENS)} (the specials), got {vocab_size}")
+
+    @staticmethod
+    def _ranked(counts: Counter[str], vocab_size: int | None, min_freq: int) -> list[str]:
+        """Tokens seen at least ``min_freq`` times by descending count, ties by code point,
+        cut to ``vocab_size`` with the specials."""
+        ranked = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+        return ranked if vocab_size is None else ranked[: vocab_size - len(SPECIAL_TOKENS)]
+
+    def split(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._itos)
+
+    def encode(self, text: str) -> list[int]:
+        return list(map(self._stoi.get, self.split(text), itertools.repeat(UNK_ID)))
+
+    def pieces(self, text: str) -> list[str]:
+        return self.split(text)
+
+    def id_to_piece(self, ids: Iterable[int]) -> list[str]:
+        n = len(self._itos)
+        return [self._itos[i] if 0 <= i < n else UNK for i in _as_id_list(ids)]
+
+
+class WordTokenizer(_TokenVocabulary):
     """One id per word. Vocabulary: the specials, then words by descending frequency in the
     training texts (ties broken alphabetically), so training is deterministic and ids are
     frequency-ranked (what an adaptive softmax wants).
@@ -390,13 +437,7 @@ class WordTokenizer(Tokenizer):
         self.lowercase = bool(lowercase)
         self.punctuation = punctuation
         self._split = _SPLITTERS[punctuation].findall
-        self._itos: list[str] = [*SPECIAL_TOKENS, *words]
-        self._stoi: dict[str, int] = {w: i for i, w in enumerate(self._itos) if i >= len(SPECIAL_TOKENS)}
-        if len(self._stoi) != len(self._itos) - len(SPECIAL_TOKENS):
-            raise ValueError("WordTokenizer vocabulary contains a word twice")
-        if any(not w or w != w.strip() or " " in w for w in self._itos[len(SPECIAL_TOKENS) :]):
-            raise ValueError("WordTokenizer vocabulary entries must be non-empty and contain no spaces")
-        self._surface = [*("", UNK_SURFACE, "", ""), *self._itos[len(SPECIAL_TOKENS) :]]
+        self._set_vocabulary(words, "word")
 
     @classmethod
     def train(
@@ -413,31 +454,18 @@ class WordTokenizer(Tokenizer):
         :param vocab_size: cap on ``vocab_size``, specials included; the rarest words go first.
         :param min_freq: words seen fewer times are left out (they encode to UNK).
         """
-        if min_freq < 1:
-            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
-        if vocab_size is not None and vocab_size < len(SPECIAL_TOKENS):
-            raise ValueError(f"vocab_size must be >= {len(SPECIAL_TOKENS)} (the specials), got {vocab_size}")
+        cls._check_training_limits(vocab_size, min_freq)
         splitter = cls([], lowercase=lowercase, punctuation=punctuation)
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(splitter.split(text))
         for special in SPECIAL_TOKENS:  # "<unk>" in a text is three tokens, never these
             counts.pop(special, None)
-        ranked = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: (-counts[w], w))
-        if vocab_size is not None:
-            ranked = ranked[: vocab_size - len(SPECIAL_TOKENS)]
-        return cls(ranked, lowercase=lowercase, punctuation=punctuation)
+        return cls(cls._ranked(counts, vocab_size, min_freq), lowercase=lowercase, punctuation=punctuation)
 
     def split(self, text: str) -> list[str]:
         """The word strings of ``text`` (lower-cased if so configured), before the vocabulary."""
         return self._split(text.lower() if self.lowercase else text)
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self._itos)
-
-    def encode(self, text: str) -> list[int]:
-        return list(map(self._stoi.get, self.split(text), itertools.repeat(UNK_ID)))
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         get, unk = self._stoi.get, itertools.repeat(UNK_ID)
@@ -450,13 +478,6 @@ class WordTokenizer(Tokenizer):
         text = " ".join(w for w in words if w)
         return _SPACE_AFTER_OPENING.sub(r"\1", _SPACE_BEFORE_CLOSING.sub(r"\1", text))
 
-    def pieces(self, text: str) -> list[str]:
-        return self.split(text)
-
-    def id_to_piece(self, ids: Iterable[int]) -> list[str]:
-        n = len(self._itos)
-        return [self._itos[i] if 0 <= i < n else UNK for i in _as_id_list(ids)]
-
     def to_state(self) -> dict[str, Any]:
         return self._new_state(
             words=self._itos[len(SPECIAL_TOKENS) :], lowercase=self.lowercase, punctuation=self.punctuation
@@ -467,7 +488,7 @@ class WordTokenizer(Tokenizer):
         return cls(state["words"], lowercase=state["lowercase"], punctuation=state["punctuation"])
 
 
-class MorphemeTokenizer(Tokenizer):
+class MorphemeTokenizer(_TokenVocabulary):
     """One id per Korean morpheme, the NSMC course's recipe (Hangul-only cleaning, analysis,
     stopwords) with Kiwi as the analyser: ``"재밌었어요 ㅋㅋ!!"`` -> ``재밌 었 어요 ㅋㅋ``, with
     ``tags=True`` ``재밌/VA 었/EP 어요/EF ㅋㅋ/SW``. Korean words glue particles and endings to
@@ -506,13 +527,7 @@ class MorphemeTokenizer(Tokenizer):
         self.stopwords = tuple(stopwords)
         self._stopwords = frozenset(self.stopwords)
         self.tags = bool(tags)
-        self._itos: list[str] = [*SPECIAL_TOKENS, *morphemes]
-        self._stoi: dict[str, int] = {m: i for i, m in enumerate(self._itos) if i >= len(SPECIAL_TOKENS)}
-        if len(self._stoi) != len(self._itos) - len(SPECIAL_TOKENS):
-            raise ValueError("MorphemeTokenizer vocabulary contains a morpheme twice")
-        if any(not m or " " in m for m in self._itos[len(SPECIAL_TOKENS) :]):
-            raise ValueError("MorphemeTokenizer vocabulary entries must be non-empty and contain no spaces")
-        self._surface = [*("", UNK_SURFACE, "", ""), *self._itos[len(SPECIAL_TOKENS) :]]
+        self._set_vocabulary(morphemes, "morpheme")
         # The training texts' morphemes, kept from train() for the first encode_batch, which in
         # a run encodes those same texts: analysing them twice would double the slowest step.
         self._from_training: dict[str, list[str]] = {}
@@ -535,21 +550,15 @@ class MorphemeTokenizer(Tokenizer):
         :param min_freq: morphemes seen fewer times are left out (they encode to UNK).
         :param stopwords: None, a built-in list's name (``course``) or the morphemes.
         """
-        if min_freq < 1:
-            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
-        if vocab_size is not None and vocab_size < len(SPECIAL_TOKENS):
-            raise ValueError(f"vocab_size must be >= {len(SPECIAL_TOKENS)} (the specials), got {vocab_size}")
+        cls._check_training_limits(vocab_size, min_freq)
         splitter = cls(
             [], analyser=analyser, hangul_only=hangul_only, stopwords=resolve_stopwords(stopwords), tags=tags
         )
         texts = list(texts)
         split = splitter.split_batch(texts)
         counts: Counter[str] = Counter(itertools.chain.from_iterable(split))
-        ranked = sorted((m for m, n in counts.items() if n >= min_freq), key=lambda m: (-counts[m], m))
-        if vocab_size is not None:
-            ranked = ranked[: vocab_size - len(SPECIAL_TOKENS)]
         tokenizer = cls(
-            ranked,
+            cls._ranked(counts, vocab_size, min_freq),
             analyser=analyser,
             hangul_only=hangul_only,
             stopwords=splitter.stopwords,
@@ -583,13 +592,6 @@ class MorphemeTokenizer(Tokenizer):
         analysed = self._analyser.analyse_batch([self._prepare(text) for text in texts])
         return [self._tokens(morphemes) for morphemes in analysed]
 
-    @property
-    def vocab_size(self) -> int:
-        return len(self._itos)
-
-    def encode(self, text: str) -> list[int]:
-        return list(map(self._stoi.get, self.split(text), itertools.repeat(UNK_ID)))
-
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         texts = list(texts)
         known, self._from_training = self._from_training, {}
@@ -602,13 +604,6 @@ class MorphemeTokenizer(Tokenizer):
         ids = _cut_at_eos(_as_id_list(ids))
         n = len(self._surface)
         return " ".join(w for w in (self._surface[i] if 0 <= i < n else UNK_SURFACE for i in ids) if w)
-
-    def pieces(self, text: str) -> list[str]:
-        return self.split(text)
-
-    def id_to_piece(self, ids: Iterable[int]) -> list[str]:
-        n = len(self._itos)
-        return [self._itos[i] if 0 <= i < n else UNK for i in _as_id_list(ids)]
 
     def to_state(self) -> dict[str, Any]:
         return self._new_state(
