@@ -216,6 +216,30 @@ def checkpoint_run_directory(ckpt_path: str | None) -> Path | None:
 
 
 def run_dir_resolver(ckpt_path: Any, fresh: str) -> str:
-    """Hydra's ``hydra.run.dir``: a resumed run keeps writing into its own directory."""
+    """Hydra's ``hydra.run.dir``: a resumed run keeps writing into its own directory; a new
+    run gets a directory of its own (:func:`claim_run_directory`)."""
     run = checkpoint_run_directory(ckpt_path)
-    return str(run) if run is not None else fresh
+    return str(run) if run is not None else claim_run_directory(fresh)
+
+
+# fresh -> the directory this process claimed for it: OmegaConf may resolve hydra.run.dir
+# more than once, and every answer must be the same.
+_claimed_run_directories: dict[str, str] = {}
+
+
+def claim_run_directory(fresh: str) -> str:
+    """``fresh`` (``outputs/NAME/TIMESTAMP``), created now, or ``fresh-2``, ``fresh-3``, ... when
+    another run took it: two runs started in the same second (two seeds launched side by side)
+    would otherwise write their checkpoints and logs into one directory. Creating the directory
+    is the atomic test, so two processes cannot both win one name."""
+    if fresh not in _claimed_run_directories:
+        candidate, number = Path(fresh), 1
+        while True:
+            try:
+                candidate.mkdir(parents=True)
+                break
+            except FileExistsError:
+                number += 1
+                candidate = Path(f"{fresh}-{number}")
+        _claimed_run_directories[fresh] = str(candidate)
+    return _claimed_run_directories[fresh]

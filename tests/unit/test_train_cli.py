@@ -6,16 +6,26 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from conftest import REPO, compose_config, tiny_overrides
 from nmt.config.checks import validate_config
+from nmt.config.location import CONF_DIR
 from nmt.config.schema import ClassifierModelSchema
 from nmt.inference.checkpoint import PAYLOAD_KEY
-from nmt.training.run_config import ResumeMismatch, overridden_keys, resumed_config
+from nmt.training.run_config import (
+    ResumeMismatch,
+    _claimed_run_directories,
+    claim_run_directory,
+    overridden_keys,
+    resumed_config,
+)
 
 
 def nmt_train(*arguments: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -211,3 +221,44 @@ def test_a_failed_sweep_job_returns_none_instead_of_exiting(monkeypatch):
 
         monkeypatch.setattr(train_cli, "prepare_config", failing)
         assert train_cli.hydra_main.__wrapped__(compose_config()) is None
+
+
+def test_a_new_run_claims_its_directory_and_keeps_the_same_answer(tmp_path):
+    fresh = str(tmp_path / "outputs" / "spm_large" / "2026-12-06_19-16-10")
+    first = claim_run_directory(fresh)
+    assert first == fresh and Path(fresh).is_dir()
+    assert claim_run_directory(fresh) == first  # OmegaConf may resolve hydra.run.dir again
+    _claimed_run_directories.clear()  # as a second process started in the same second sees it
+    assert claim_run_directory(fresh) == f"{fresh}-2" and Path(f"{fresh}-2").is_dir()
+
+
+def test_runs_started_in_the_same_second_get_directories_of_their_own(tmp_path):
+    """Two seeds launched side by side (``seed=1 & seed=2``) race for one timestamped name."""
+    fresh, go = tmp_path / "outputs" / "spm_large" / "2026-12-06_19-16-10", tmp_path / "go"
+    script = (
+        "import sys, time, pathlib\n"
+        "from nmt.training.run_config import claim_run_directory\n"
+        "while not pathlib.Path(sys.argv[2]).exists(): time.sleep(0.01)\n"
+        "print(claim_run_directory(sys.argv[1]))\n"
+    )
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(fresh), str(go)], cwd=REPO, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    time.sleep(0.5)
+    go.touch()
+    claimed = sorted(racer.communicate(timeout=120)[0].strip() for racer in racers)
+    assert claimed == [str(fresh), f"{fresh}-2", f"{fresh}-3"]
+
+
+def test_the_default_run_directory_is_claimed_when_hydra_resolves_it(tmp_path, monkeypatch):
+    import nmt.cli.train  # noqa: F401  (registers the nmt_run_dir resolver, as the entry point does)
+
+    monkeypatch.chdir(tmp_path)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        config = compose(config_name="config", overrides=["name=same_second"], return_hydra_config=True)
+    run_dir = Path(OmegaConf.select(config, "hydra.run.dir"))
+    assert run_dir.parent == Path("outputs/same_second") and run_dir.is_dir()
+    assert Path(OmegaConf.select(config, "hydra.run.dir")) == run_dir
