@@ -6,7 +6,7 @@ checkpoint, and writes the final metrics, steps and training time to ``RUN/resul
 
 User errors (a bad override or value, a missing corpus, a damaged or mismatched checkpoint)
 are one line on stderr and exit status 2; a run that fails while running (it diverged, or the
-disk filled during a checkpoint save) exits with 1. In a ``-m`` sweep a failing job logs its
+disk filled) exits with 1. In a ``-m`` sweep a failing job logs its
 one line and returns None, and the other jobs go on. ``HYDRA_FULL_ERROR=1`` shows the full
 traceback instead.
 
@@ -128,13 +128,28 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Train (or resume) the experiment described by ``cfg``; return the final metrics.
 
     :raises TrainingDiverged: the run stopped on non-finite or exploding losses or gradients.
-    :raises CheckpointDiskFull: the disk filled while a checkpoint was written.
+    :raises DiskFull: the disk filled while the run wrote a file.
     """
     return fit(prepare_config(cfg))
 
 
 def fit(cfg: DictConfig) -> dict[str, float]:
-    """Train the run of a config from :func:`prepare_config`; return the final metrics."""
+    """Train the run of a config from :func:`prepare_config`; return the final metrics.
+
+    :raises DiskFull: the disk filled while the run wrote a file (a checkpoint, the curves, a
+        logger's files, the run summary); the message names the checkpoints to resume from.
+    """
+    from nmt.training.checkpointing import is_disk_full, run_disk_full
+
+    try:
+        return _fit(cfg)
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        raise run_disk_full(error, run_directory(cfg) / "checkpoints") from error
+
+
+def _fit(cfg: DictConfig) -> dict[str, float]:
     run_dir = run_directory(cfg)
     if is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -219,10 +234,10 @@ def fail(error: BaseException, status: int) -> None:
 
 def runtime_failures() -> tuple[type[BaseException], ...]:
     """The run itself failed; the user's inputs were fine (exit 1)."""
-    from nmt.training.checkpointing import CheckpointDiskFull
+    from nmt.training.checkpointing import DiskFull
     from nmt.training.divergence import TrainingDiverged
 
-    return (TrainingDiverged, CheckpointDiskFull)
+    return (TrainingDiverged, DiskFull)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

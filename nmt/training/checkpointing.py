@@ -35,8 +35,24 @@ RESUMABLE = (
 )  # full training states, in the order to resume from; average.ckpt holds weights only
 
 
-class CheckpointDiskFull(RuntimeError):
+class DiskFull(RuntimeError):
+    """The disk filled while the run wrote a file; its complete checkpoints are intact."""
+
+
+class CheckpointDiskFull(DiskFull):
     """The disk filled while a checkpoint was written; the earlier checkpoint files are intact."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for an ``OSError`` that says the disk (or the user's quota) is full."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL
+
+
+def run_disk_full(error: OSError, checkpoint_dir: Path) -> DiskFull:
+    """A full disk met outside a checkpoint save (the curves, a logger, the tokenizers, the
+    run summary) as one line: the file, and the checkpoints to resume from."""
+    written = f" while writing {error.filename}" if error.filename else ""
+    return DiskFull(f"{error.strerror or error}{written}{resume_hint(checkpoint_dir)}")
 
 
 def save_checkpoint_file(checkpoint: dict[str, Any], path: str | Path) -> None:
@@ -55,15 +71,20 @@ def save_checkpoint_file(checkpoint: dict[str, Any], path: str | Path) -> None:
 
 def disk_full_message(path: Path, step: int | None, error: OSError) -> str:
     """One line: the file that could not be written, the checkpoints intact beside it, how to resume."""
-    directory = path.parent
     at_step = f" at step {step}" if step is not None else ""
     what = f"{error.strerror or error} while writing checkpoint {path}{at_step} (nothing was left half-written)"
+    return what + resume_hint(path.parent)
+
+
+def resume_hint(directory: Path) -> str:
+    """The end of a full-disk message: the checkpoints intact in ``directory`` and the command
+    that resumes from the newest full training state, or that there is none yet."""
     resumable = next((directory / name for name in RESUMABLE if (directory / name).is_file()), None)
     if resumable is None:
-        return f"{what}; no complete checkpoint to resume from yet: free some space and start the run again"
+        return "; no complete checkpoint to resume from yet: free some space and start the run again"
     intact = ", ".join(f"{p.name} ({describe_step(p)})" for p in sorted(directory.glob("*.ckpt")))
     return (
-        f"{what}. Intact in {directory}: {intact}. "
+        f". Intact in {directory}: {intact}. "
         f"Free some space, then resume with: python -m nmt.train ckpt_path={resumable}"
     )
 

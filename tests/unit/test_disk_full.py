@@ -14,10 +14,11 @@ import pytest
 import torch
 
 import nmt.inference.checkpoint as checkpoint_module
+import nmt.training.curves as curves_module
 from conftest import REPO, compose_config, tiny_overrides
 from nmt.cli.train import train
 from nmt.inference.checkpoint import TEMPORARY_MARK
-from nmt.training.checkpointing import CheckpointDiskFull, save_checkpoint_file
+from nmt.training.checkpointing import CheckpointDiskFull, DiskFull, save_checkpoint_file
 
 # Validation (and so best.ckpt and last.ckpt) at steps 20 and 40.
 TWO_VALIDATIONS = (
@@ -75,6 +76,27 @@ def test_a_full_disk_names_the_file_the_intact_checkpoints_and_the_resume_comman
         )
     )
     assert checkpoint_step(checkpoints / "last.ckpt") == 40
+
+
+def test_a_disk_that_fills_outside_a_checkpoint_save_names_the_file_and_the_resume_command(
+    tiny_corpus, tmp_path, monkeypatch
+):
+    """The learning curves take a point every 10 steps; after step 30's, after the checkpoints of
+    step 20, the disk is full."""
+    real_open, curves = Path.open, tmp_path / "curves.jsonl"
+
+    def open_curves(path, mode="r", *args, **kwargs):
+        if path == curves and "a" in mode and curves.is_file() and '"step": 30' in curves.read_text():
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(curves_module.Path, "open", open_curves)
+    with pytest.raises(DiskFull) as caught:
+        train(compose_config(tiny_overrides(tiny_corpus, tmp_path, *TWO_VALIDATIONS)))
+    message, checkpoints = str(caught.value), tmp_path / "checkpoints"
+    assert not isinstance(caught.value, CheckpointDiskFull) and "\n" not in message
+    assert message.startswith(f"No space left on device while writing {curves}. Intact in {checkpoints}: ")
+    assert message.endswith(f"resume with: python -m nmt.train ckpt_path={checkpoints / 'last.ckpt'}")
 
 
 def test_a_disk_full_before_any_checkpoint_says_to_start_again(tmp_path, monkeypatch):
