@@ -1,7 +1,7 @@
 """Rerank n-best lists by a weighted sum of features, with weights given or tuned for BLEU.
 
     python -m nmt.rerank SOURCE NBEST (--weights tm=1,lm=0.3 | --weights FILE.json | --tune REFS)
-        [--lm CHECKPOINT] [--reverse CHECKPOINT] [--tune-features NAMES] [--save-weights FILE]
+        [--lm CHECKPOINT] [--reverse CHECKPOINT [--reverse-to LANG]] [--tune-features NAMES] [--save-weights FILE]
         [--output FILE] [--features-output FILE] [--features-input FILE] [--batch-size B] [--device auto|cpu|cuda] [--threads N]
 
 ``NBEST`` is the output of ``nmt-translate --output-format jsonl --n-best N`` for the lines
@@ -9,7 +9,8 @@ of ``SOURCE`` (one JSON object per source line). The features of each hypothesis
 :data:`nmt.inference.reranking.FEATURES`: ``tm`` (the decoder's score), ``tm_logprob``,
 ``tm_avg``, ``tokens``, ``words``, ``lm`` (needs ``--lm``, a ``task=lm`` checkpoint of the
 target language, which scores the translation with its own tokenizer) and ``rev`` (needs
-``--reverse``, a translation model of the opposite direction: log p(source | translation)).
+``--reverse``, a translation model of the opposite direction: log p(source | translation);
+a reverse model trained on several directions needs ``--reverse-to``, the language of SOURCE).
 
 ``--weights`` gives the weights as ``NAME=NUMBER`` pairs, or a JSON file written by
 ``--save-weights``; a feature not named weighs 0. ``--tune REFS`` finds them instead, on
@@ -69,6 +70,11 @@ def build_parser() -> OneLineArgumentParser:
     models = parser.add_argument_group("models")
     models.add_argument("--lm", type=Path, metavar="CHECKPOINT", help="a target-language task=lm checkpoint (lm)")
     models.add_argument("--reverse", type=Path, metavar="CHECKPOINT", help="a target-to-source translation model (rev)")
+    models.add_argument(
+        "--reverse-to",
+        metavar="LANG",
+        help="the language of SOURCE, when --reverse was trained on several directions (e.g. en)",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--output", type=Path, metavar="FILE", help="write the chosen translations to FILE (default stdout)"
@@ -197,7 +203,9 @@ def run(args: argparse.Namespace) -> None:
     else:
         lm, reverse = load_scorers(args, names)
         started = time.perf_counter()
-        table = feature_table(entries, sources, names, lm=lm, reverse=reverse, batch_size=args.batch_size)
+        table = feature_table(
+            entries, sources, names, lm=lm, reverse=reverse, reverse_to=args.reverse_to, batch_size=args.batch_size
+        )
         log(f"{', '.join(names)} of {int(table.mask.sum())} hypotheses in {time.perf_counter() - started:.1f} s")
     if references is not None:
         weights = tune(args, table, references)

@@ -1,7 +1,7 @@
 """Score given translations with a trained checkpoint (forced decoding).
 
     python -m nmt.score CHECKPOINT [CHECKPOINT ...] [--input PAIRS.tsv | --src FILE --tgt FILE]
-        [--output FILE] [--alignment] [--batch-size B] [--device auto|cpu|cuda] [--threads N] [--precision P]
+        [--output FILE] [--alignment] [--to LANG | --direction SRC-TGT] [--batch-size B] [--device auto|cpu|cuda] [--threads N] [--precision P]
 
 Input: ``source<TAB>target`` lines from ``--input`` or stdin, or two line-parallel files
 ``--src`` and ``--tgt`` (read like the translate command's input: UTF-8, ``\\n``-separated).
@@ -16,6 +16,9 @@ Output: **one JSON line per input line, in input order** (see :mod:`nmt.cli.reco
 greedy search and sampling report for their own outputs, without any length penalty.
 ``--alignment`` adds ``alignment`` and ``pharaoh`` from the attention. An empty source
 gives ``log_prob: null``; a side longer than the model's limit is truncated, with a warning.
+
+A model trained on several directions (``data.directions``) scores in its first one unless
+``--to fr`` or ``--direction en-fr`` says otherwise; the source is tagged as in training.
 
 Several checkpoints score as one ensemble, as ``nmt-translate A B`` decodes: at every
 position the mean of the members' probabilities, so that the score of an ensemble's own
@@ -42,7 +45,7 @@ from nmt.cli.common import (
     resolve_device,
     run_command,
 )
-from nmt.cli.translate import add_checkpoints_argument
+from nmt.cli.translate import add_checkpoints_argument, add_direction_arguments
 
 PROG = "python -m nmt.score"
 
@@ -61,6 +64,7 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument(
         "--alignment", action="store_true", help="add each target token's most attended source token (and Pharaoh)"
     )
+    add_direction_arguments(parser)
     run = parser.add_argument_group("running")
     run.add_argument("--batch-size", type=positive_int, default=64, metavar="B", help="pairs per batch (default 64)")
     add_running_arguments(run)
@@ -114,7 +118,10 @@ def run(args: argparse.Namespace) -> None:
     decoding_dtype(args.precision, device)
     pairs = read_pairs(args)
     translator = Translator.from_checkpoints(args.checkpoints, device=device, precision=args.precision)
-    scored = Scorer(translator).score(pairs, args.batch_size, return_attention=args.alignment)
+    translator.direction(args.direction, args.to)  # a direction the model lacks fails before scoring
+    scored = Scorer(translator).score(
+        pairs, args.batch_size, return_attention=args.alignment, direction=args.direction, to=args.to
+    )
     out = open(args.output, "w", encoding="utf-8", newline="\n") if args.output else sys.stdout
     try:
         out.writelines(json_line(score_record(pair, args.alignment)) + "\n" for pair in scored)

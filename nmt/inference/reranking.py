@@ -24,6 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nmt.data.directions import DirectionError
 from nmt.data.text import normalize_text
 from nmt.data.tokenizers import EOS
 from nmt.evaluation.reranking import FeatureTable
@@ -152,14 +153,19 @@ def feature_table(
     *,
     lm: TextScorer | None = None,
     reverse: Scorer | None = None,
+    reverse_to: str | None = None,
     batch_size: int = 64,
 ) -> FeatureTable:
     """The features ``names`` of every hypothesis.
 
     :param sources: the raw source lines (the reverse model reads them as its targets).
     :param lm: scores ``lm``; :param reverse: a target-to-source translation model, scores ``rev``.
+    :param reverse_to: the language of ``sources``: the direction a reverse model trained on
+        several directions scores in (required for such a model; refused for any other).
     """
     needed_models(names, {"lm": lm, "rev": reverse})
+    if "rev" in names and reverse is not None:
+        check_reverse_direction(reverse, reverse_to)
     rows = [[text_features(hyp) for hyp in entry.hypotheses] for entry in entries]
     flat = [(s, n) for s, entry in enumerate(entries) for n in range(len(entry.hypotheses))]
     if "lm" in names and lm is not None:
@@ -169,10 +175,32 @@ def feature_table(
             rows[s][n]["lm"] = scored[entries[s].hypotheses[n].translation]
     if "rev" in names and reverse is not None:
         pairs = [(entries[s].hypotheses[n].translation, sources[s]) for s, n in flat]
-        for (s, n), pair in zip(flat, reverse.score(pairs, batch_size)):
+        for (s, n), pair in zip(flat, reverse.score(pairs, batch_size, to=reverse_to)):
             rows[s][n]["rev"] = -math.inf if pair.log_prob is None else pair.log_prob
     texts = [[hyp.translation for hyp in entry.hypotheses] for entry in entries]
     return FeatureTable.from_rows(names, rows, texts)
+
+
+def check_reverse_direction(reverse: Scorer, reverse_to: str | None) -> None:
+    """A reverse model trained on several directions cannot guess which one reads the
+    translations back into the source language: ``reverse_to`` must say (a default would
+    score in the wrong direction without a word).
+
+    :raises DirectionError: ``reverse_to`` missing for such a model, or not one of its targets.
+    """
+    directions = reverse.translator.directions
+    if directions is None:
+        if reverse_to is not None:
+            raise DirectionError("the reverse model translates one direction only: drop --reverse-to")
+        return
+    targets = [direction.target for direction in directions]
+    if reverse_to not in targets:
+        trained = ", ".join(str(direction) for direction in directions)
+        asked = "" if reverse_to is None else f" into {reverse_to!r}, which it does not translate into"
+        raise DirectionError(
+            f"the reverse model was trained on several directions ({trained}){asked}: give the language of "
+            f"the source lines with --reverse-to, one of {', '.join(targets)}"
+        )
 
 
 def feature_records(entries: Sequence[NBestEntry], table: FeatureTable, choice: Sequence[int]) -> list[dict]:

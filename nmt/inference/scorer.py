@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from nmt.data.batching import collate_pairs
+from nmt.data.directions import tagged_source
 from nmt.data.text import normalize_text
 from nmt.decoding.forced import forced_decode
 from nmt.inference.translator import Translator
@@ -56,19 +57,30 @@ class Scorer:
         *,
         return_attention: bool = False,
         first_line: int = 1,
+        direction: str | None = None,
+        to: str | None = None,
     ) -> list[ScoredPair]:
         """Score raw ``(source, target)`` pairs; one :class:`ScoredPair` per pair, in order.
 
         :param return_attention: keep each pair's attention (ValueError for a model without).
         :param first_line: number of the first pair's line, for warnings about truncation.
+        :param direction, to: a model trained on several directions scores in this one
+            (``en-fr``, or the one into ``fr``; default its first), with the source tagged
+            as in training and translation.
+        :raises DirectionError: a direction the model was not trained on, or any asked of a
+            single-direction model.
         """
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
         translator = self.translator
         if return_attention and not translator.has_attention:
             raise ValueError("this model has no attention (attention=none): there is no alignment to return")
+        chosen = translator.direction(direction, to)
         texts = [(normalize_text(source), normalize_text(target)) for source, target in pairs]
-        src_ids, src_cut = translator.encode_sources([source for source, _ in texts], first_line)
+        model_sources = [source for source, _ in texts]
+        if chosen is not None:  # an empty source stays empty: it has nothing to tag
+            model_sources = [tagged_source(text, chosen.target) if text.strip() else text for text in model_sources]
+        src_ids, src_cut = translator.encode_sources(model_sources, first_line)
         tgt_ids = translator.target_tokenizer.encode_batch([target for _, target in texts])
         # The target's limit is the source's: the model never saw longer sentences on either side.
         limit = translator.source_limit
@@ -94,6 +106,6 @@ class Scorer:
                 result.log_prob = scored.scores[j]
                 result.token_log_probs = scored.token_log_probs[j]
                 result.pieces = translator.target_pieces(tgt_ids[i], ended=True)
-                result.source_pieces = translator.source_pieces(texts[i][0], src_ids[i])
+                result.source_pieces = translator.source_pieces(model_sources[i], src_ids[i])
                 result.attention = attention[j]
         return results

@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from nmt.cli import evaluate as evaluate_cli
+from nmt.cli import score as score_cli
 from nmt.cli import translate as translate_cli
 from nmt.inference.checkpoint import checkpoint_tokenizers, load_checkpoint
+from nmt.inference.scorer import Scorer
 from nmt.inference.translator import Translator
 from tests.conftest import compose_config, tiny_overrides
 
@@ -135,3 +137,48 @@ def test_the_api_takes_the_target_language(two_direction_checkpoint, tiny_transl
         assert lacking.status_code == 422 and "en-fr, fr-en" in lacking.json()["detail"]
         single = client.post("/translate", json={"model": "one", "text": "A cat.", "to": "fr"})
         assert single.status_code == 422 and "the to field" in single.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("direction", "source", "tag"), [("en-fr", "The cat sees a dog.", "<2fr>"), ("fr-en", "Un petit chat !", "<2en>")]
+)
+def test_scoring_tags_the_source_as_translation_does(two_direction_checkpoint, direction, source, tag):
+    """The forced score of the model's own greedy output is the score its search reported."""
+    translator = Translator.from_checkpoint(two_direction_checkpoint, device="cpu")
+    best = translator.translate([source], direction=direction)[0].hypotheses[0]
+    scored = Scorer(translator).score([(source, best.text)], direction=direction)[0]
+    assert scored.source_pieces[0] == tag and scored.source == source
+    assert scored.log_prob == pytest.approx(best.log_prob, abs=1e-4)
+    untagged = Scorer(translator).score([(f"{tag} {source}", best.text)], direction=direction)[0]
+    assert untagged.log_prob != pytest.approx(scored.log_prob, abs=1e-4)  # the tag is read once, not twice
+
+
+def test_the_score_cli_takes_a_direction_and_refuses_one_the_model_lacks(two_direction_checkpoint, tmp_path, capsys):
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("Un petit chat !\tA small cat.\n", encoding="utf-8")
+    assert score_cli.main([str(two_direction_checkpoint), "--input", str(pairs), "--to", "en"]) == 0
+    into_english = json.loads(capsys.readouterr().out)
+    assert into_english["source_tokens"][0] == "<2en>"
+    assert score_cli.main([str(two_direction_checkpoint), "--input", str(pairs), "--to", "de"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "not trained to translate into de" in err and len(err.strip().splitlines()) == 1
+
+
+def test_reranking_with_a_two_direction_reverse_model_needs_the_source_language(
+    two_direction_checkpoint, tiny_translation_checkpoint
+):
+    from nmt.data.directions import DirectionError
+    from nmt.inference.reranking import check_reverse_direction
+
+    both = Scorer(Translator.from_checkpoint(two_direction_checkpoint, device="cpu"))
+    with pytest.raises(
+        DirectionError, match=r"several directions \(en-fr, fr-en\): give .* --reverse-to, one of fr, en"
+    ):
+        check_reverse_direction(both, None)
+    with pytest.raises(DirectionError, match="into 'de', which it does not translate into"):
+        check_reverse_direction(both, "de")
+    check_reverse_direction(both, "en")
+    one = Scorer(Translator.from_checkpoint(tiny_translation_checkpoint, device="cpu"))
+    with pytest.raises(DirectionError, match="one direction only: drop --reverse-to"):
+        check_reverse_direction(one, "en")
+    check_reverse_direction(one, None)
