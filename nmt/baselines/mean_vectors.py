@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nmt.baselines.naive_bayes import margin_weights
 from nmt.data.tokenizers import WordTokenizer
 
 KIND = "mean_vectors"
@@ -68,6 +69,20 @@ class MeanVectorModel:
     def predict(self, texts: Sequence[str]) -> torch.Tensor:
         """(texts,) the highest-scoring class of each text."""
         return self.scores(texts).argmax(dim=-1)
+
+    def contributions(self, text: str, label: int) -> list[tuple[str, float]]:
+        """Why ``text`` scores ``label``: each of its words, in order, with ``(W[label] - mean of
+        the other classes' W) . v_w / |K|`` (0 for a word the table lacks). With the same
+        difference of biases they sum to the margin of ``label`` over the other classes' mean
+        logit (two classes: the log-odds)."""
+        words = self.split(text)
+        found = [word for word in words if word in self._rows]
+        if not found:
+            return [(word, 0.0) for word in words]
+        direction = margin_weights(self.weight.double(), label)
+        vectors = self.vectors.double()[[self._rows[word] for word in found]]
+        per_word = dict(zip(found, ((vectors @ direction) / len(found)).tolist()))
+        return [(word, per_word.get(word, 0.0)) for word in words]
 
     # -- checkpoint form ----------------------------------------------------------------------
     def to_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,33 @@ class LinearTextModel:
         """(texts,) the highest-scoring class of each text."""
         return self.scores(texts).argmax(dim=-1)
 
+    def contributions(self, text: str, label: int) -> list[tuple[str, float]]:
+        """Why ``text`` scores ``label``: each of its n-grams with ``x_j * (W[label, j] - mean
+        of the other classes' W[k, j])``, in the order the analyser meets them. With the same
+        difference of biases they sum to the margin of ``label`` over the other classes' mean
+        score (two classes: the log-odds of Naive Bayes, the margin of NB-SVM)."""
+        features = self.transform([text])
+        columns, values = features.indices, features.data
+        weights = margin_weights(self.weight.double(), label)[torch.from_numpy(columns)].numpy()
+        by_column = dict(zip(columns.tolist(), (values * weights).tolist()))
+        seen: dict[str, float] = {}
+        for term in self._analyser(text):
+            column = self._columns.get(term)
+            if column is not None and term not in seen:
+                seen[term] = by_column.get(column, 0.0)
+        return list(seen.items())
+
+    @cached_property
+    def _columns(self) -> dict[str, int]:
+        return {term: column for column, term in enumerate(self.vocabulary)}
+
+    @cached_property
+    def _analyser(self):
+        """text -> its n-grams in reading order, as the features were counted."""
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        return CountVectorizer(**self.vectorizer).build_analyzer()
+
     # -- checkpoint form ----------------------------------------------------------------------
     def to_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """(plain-type description, tensors) for a checkpoint's payload and state_dict."""
@@ -113,6 +141,18 @@ class LinearTextModel:
             tensors.get("idf"),
             bool(description.get("sublinear_tf", False)),
         )
+
+
+def margin_weights(weight: torch.Tensor, label: int) -> torch.Tensor:
+    """(features,) ``weight[label]`` minus the mean of the other classes' rows (the row itself
+    for a one-class model): what one unit of each feature adds to ``label``'s margin.
+
+    :param weight: (num_classes, features).
+    """
+    if weight.size(0) == 1:
+        return weight[0]
+    others = torch.cat([weight[:label], weight[label + 1 :]])
+    return weight[label] - others.mean(dim=0)
 
 
 def _plain(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,11 @@ Output formats: ``tsv`` (default) ``label<TAB>probability<TAB>token:weight token
 or ``jsonl`` (one JSON object per line). ``--html FILE`` also writes every text with each
 token shaded by its attention weight.
 
+A baseline checkpoint (``task=baseline``: Naive Bayes, NB-SVM, mean word vectors) classifies
+the same way; its tokens are the text's n-grams (or words) and their weights the contribution
+of each to the predicted label's margin (:class:`~nmt.inference.classifier.BaselineClassifier`),
+the largest first. It runs on the CPU and reads whole texts.
+
 ``--device`` runs the network on a GPU (default auto: one when there is one).
 
 Errors are one line on stderr. A bad option or value, a missing, damaged or
@@ -71,10 +76,11 @@ def run(args: argparse.Namespace, stdin: BinaryIO, stdout: TextIO) -> int:
     apply_threads(args.threads)
     device = resolve_device(args.device)  # a missing GPU fails before the checkpoint is read
     from nmt.data.text import normalize_text
-    from nmt.evaluation.highlight import HighlightedText, render_page
-    from nmt.inference.classifier import Classifier, load_classifier
+    from nmt.evaluation.highlight import ATTENTION_SHADING, CONTRIBUTION_SHADING, HighlightedText, render_page
+    from nmt.inference.classifier import BaselineClassifier, load_any_classifier
 
-    classifier = Classifier(load_classifier(args.checkpoint), device)
+    classifier = load_any_classifier(args.checkpoint, device)
+    baseline = isinstance(classifier, BaselineClassifier)
     rows: list[HighlightedText] = []
     source = open(args.input, "rb") if args.input else stdin
     try:
@@ -90,7 +96,9 @@ def run(args: argparse.Namespace, stdin: BinaryIO, stdout: TextIO) -> int:
             source.close()
     stdout.flush()
     if args.html:
-        Path(args.html).write_text(render_page(rows, f"nmt.classify: {Path(args.checkpoint).name}"), encoding="utf-8")
+        shading = CONTRIBUTION_SHADING if baseline else ATTENTION_SHADING
+        page = render_page(rows, f"nmt.classify: {Path(args.checkpoint).name}", shading)
+        Path(args.html).write_text(page, encoding="utf-8")
     return 0
 
 
@@ -107,10 +115,12 @@ def line_buffered_stdout() -> TextIO:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parsed and checked arguments; a bad one exits with status 2 and one line on stderr."""
     parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="a classification checkpoint (.ckpt)")
+    parser.add_argument("checkpoint", help="a classification or baseline checkpoint (.ckpt)")
     parser.add_argument("--input", help="text file, one text per line (default: stdin)")
     parser.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
-    parser.add_argument("--top-k", type=int, default=5, help="most-attended tokens to list")
+    parser.add_argument(
+        "--top-k", type=int, default=5, help="most-attended tokens (a baseline's: largest contributions)"
+    )
     parser.add_argument("--html", help="also write an HTML page with attention-shaded tokens")
     parser.add_argument("--batch-size", type=positive_int, default=64)
     add_running_arguments(parser, precision=False)

@@ -48,7 +48,7 @@ def _commands(task: str, checkpoint: str, python: str) -> list[tuple[str, str]]:
         return [
             ("classify", f'echo "Free entry! Text WIN now" | {python} -m nmt.classify {checkpoint}'),
             ("score on the test split", f"{python} -m nmt.cli.evaluate_classifier {checkpoint} --split test"),
-            serve,
+            *([serve] if task == "classification" else []),  # the server hosts networks only
         ]
     if task == "lm":
         return [("generate", f"{python} -m nmt.generate {checkpoint} --prompt 'The'")]

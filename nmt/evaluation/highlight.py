@@ -17,8 +17,13 @@ body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; line-height:
 .tok {{ white-space: pre-wrap; border-radius: 2px; }}
 </style></head><body>
 <h1>{title}</h1>
-<p>Each token is shaded by its attention weight relative to the largest weight in its text.</p>
+<p>{shading}</p>
 """
+ATTENTION_SHADING = "Each token is shaded by its attention weight relative to the largest weight in its text."
+CONTRIBUTION_SHADING = (
+    "Each n-gram is shaded by its contribution to the predicted label relative to the largest in its text "
+    "(those against it are not shaded; hover for the value)."
+)
 
 
 @dataclass
@@ -49,9 +54,12 @@ def render_row(row: HighlightedText) -> str:
     return f'<div class="row"><span class="label">{html.escape(row.label)} ({row.probability:.3f})</span>{body}</div>\n'
 
 
-def render_page(rows: Iterable[HighlightedText], title: str = "Attention") -> str:
-    """A complete, self-contained HTML page; every text is escaped."""
-    parts = [PAGE_HEAD.format(title=html.escape(title))]
+def render_page(rows: Iterable[HighlightedText], title: str = "Attention", shading: str = ATTENTION_SHADING) -> str:
+    """A complete, self-contained HTML page; every text is escaped.
+
+    :param shading: the sentence under the title that says what the shades mean.
+    """
+    parts = [PAGE_HEAD.format(title=html.escape(title), shading=html.escape(shading))]
     parts.extend(render_row(row) for row in rows)
     parts.append("</body></html>\n")
     return "".join(parts)

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from nmt.data.classification_batching import collate_labelled, truncate
-from nmt.inference.loading import LoadedModel, check_task, load_model
+from nmt.inference.loading import BASELINE_TASK, LoadedModel, check_task, load_model
 from nmt.inference.translator import resolve_device
 from nmt.models.classifier_output import class_probabilities
 
@@ -23,6 +23,13 @@ def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") 
     network (eval mode), its ``tokenizer``, ``labels`` and ``config``. The translation or
     biLM checkpoint it may have been initialised from is not needed. No Lightning."""
     return load_model(path, task=TASK, map_location=map_location)
+
+
+def load_any_classifier(path: str | Path, device: str | torch.device = "cpu") -> Classifier | BaselineClassifier:
+    """A classification network or a baseline (Naive Bayes, NB-SVM, mean word vectors),
+    ready to predict; any other checkpoint is a :class:`~nmt.inference.loading.WrongTaskError`."""
+    loaded = load_model(path, task=(TASK, BASELINE_TASK))
+    return BaselineClassifier(loaded) if loaded.task == BASELINE_TASK else Classifier(loaded, device)
 
 
 @dataclass
@@ -97,5 +104,42 @@ class Classifier:
     def predict_stream(self, lines: Iterator[str], batch_size: int) -> Iterator[tuple[str, Prediction]]:
         """Predictions in input order, ``batch_size`` texts at a time (the encoder packs the
         batch, so padding costs no recurrent steps)."""
+        while chunk := list(islice(lines, batch_size)):
+            yield from zip(chunk, self.predict(chunk))
+
+
+class BaselineClassifier:
+    """A baseline checkpoint with the :class:`Classifier` interface. A prediction's tokens are
+    the text's n-grams (or words) and its weights their contributions to the predicted label's
+    margin (``contributions`` of the model), in reading order; they can be negative. The
+    probabilities are the softmax of the class scores: the posterior for Naive Bayes and the
+    logistic regression of the mean-vector baseline, an uncalibrated one for NB-SVM's margins.
+    It runs on the CPU (scikit-learn counts the n-grams) and reads whole texts.
+    """
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        check_task(loaded.path, loaded.task, BASELINE_TASK)
+        self.loaded = loaded
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        model = self.loaded.model
+        probabilities = torch.softmax(model.scores(texts), dim=-1)
+        predictions = []
+        for text, row in zip(texts, probabilities):
+            best = int(row.argmax())
+            explained = model.contributions(text, best)
+            predictions.append(
+                Prediction(
+                    self.loaded.labels[best],
+                    float(row[best]),
+                    [term for term, _ in explained],
+                    [weight for _, weight in explained],
+                    row.tolist(),
+                )
+            )
+        return predictions
+
+    def predict_stream(self, lines: Iterator[str], batch_size: int) -> Iterator[tuple[str, Prediction]]:
+        """Predictions in input order, ``batch_size`` texts at a time."""
         while chunk := list(islice(lines, batch_size)):
             yield from zip(chunk, self.predict(chunk))

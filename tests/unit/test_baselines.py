@@ -168,3 +168,57 @@ def test_baseline_configs_are_checked_before_any_data_is_read(overrides, message
 @pytest.mark.parametrize("experiment", ["sms_naive_bayes", "imdb_naive_bayes", "imdb_nbsvm", "nsmc_naive_bayes"])
 def test_baseline_presets_are_valid(experiment):
     validate_config(compose_config([f"experiment={experiment}"]))
+
+
+def margin(scores: torch.Tensor, label: int) -> float:
+    """``label``'s score minus the mean of the other classes' scores."""
+    others = torch.cat([scores[:label], scores[label + 1 :]])
+    return float(scores[label] - others.mean())
+
+
+@pytest.mark.parametrize(
+    ("model_type", "features", "num_classes"),
+    [("multinomial_nb", "counts", 2), ("multinomial_nb", "tfidf", 3), ("nbsvm", "binary", 2), ("nbsvm", "binary", 3)],
+)
+def test_contributions_sum_to_the_labels_margin_in_reading_order(model_type, features, num_classes):
+    labels = LABELS if num_classes == 2 else [y if i % 4 else 2 for i, y in enumerate(LABELS)]
+    model = fit(
+        TEXTS, labels, num_classes, {**MODEL, "type": model_type, "features": features}, {"alpha": 1.0, "C": 1.0}
+    )
+    text = "Free prize, call now! Free lunch"
+    scores = model.scores([text])[0]
+    for label in range(num_classes):
+        explained = model.contributions(text, label)
+        assert sum(w for _, w in explained) + margin(model.bias.double(), label) == pytest.approx(margin(scores, label))
+    terms = [term for term, _ in model.contributions(text, 0)]
+    assert terms[:4] == ["free", "prize", "call", "now"] and "free prize" in terms  # unigrams, then bigrams
+    assert len(terms) == len(set(terms)) and "lunch" in terms
+
+
+def test_an_unknown_text_contributes_nothing():
+    model = fit(TEXTS, LABELS, 2, MODEL, {"alpha": 1.0})
+    assert model.contributions("zzz qqq", 1) == []
+    assert model.contributions("", 1) == []
+
+
+def test_nmt_classify_reads_a_baseline_checkpoint(tmp_path):
+    """One line per input line, the posterior, the n-grams that pushed most, and the HTML page."""
+    import io
+
+    from nmt.cli.classify import parse_args, run
+
+    model = fit(TEXTS, LABELS, 2, MODEL, {"alpha": 1.0})
+    path = tmp_path / "best.ckpt"
+    atomic_save(baseline_checkpoint(model, {"model": MODEL, "data": {}}, ["ham", "spam"], {"alpha": 1.0}), path)
+    out, page = io.StringIO(), tmp_path / "page.html"
+    stdin = io.BytesIO(b"win a free prize now\n\nsee you at lunch\n")
+    assert run(parse_args([str(path), "--format", "jsonl", "--html", str(page), "--top-k", "2"]), stdin, out) == 0
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["label"] for r in records] == ["spam", "ham", "ham"]
+    posterior = torch.softmax(model.scores(["win a free prize now"])[0], dim=-1)
+    assert records[0]["probability"] == pytest.approx(float(posterior[1]), abs=1e-6)
+    expected = sorted(model.contributions("win a free prize now", 1), key=lambda item: -item[1])[:2]
+    assert [(t["token"], t["weight"]) for t in records[0]["top_tokens"]] == [(t, round(w, 6)) for t, w in expected]
+    assert records[1]["top_tokens"] == []  # an empty text has no n-grams: the prior decides
+    html = page.read_text(encoding="utf-8")
+    assert "contribution to the predicted label" in html and "free prize" in html

@@ -148,3 +148,15 @@ def test_a_missing_or_unreadable_vector_file_is_one_line(tmp_path, content, mess
     with pytest.raises(ConfigError, match=message) as error:
         check_run_config(compose_config(["experiment=sms_mean_vectors", f"model.vectors={path}"]))
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("text", ["free prize ! free", "home lunch call", "nothing known"])
+def test_contributions_sum_to_the_labels_margin_word_by_word(text):
+    model = fitted()
+    scores = model.scores([text])[0].double()
+    explained = model.contributions(text, 1)
+    assert [word for word, _ in explained] == model.split(text)  # every word, repeats included, in order
+    bias = float(model.bias[1] - model.bias[0])
+    assert sum(w for _, w in explained) + bias == pytest.approx(float(scores[1] - scores[0]))
+    unknown = [w for word, w in explained if word not in model]
+    assert all(w == 0.0 for w in unknown)

@@ -97,3 +97,12 @@ def test_a_tiny_run_ends_with_the_next_commands_and_outputs_latest(tiny_corpus, 
     assert f"Model: {checkpoint}" in result.stdout
     assert f"-m nmt.translate {checkpoint}" in result.stdout
     assert f"-m nmt.evaluate {checkpoint} --split test" in result.stdout
+
+
+@pytest.mark.parametrize(("task", "served"), [("classification", True), ("baseline", False)])
+def test_a_classifier_is_offered_to_classify_and_only_a_network_to_the_server(tmp_path, task, served):
+    run_dir = make_run(tmp_path, "run", "best.ckpt")
+    message = next_steps_message(run_dir, task)
+    assert f"-m nmt.classify {run_dir / 'checkpoints' / 'best.ckpt'}" in message
+    assert "-m nmt.cli.evaluate_classifier" in message
+    assert ("-m nmt.serve" in message) == served
