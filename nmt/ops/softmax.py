@@ -15,11 +15,14 @@ same log-probabilities without the clamping pass and the temporary tensors.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 
 import torch
 
 from nmt.ops.precision import full_precision
+
+log = logging.getLogger(__name__)
 
 EXP_FLOOR = -87.0
 """Smallest argument passed to ``exp``: below it float32 results are subnormal (slow)."""
@@ -82,10 +85,36 @@ def keep_flushing_subnormals() -> bool:
     """Flush subnormal float results to zero on the calling thread from now on; returns
     whether the CPU took the flags. For training: a trained recurrent network's backward over
     long texts produces subnormal gradients, which make x86 arithmetic several times slower
-    (docs/results.md); zeroing values below 1.2e-38 changes nothing else."""
+    (docs/results.md); zeroing values below 1.2e-38 changes nothing else.
+
+    PyTorch's intra-op threads (``threads`` > 1) inherit the flags only when they start after
+    this call; threads started earlier by a parallel op keep theirs, and a warning says how
+    many (:func:`threads_not_flushing`)."""
     global _kept_flushing
     _kept_flushing = torch.set_flush_denormal(True)
+    if _kept_flushing and (missed := threads_not_flushing()):
+        log.warning(
+            "%d of %d intra-op threads started before flush-to-zero was set and keep subnormals: steps over "
+            "long texts may be slower; train in a fresh process (python -m nmt.train) or with threads=1",
+            missed,
+            torch.get_num_threads(),
+        )
     return _kept_flushing
+
+
+def threads_not_flushing() -> int:
+    """How many of PyTorch's intra-op threads do not flush subnormals (0 when all do, or the
+    calling thread does not either): an elementwise product over a tensor of subnormals, cut
+    into one chunk per thread, keeps nonzero values in the chunks of those threads."""
+    threads = torch.get_num_threads()
+    if threads == 1 or not torch.set_flush_denormal(True):
+        return 0
+    chunk = 4 * 32768  # above ATen's grain size: every thread gets one chunk
+    # Bit pattern 1 is float32's smallest subnormal, 1.4e-45 (a float literal would be flushed here).
+    subnormal = torch.ones(threads * chunk, dtype=torch.int32).view(torch.float32)
+    # Compared as bits: a flushing thread would read a subnormal as zero.
+    kept = (subnormal * 2.0).view(torch.int32).ne(0).view(threads, chunk).any(dim=1)
+    return int(kept.sum())
 
 
 def stop_flushing_subnormals() -> None:

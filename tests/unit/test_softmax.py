@@ -69,3 +69,26 @@ def test_training_leaves_subnormals_flushed_on_its_thread(tiny_corpus, tmp_path)
     overrides = ["trainer.max_steps=4", "trainer.val_check_interval=2", "test_after_training=false"]
     train(compose_config(tiny_overrides(tiny_corpus, tmp_path / "run", *overrides)))
     assert not smallest_subnormal_survives()
+
+
+@pytest.mark.parametrize(("pool_first", "missed"), [(False, 0), (True, 1)])
+def test_intra_op_threads_started_before_the_flags_are_counted_and_named(pool_first, missed):
+    """Threads inherit the flags when they start after them; older ones do not, and are reported."""
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from nmt.ops.softmax import keep_flushing_subnormals, threads_not_flushing\n"
+        "torch.set_num_threads(2)\n"
+        f"if {pool_first}: (torch.ones(1_000_000) * 2.0).sum()  # a parallel op starts the thread pool\n"
+        "if not keep_flushing_subnormals(): print('no flags'); raise SystemExit\n"
+        "print(threads_not_flushing())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    if result.stdout.strip() == "no flags":
+        pytest.skip("this CPU has no flush-to-zero flags")
+    assert int(result.stdout) == missed
+    warned = "1 of 2 intra-op threads started before flush-to-zero was set" in result.stderr
+    assert warned == bool(missed) and ("threads=1" in result.stderr) == bool(missed)

@@ -63,6 +63,7 @@ def test_python_dash_m_train_runs_end_to_end_and_writes_run_directory(tiny_corpu
             *overrides,
             "trainer.max_steps=20",
             "trainer.val_check_interval=10",
+            "threads=2",
             f"hydra.run.dir={run_dir}",
         ],
         cwd=REPO,
@@ -71,6 +72,7 @@ def test_python_dash_m_train_runs_end_to_end_and_writes_run_directory(tiny_corpu
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "keep subnormals" not in result.stdout + result.stderr  # both threads started after flush-to-zero was set
     for name in ["config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "csv/metrics.csv", "curves.png"]:
         assert (run_dir / name).exists(), name
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
