@@ -14,10 +14,12 @@ command's ``--help`` and its option errors stay fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from pathlib import Path
+from typing import BinaryIO, TextIO
 
 EXIT_OK = 0
 EXIT_RUNTIME_ERROR = 1
@@ -122,6 +124,24 @@ def iter_lines(stream: BinaryIO, name: str = "-") -> Iterator[str]:
         line = raw.decode("utf-8", errors="replace")
         line = line[:-1] if line.endswith("\n") else line
         yield line[:-1] if line.endswith("\r") else line
+
+
+@contextlib.contextmanager
+def output_stream(path: str | Path | None) -> Iterator[TextIO]:
+    """``path`` opened for UTF-8 text with ``\n`` line ends (closed afterwards), or standard
+    output when it is None (left open)."""
+    if path is None:
+        yield sys.stdout
+        return
+    with open(path, "w", encoding="utf-8", newline="\n") as stream:
+        yield stream
+
+
+def utf8_stdout() -> None:
+    """Standard output in UTF-8 whatever the locale (a character it cannot write becomes "?"
+    instead of failing the command)."""
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
 
 
 def read_lines(stream: BinaryIO, name: str = "-") -> list[str]:

@@ -42,10 +42,12 @@ from nmt.cli.common import (
     add_running_arguments,
     apply_threads,
     one_line,
+    output_stream,
     positive_int,
     read_lines,
     resolve_device,
     run_command,
+    utf8_stdout,
 )
 from nmt.cli.translate import add_repetition_arguments
 
@@ -159,25 +161,20 @@ def run(args: argparse.Namespace, options) -> None:
             prompts = read_lines(stream, str(args.input))
     elif not interactive:
         prompts = read_lines(sys.stdin.buffer)
-    out = open(args.output, "w", encoding="utf-8", newline="\n") if args.output else sys.stdout
-    try:
+    with output_stream(args.output) as out:
         if interactive:
             _interactive(generator, options, args, out)
             return
         for generation in generator.generate(prompts, options, args.batch_size):
             out.write(format_generation(generation, options.num_samples, args.continuation_only) + "\n")
         out.flush()
-    finally:
-        if out is not sys.stdout:
-            out.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     options = generation_options(args, parser)
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
+    utf8_stdout()
     return run_command(PROG, lambda: run(args, options))
 
 

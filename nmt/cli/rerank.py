@@ -43,10 +43,12 @@ from nmt.cli.common import (
     add_device_argument,
     add_threads_argument,
     apply_threads,
+    output_stream,
     positive_int,
     read_lines,
     resolve_device,
     run_command,
+    utf8_stdout,
 )
 
 PROG = "python -m nmt.rerank"
@@ -211,13 +213,9 @@ def run(args: argparse.Namespace) -> None:
         weights = tune(args, table, references)
     assert weights is not None
     choice = table.best(weights).tolist()
-    out = open(args.output, "w", encoding="utf-8", newline="\n") if args.output else sys.stdout
-    try:
+    with output_stream(args.output) as out:
         out.writelines(text + "\n" for text in table.choose(weights))
         out.flush()
-    finally:
-        if out is not sys.stdout:
-            out.close()
     if args.features_output is not None:
         with open(args.features_output, "w", encoding="utf-8", newline="\n") as stream:
             stream.writelines(json_line(record) + "\n" for record in feature_records(entries, table, choice))
@@ -227,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_options(parser, args)
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
+    utf8_stdout()
     return run_command(PROG, lambda: run(args))
 
 

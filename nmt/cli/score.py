@@ -40,10 +40,12 @@ from nmt.cli.common import (
     OneLineArgumentParser,
     add_running_arguments,
     apply_threads,
+    output_stream,
     positive_int,
     read_lines,
     resolve_device,
     run_command,
+    utf8_stdout,
 )
 from nmt.cli.translate import add_checkpoints_argument, add_direction_arguments
 
@@ -122,21 +124,16 @@ def run(args: argparse.Namespace) -> None:
     scored = Scorer(translator).score(
         pairs, args.batch_size, return_attention=args.alignment, direction=args.direction, to=args.to
     )
-    out = open(args.output, "w", encoding="utf-8", newline="\n") if args.output else sys.stdout
-    try:
+    with output_stream(args.output) as out:
         out.writelines(json_line(score_record(pair, args.alignment)) + "\n" for pair in scored)
         out.flush()
-    finally:
-        if out is not sys.stdout:
-            out.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_inputs(parser, args)
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
+    utf8_stdout()
     return run_command(PROG, lambda: run(args))
 
 

@@ -80,10 +80,12 @@ from nmt.cli.common import (
     add_running_arguments,
     apply_threads,
     one_line,
+    output_stream,
     positive_int,
     read_lines,
     resolve_device,
     run_command,
+    utf8_stdout,
 )
 
 PROG = "python -m nmt.translate"
@@ -382,8 +384,7 @@ def run(args: argparse.Namespace) -> None:
                 lines = read_lines(stream, str(args.input))
         else:
             lines = read_lines(sys.stdin.buffer)
-    out = open(args.output, "w", encoding="utf-8", newline="\n") if args.output else sys.stdout
-    try:
+    with output_stream(args.output) as out:
         if interactive:
             _interactive(
                 translator,
@@ -422,17 +423,13 @@ def run(args: argparse.Namespace) -> None:
             from nmt.evaluation.plots import plot_translations
 
             plot_translations(translations, args.plot_attention, prefix="line")
-    finally:
-        if out is not sys.stdout:
-            out.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_constraint_flags(parser, args)
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
+    utf8_stdout()
     return run_command(PROG, lambda: run(args))
 
 
