@@ -134,7 +134,7 @@ def test_a_missing_checkpoint_exits_2_in_one_line(command, tmp_path, capsys):
     [
         ("translate", "'translation'"),
         ("generate", "'lm'"),
-        ("classify", "'classification'"),
+        ("classify", "'classification' or 'baseline'"),
         ("evaluate", "'translation'"),
         ("evaluate_classifier", "'classification' or 'baseline'"),
         ("ensemble_classifiers", "'classification' or 'baseline'"),
