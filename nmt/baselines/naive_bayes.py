@@ -88,7 +88,8 @@ class LinearTextModel:
         score (two classes: the log-odds of Naive Bayes, the margin of NB-SVM)."""
         features = self.transform([text])
         columns, values = features.indices, features.data
-        weights = margin_weights(self.weight.double(), label)[torch.from_numpy(columns)].numpy()
+        # Only the text's columns: converting the whole (classes, n-grams) matrix per text is the cost.
+        weights = margin_weights(self.weight[:, torch.from_numpy(columns)].double(), label).numpy()
         by_column = dict(zip(columns.tolist(), (values * weights).tolist()))
         seen: dict[str, float] = {}
         for term in self._analyser(text):

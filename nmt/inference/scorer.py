@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 import torch
 
 from nmt.data.batching import collate_pairs
-from nmt.data.directions import tagged_source
 from nmt.data.text import normalize_text
 from nmt.decoding.forced import forced_decode
-from nmt.inference.translator import Translator
+from nmt.inference.translator import Translator, tag_sources
 
 
 @dataclass
@@ -77,9 +76,7 @@ class Scorer:
             raise ValueError("this model has no attention (attention=none): there is no alignment to return")
         chosen = translator.direction(direction, to)
         texts = [(normalize_text(source), normalize_text(target)) for source, target in pairs]
-        model_sources = [source for source, _ in texts]
-        if chosen is not None:  # an empty source stays empty: it has nothing to tag
-            model_sources = [tagged_source(text, chosen.target) if text.strip() else text for text in model_sources]
+        model_sources = tag_sources([source for source, _ in texts], chosen)
         src_ids, src_cut = translator.encode_sources(model_sources, first_line)
         tgt_ids = translator.target_tokenizer.encode_batch([target for _, target in texts])
         # The target's limit is the source's: the model never saw longer sentences on either side.

@@ -43,6 +43,15 @@ DEFAULT_SOURCE_LIMIT = 256
 """The source limit, in tokens, when the checkpoint's config has no ``data.max_length``."""
 
 
+def tag_sources(sources: list[str], chosen: Direction | None) -> list[str]:
+    """``sources`` as the model reads them: with the tag of ``chosen``'s target language in
+    front (a model trained on several directions), else unchanged. An empty line stays empty:
+    it has nothing to tag."""
+    if chosen is None:
+        return sources
+    return [tagged_source(text, chosen.target) if text.strip() else text for text in sources]
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; a clear error when CUDA is asked for but absent."""
     if str(device) == "auto":
@@ -324,10 +333,7 @@ class Translator:
         options = options or DecodingOptions()
         chosen = self.direction(direction, to)
         sources = [normalize_text(line) for line in lines]
-        model_sources = sources
-        if chosen is not None:
-            # An empty line stays empty: it has nothing to tag.
-            model_sources = [tagged_source(text, chosen.target) if text.strip() else text for text in sources]
+        model_sources = tag_sources(sources, chosen)
         ids, truncated = self.encode_sources(model_sources, first_line)
         prefix_ids = self.encode_prefixes(prefixes, ids, options, first_line)
         constraint_ids = self.encode_constraints(constraints, ids, options, first_line, prefix_ids=prefix_ids)
